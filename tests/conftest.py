@@ -1,0 +1,74 @@
+import logging
+import signal
+
+import pytest
+
+from harness import Kernel, Terminal
+
+
+@pytest.fixture
+def shell():
+    """IPython's in-process InteractiveShell, with asyncrepl unloaded again afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("colors", "nocolor")
+    yield ip
+    if "asyncrepl" in ip.extension_manager.loaded:
+        ip.run_line_magic("unload_ext", "asyncrepl")
+    ip.config.pop("AsyncRepl", None)  # %config in one test must not leak into the next
+
+
+def shell_state(ip):
+    """Everything asyncrepl may touch, as comparable values."""
+    from IPython.core.async_helpers import get_asyncio_loop
+
+    loop = get_asyncio_loop()
+    return {
+        "autoawait": ip.autoawait,
+        "loop_runner": ip.loop_runner,
+        "trio_runner": ip.trio_runner,
+        "custom_exceptions": ip.custom_exceptions,
+        "CustomTB": ip.CustomTB,
+        "input_transformers_post": list(ip.input_transformers_post),
+        "ast_transformers": list(ip.ast_transformers),
+        "configurables": list(ip.configurables),
+        "line magics": sorted(ip.magics_manager.magics["line"]),
+        "cell magics": sorted(ip.magics_manager.magics["cell"]),
+        "events": {name: list(callbacks) for name, callbacks in ip.events.callbacks.items()},
+        "sigint": signal.getsignal(signal.SIGINT),
+        "asyncio log filters": list(logging.getLogger("asyncio").filters),
+        "asyncio log handlers": list(logging.getLogger("asyncio").handlers),
+        "loop debug": loop.get_debug(),
+        "slow_callback_duration": loop.slow_callback_duration,
+        "warnings filters": __import__("warnings").filters[:],
+    }
+
+
+@pytest.fixture
+def terminal():
+    """A real IPython terminal in a pty; call it with a command and arguments."""
+    started = []
+
+    def start(command="ipython", *args, **kwargs):
+        term = Terminal(command, args, **kwargs)
+        started.append(term)
+        return term
+
+    yield start
+    for term in started:
+        term.close()
+
+
+@pytest.fixture
+def kernel():
+    started = []
+
+    def start(**kwargs):
+        k = Kernel(**kwargs)
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        k.close()

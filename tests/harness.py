@@ -1,0 +1,197 @@
+"""Drivers for the real things: an IPython terminal through a pty, and a kernel.
+
+Other test modules reuse these:
+
+* ``Terminal``: starts ``ipython`` (or ``asyncrepl``) in a pty with a fresh
+  IPYTHONDIR, waits for ``In [n]:`` prompts, sends cells as bracketed pastes
+  (so prompt_toolkit does not auto-indent them), returns what each printed with
+  terminal escapes removed, and sends Ctrl-C.
+* ``Kernel``: starts ipykernel through jupyter_client and runs cells, collecting
+  stdout, stderr, results and errors, each with the cell it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+
+BIN = Path(sys.executable).parent
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[=>]|\r")
+
+
+def strip_escapes(text: str) -> str:
+    return _ESCAPES.sub("", text)
+
+
+def fresh_env(ipython_dir: str | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        IPYTHONDIR=ipython_dir or tempfile.mkdtemp(prefix="asyncrepl-ipython-"),
+        TERM="xterm",
+        PROMPT_TOOLKIT_NO_CPR="1",
+        PYTHONUNBUFFERED="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.pop("PYTHONASYNCIODEBUG", None)
+    env.update(extra)
+    return env
+
+
+class Terminal:
+    """A real terminal IPython in a pty."""
+
+    def __init__(self, command: str = "ipython", args: tuple[str, ...] = (), env=None, timeout=20):
+        self.child = pexpect.spawn(
+            str(BIN / command),
+            ["--colors=nocolor", "--no-banner", "--TerminalInteractiveShell.term_title=False", *args],
+            env=env or fresh_env(),
+            encoding="utf-8",
+            timeout=timeout,
+            dimensions=(50, 160),
+        )
+        self.transcript: list[str] = []
+        self.count = 1
+        self.startup = self._wait_for_prompt(1)
+
+    def _wait_for_prompt(self, number: int, timeout: float | None = None) -> str:
+        self.child.expect(rf"In \[{number}\]:", timeout=timeout)
+        text = strip_escapes(self.child.before)
+        self.transcript.append(text)
+        return text
+
+    def type(self, code: str) -> None:
+        """Send *code* as a paste plus Enter, without waiting for the result."""
+        if "\n" in code.strip():
+            code = code.rstrip("\n") + "\n"
+        self.child.send("\x1b[200~" + code + "\x1b[201~")
+        time.sleep(0.05)
+        self.child.send("\r")
+
+    def run(self, code: str, timeout: float | None = None) -> str:
+        """Run one cell; return what it printed (the echo of the input removed)."""
+        self.type(code)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Wait for the next prompt; return the output of the cell that ran."""
+        self.count += 1
+        text = self._wait_for_prompt(self.count, timeout)
+        return _without_echo(text)
+
+    def ctrl_c(self) -> None:
+        self.child.sendintr()
+
+    def read_pending(self, seconds: float) -> str:
+        """What the terminal printed during *seconds* without a new prompt."""
+        end = time.monotonic() + seconds
+        chunks = []
+        while time.monotonic() < end:
+            try:
+                chunks.append(self.child.read_nonblocking(65536, timeout=0.1))
+            except pexpect.TIMEOUT:
+                continue
+        return strip_escapes("".join(chunks))
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.sendline("exit")
+            try:
+                self.child.expect(pexpect.EOF, timeout=10)
+            except pexpect.TIMEOUT:
+                pass
+        self.child.close(force=True)
+
+
+def _without_echo(text: str) -> str:
+    # prompt_toolkit redraws the input line (and continuation lines) before
+    # the output: drop everything up to the last line that starts with a
+    # prompt or a continuation marker.
+    lines = text.split("\n")
+    last_input = -1
+    for index, line in enumerate(lines):
+        if re.search(r"In \[\d+\]:|^\s*\.\.\.:", line):
+            last_input = index
+    return "\n".join(lines[last_input + 1 :]).strip("\n")
+
+
+@dataclass
+class Reply:
+    """What one executed cell produced in a kernel."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    results: list[str] = field(default_factory=list)
+    error: dict | None = None
+    orphans: list[dict] = field(default_factory=list)  # outputs with no parent cell
+
+
+class Kernel:
+    """A real ipykernel, driven through jupyter_client."""
+
+    def __init__(self, env=None, extra_arguments=()):
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env=env or fresh_env(), extra_arguments=list(extra_arguments))
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, timeout: float = 30) -> Reply:
+        return self.finish(self.start(code), timeout)
+
+    def start(self, code: str) -> str:
+        """Send a cell without waiting for it; ``finish`` collects its reply."""
+        return self.client.execute(code)
+
+    def finish(self, msg_id: str, timeout: float = 30) -> Reply:
+        reply = Reply(status="")
+        deadline = time.monotonic() + timeout
+        idle = False
+        while not idle:
+            try:
+                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"no reply to {msg_id}") from None
+            self._collect(msg, msg_id, reply)
+            idle = (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            )
+        while True:
+            shell_reply = self.client.get_shell_msg(timeout=timeout)
+            if shell_reply["parent_header"].get("msg_id") == msg_id:
+                break
+        reply.status = shell_reply["content"]["status"]
+        return reply
+
+    def _collect(self, msg, msg_id, reply: Reply) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind not in ("stream", "execute_result", "error", "display_data"):
+            return
+        if msg["parent_header"].get("msg_id") != msg_id:
+            reply.orphans.append(msg)
+            return
+        if kind == "stream":
+            setattr(reply, content["name"], getattr(reply, content["name"]) + content["text"])
+        elif kind in ("execute_result", "display_data"):
+            reply.results.append(content["data"].get("text/plain", ""))
+        else:
+            reply.error = content
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

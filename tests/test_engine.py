@@ -1,0 +1,116 @@
+"""The loop-side pieces that need asyncio but not IPython."""
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from asyncrepl._frames import code_location
+from asyncrepl._loop import _LoopEntry, _MachineryFilter
+
+
+def cell_namer(filename):
+    return ("Cell", "In[7]") if filename == "<ipython-input-7-abc>" else None
+
+
+def test_code_location_names_cells_and_files():
+    assert code_location("<ipython-input-7-abc>", 3, cell_namer) == "In [7] line 3"
+    assert code_location("/home/me/project/app.py", 42, cell_namer) == "app.py:42"
+    assert code_location("/home/me/project/app.py", 42) == "app.py:42"
+
+
+def slow_callback_records(coro_factory):
+    """Run *coro_factory* on a debug-mode loop; return asyncio's slow-callback records."""
+    records = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            if record.msg.startswith("Executing"):
+                records.append(record)
+
+    handler = Collect()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        asyncio.run(coro_factory(), debug=True)
+    finally:
+        logger.removeHandler(handler)
+    return records
+
+
+async def blocker():
+    time.sleep(0.15)
+
+
+def test_filter_drops_reports_about_ipythons_cell_runner_only():
+    class InteractiveShell:  # the qualname IPython's cell runner has
+        async def run_cell_async(self):
+            time.sleep(0.15)
+
+    async def main():
+        await asyncio.gather(InteractiveShell().run_cell_async(), asyncio.create_task(blocker()))
+
+    records = slow_callback_records(main)
+    assert len(records) >= 2  # asyncio reports both...
+    kept = [r for r in records if _MachineryFilter().filter(r)]
+    assert len(kept) == 1  # ...the filter keeps the user's task only
+    assert "blocker()" in str(kept[0].args[0])
+
+
+def test_asyncio_run_helper_runs_main_as_a_task_and_cancels_leftovers(capsys):
+    entry = _LoopEntry()
+    seen = {}
+
+    async def forever():
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            seen["leftover cancelled"] = True
+
+    async def main():
+        seen["task"] = asyncio.current_task()
+        asyncio.create_task(forever())
+        await asyncio.sleep(0)
+        return 42
+
+    async def cell():
+        seen["cell"] = asyncio.current_task()
+        first = await entry.asyncio_run(main())
+        second = await entry.asyncio_run(main())
+        return first, second
+
+    assert asyncio.run(cell()) == (42, 42)
+    assert seen["task"] is not seen["cell"]
+    assert seen["leftover cancelled"]
+    notices = capsys.readouterr().err.splitlines()
+    assert notices == ["asyncrepl: asyncio.run() runs main() on the REPL's loop, as 'await main()' would (said once)"]
+
+
+def test_asyncio_run_helper_rejects_what_asyncio_run_rejects():
+    async def cell():
+        await _LoopEntry().asyncio_run(42)
+
+    with pytest.raises(ValueError, match="a coroutine was expected, got 42"):
+        asyncio.run(cell())
+
+
+def test_run_until_complete_helper_awaits_on_the_running_loop_only():
+    entry = _LoopEntry()
+
+    async def answer():
+        return 7
+
+    async def cell():
+        here = await entry.run_until_complete(asyncio.get_running_loop(), answer())
+        other = asyncio.new_event_loop()
+        try:
+            coro = answer()
+            with pytest.raises(RuntimeError, match="another loop is running"):
+                await entry.run_until_complete(other, coro)
+            coro.close()
+        finally:
+            other.close()
+        return here
+
+    assert asyncio.run(cell()) == 7

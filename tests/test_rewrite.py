@@ -1,0 +1,92 @@
+"""The asyncio.run rewrite, without IPython."""
+
+import ast
+
+import pytest
+
+from asyncrepl._rewrite import rewrite_loop_entry_calls
+
+H = "H"
+
+
+def rewrite(source, **names):
+    result = rewrite_loop_entry_calls(source, helper=H, **names)
+    return None if result is None else result.source
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("asyncio.run(main())", "(await H.asyncio_run(main()))"),
+        ("result = asyncio.run(main())", "result = (await H.asyncio_run(main()))"),
+        ("print(asyncio.run(main(1, x=2)))", "print((await H.asyncio_run(main(1, x=2))))"),
+        ("asyncio.run(main(), debug=True)", "(await H.asyncio_run(main(), debug=True))"),
+        (
+            "if __name__ == '__main__':\n    asyncio.run(main())\n",
+            "if __name__ == '__main__':\n    (await H.asyncio_run(main()))\n",
+        ),
+        (
+            "loop = asyncio.get_event_loop()\nloop.run_until_complete(main())",
+            "loop = asyncio.get_event_loop()\n(await H.run_until_complete(loop, main()))",
+        ),
+        (
+            "asyncio.get_event_loop().run_until_complete(main())",
+            "(await H.run_until_complete(asyncio.get_event_loop(), main()))",
+        ),
+        ("import asyncio as aio\naio.run(main())", "import asyncio as aio\n(await H.asyncio_run(main()))"),
+        ("from asyncio import run\nrun(main())", "from asyncio import run\n(await H.asyncio_run(main()))"),
+        (
+            "x = asyncio.run(\n    main(),\n)\nprint(x)",
+            "x = (await H.asyncio_run(\n    main(),\n))\nprint(x)",
+        ),
+        ("s = 'é'; asyncio.run(main())", "s = 'é'; (await H.asyncio_run(main()))"),
+    ],
+)
+def test_top_level_calls_become_awaits(source, expected):
+    assert rewrite(source) == expected
+    ast.parse(expected)  # still Python (top-level await parses)
+
+
+def test_line_numbers_are_kept():
+    source = "import asyncio\n\nasync def main():\n    return 1\n\nasyncio.run(main())\nboom()\n"
+    new = rewrite(source)
+    assert new.count("\n") == source.count("\n")
+    assert new.splitlines()[6] == "boom()"
+
+
+def test_names_bound_in_the_users_namespace_count():
+    assert rewrite("aio.run(main())", asyncio_names=["aio"]) == "(await H.asyncio_run(main()))"
+    assert rewrite("go(main())", run_names=["go"]) == "(await H.asyncio_run(main()))"
+    assert rewrite("aio.run(main())") is None
+    assert rewrite("go(main())") is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f():\n    return asyncio.run(main())\n",
+        "async def f():\n    asyncio.run(main())\n",
+        "class C:\n    x = asyncio.run(main())\n",
+        "f = lambda: asyncio.run(main())",
+        "[asyncio.run(m) for m in ms]",
+        "gen = (asyncio.run(m) for m in ms)",
+        "runner.run(main())",
+        "print('asyncio.run(main())')",
+        "x = 1",
+    ],
+)
+def test_code_in_its_own_scope_or_unrelated_is_left_alone(source):
+    assert rewrite(source) is None
+
+
+def test_syntax_errors_are_left_for_ipython_to_report():
+    assert rewrite("asyncio.run(main()") is None
+
+
+def test_nested_call_in_arguments_is_rewritten_once():
+    assert rewrite("asyncio.run(asyncio.run(x))") == "(await H.asyncio_run(asyncio.run(x)))"
+
+
+def test_reports_what_it_rewrote():
+    result = rewrite_loop_entry_calls("a = 1\nasyncio.run(main())\nloop.run_until_complete(f())", helper=H)
+    assert result.calls == (("asyncio.run", 2), ("run_until_complete", 3))

@@ -1,0 +1,149 @@
+"""asyncrepl in IPython's in-process InteractiveShell."""
+
+from conftest import shell_state
+
+
+def load(ip, capsys):
+    ip.run_line_magic("load_ext", "asyncrepl")
+    return capsys.readouterr().out
+
+
+def run(ip, capsys, code):
+    result = ip.run_cell(code, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out, captured.err
+
+
+def test_load_says_one_line(shell, capsys):
+    out = load(shell, capsys)
+    assert len(out.strip().splitlines()) == 1
+    assert out.startswith("asyncrepl ") and "debug mode on" in out
+
+
+def test_every_cell_runs_with_the_loop_running_in_debug_mode(shell, capsys):
+    load(shell, capsys)
+    result, out, _ = run(shell, capsys, "import asyncio\nprint(asyncio.get_running_loop().get_debug())")
+    assert result.success and out == "True\n"
+
+    async def later():
+        return "ran"
+
+    shell.user_ns["later"] = later
+    result, _, _ = run(shell, capsys, "task = asyncio.create_task(later())")
+    assert result.success
+    result, out, _ = run(shell, capsys, "print(await task)")
+    assert out == "ran\n"
+
+
+def test_background_task_runs_during_a_plain_cell(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio, time\nticks = []\nasync def tick():\n    while True:\n        ticks.append(1)\n        await asyncio.sleep(0.01)")
+    run(shell, capsys, "t = asyncio.create_task(tick())")
+    # A plain cell that yields nothing still lets the task run at its end...
+    run(shell, capsys, "n = len(ticks)")
+    # ...and an awaiting cell lets it tick many times.
+    run(shell, capsys, "await asyncio.sleep(0.2)")
+    assert len(shell.user_ns["ticks"]) > shell.user_ns["n"] + 5
+    run(shell, capsys, "t.cancel()")
+
+
+def test_asyncio_run_in_a_cell_runs_as_printed(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio\nasync def main():\n    await asyncio.sleep(0.01)\n    print('hello from main')\n    return 'done'")
+    result, out, err = run(shell, capsys, "asyncio.run(main())")
+    assert result.success and result.result == "done"
+    assert "hello from main" in out
+    assert "asyncio.run() runs main() on the REPL's loop" in err
+    result, out, err = run(shell, capsys, "result = asyncio.run(main())\nprint(result)")
+    assert out.endswith("done\n") and err == ""  # the note is said once
+    result, out, _ = run(shell, capsys, "if __name__ == '__main__':\n    asyncio.run(main())")
+    assert result.success and "hello from main" in out
+
+
+def test_asyncio_run_from_deeper_code_explains_itself(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio\nasync def main():\n    return 1\ndef deeper():\n    return asyncio.run(main())")
+    result, out, err = run(shell, capsys, "deeper()")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    assert "asyncio.run() cannot be called from a running event loop" in out
+    assert "await the coroutine instead" in out
+    assert out.count("Traceback") == 1
+    assert "never awaited" not in err  # the abandoned coroutine was closed
+
+
+def test_user_errors_are_shown_once_as_ipython_shows_them(shell, capsys):
+    load(shell, capsys)
+    result, out, _ = run(shell, capsys, "import asyncio\nasync def bad():\n    raise KeyError('nope')\nawait bad()")
+    assert isinstance(result.error_in_exec, KeyError)
+    assert out.count("Traceback") == 1
+    assert out.count("KeyError: 'nope'") == 1
+    result, out, _ = run(shell, capsys, "raise RuntimeError('mine')")
+    assert out.count("RuntimeError: mine") == 1 and "asyncrepl" not in out
+
+
+def test_slow_cell_is_not_reported_as_a_blocked_loop(shell, capsys, caplog):
+    load(shell, capsys)
+    with caplog.at_level("WARNING", logger="asyncio"):
+        run(shell, capsys, "import time\ntime.sleep(0.25)")
+    assert not [r for r in caplog.records if r.getMessage().startswith("Executing")]
+
+
+def test_cell_run_from_inside_a_cell_works(shell, capsys):
+    load(shell, capsys)
+    result, out, _ = run(shell, capsys, "%%capture captured\nprint('inner')")
+    assert result.success
+    result, out, _ = run(shell, capsys, "print(captured.stdout)")
+    assert out == "inner\n\n"
+
+
+def test_settings_are_configurable_and_live(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "%config AsyncRepl.slow_callback_duration = 0.5")
+    run(shell, capsys, "%config AsyncRepl.debug = False")
+    _, out, _ = run(shell, capsys, "import asyncio\nloop = asyncio.get_running_loop()\nprint(loop.slow_callback_duration, loop.get_debug())")
+    assert out == "0.5 False\n"
+    _, out, _ = run(shell, capsys, "%config AsyncRepl")
+    assert "AsyncRepl.debug" in out and "AsyncRepl.slow_callback_duration" in out
+
+
+def test_bad_setting_gets_one_line_and_changes_nothing(shell, capsys, caplog):
+    load(shell, capsys)
+    result, out, err = run(shell, capsys, "%config AsyncRepl.slow_callback_duration = -1")
+    messages = [r.getMessage() for r in caplog.records] + (out + err).splitlines()
+    assert any("should not be less than 0.001" in m for m in messages)
+    assert "Traceback" not in out + err
+    _, out, _ = run(shell, capsys, "import asyncio\nprint(asyncio.get_running_loop().slow_callback_duration)")
+    assert out == "0.1\n"
+    # and the bad value, which IPython keeps in its config, does not break a reload
+    shell.run_line_magic("reload_ext", "asyncrepl")
+    out = capsys.readouterr().out
+    assert out.startswith("asyncrepl: ignored AsyncRepl.slow_callback_duration = -1")
+    assert len(out.splitlines()) == 2
+
+
+def test_load_twice_is_harmless(shell, capsys):
+    load(shell, capsys)
+    before = shell_state(shell)
+    out = load(shell, capsys)
+    assert "already loaded" in out
+    assert shell_state(shell) == before
+
+
+def test_unload_puts_everything_back(shell, capsys):
+    shell.autoawait = False
+    before = shell_state(shell)
+    load(shell, capsys)
+    assert shell_state(shell) != before
+    shell.run_line_magic("unload_ext", "asyncrepl")
+    assert shell_state(shell) == before
+    shell.autoawait = True
+    # and cells no longer run on the loop
+    result, out, _ = run(shell, capsys, "import asyncio\nasyncio.get_running_loop()")
+    assert "no running event loop" in out
+
+
+def test_reload_works(shell, capsys):
+    load(shell, capsys)
+    shell.run_line_magic("reload_ext", "asyncrepl")
+    result, out, _ = run(shell, capsys, "import asyncio\nprint(asyncio.get_running_loop().get_debug())")
+    assert out.endswith("True\n")
