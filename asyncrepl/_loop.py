@@ -28,6 +28,7 @@ import sys
 import termios
 import threading
 import weakref
+from collections import deque
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -78,12 +79,19 @@ def _in_loop_machinery(frame) -> bool:
 
 
 class _MachineryFilter(logging.Filter):
-    """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own tasks."""
+    """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own
+    tasks, and about tasks that Ctrl-C stopped (asyncrepl has named those)."""
+
+    def __init__(self, already_reported=()):
+        super().__init__()
+        self.already_reported = already_reported
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Executing %s took %.3f seconds" and record.args:
             handle = str(record.args[0])
-            return not any(marker in handle for marker in _MACHINERY)
+            if any(marker in handle for marker in _MACHINERY):
+                return False
+            return not any(f"name={name!r}" in handle for name in self.already_reported)
         return True
 
 
@@ -120,6 +128,7 @@ class Interrupter:
         self.cell_interrupted = False
         self.forward_to_prompt = None  # set by PromptHook while it runs the loop
         self._cancelled_by_us: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
+        self.stopped_names: deque[str] = deque(maxlen=8)  # for _MachineryFilter
 
     def __call__(self, signum, frame) -> None:
         loop = self.loop
@@ -142,6 +151,7 @@ class Interrupter:
         if task is self.cell_task:
             raise KeyboardInterrupt
         where = frame_location(frame, self.cell_namer)
+        self.stopped_names.append(task.get_name())
         if self.cell_task is not None:
             loop.call_soon(self.interrupt_cell)
         if task in self._cancelled_by_us:
@@ -418,7 +428,6 @@ class ReplLoop:
                 self._apply_settings,
                 names=["debug", "slow_callback_duration"],
             )
-            self._filter_machinery_reports()
             self._rewrite_loop_entry_calls()
 
             previous_autoawait = shell.autoawait
@@ -427,6 +436,8 @@ class ReplLoop:
 
             if not self.in_kernel:
                 self.interrupter = Interrupter(loop, _cell_namer(shell))
+            self._filter_machinery_reports()
+            if not self.in_kernel:
                 self._run_cells_on_loop()
                 self._install_sigint_handler()
                 self._run_loop_at_prompt()
@@ -455,7 +466,8 @@ class ReplLoop:
         self.loop.slow_callback_duration = self.settings.slow_callback_duration
 
     def _filter_machinery_reports(self) -> None:
-        machinery_filter = _MachineryFilter()
+        stopped = self.interrupter.stopped_names if self.interrupter is not None else ()
+        machinery_filter = _MachineryFilter(stopped)
         logger = logging.getLogger("asyncio")
         logger.addFilter(machinery_filter)
         self._undo.callback(logger.removeFilter, machinery_filter)

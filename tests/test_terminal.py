@@ -1,0 +1,238 @@
+"""asyncrepl in a real IPython terminal, driven through a pty."""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import BIN, fresh_env, strip_escapes
+
+pytestmark = pytest.mark.terminal
+
+TICKER = """\
+import asyncio, time
+ticks = []
+async def tick():
+    while True:
+        ticks.append(1)
+        await asyncio.sleep(0.1)
+"""
+
+
+def start_with_ticker(terminal, *args):
+    term = terminal("asyncrepl", *args)
+    term.run(TICKER)
+    term.run("ticker = asyncio.create_task(tick())")
+    return term
+
+
+def count(term, expression):
+    out = term.run(expression)
+    match = re.search(r"Out\[\d+\]: (.*)", out)
+    assert match, out
+    return match.group(1)
+
+
+# 1 -------------------------------------------------------------------------
+
+
+def test_load_ext_says_one_line_and_every_cell_has_the_running_loop(terminal):
+    term = terminal("ipython")
+    out = term.run("%load_ext asyncrepl")
+    assert len(out.strip().splitlines()) == 1 and out.startswith("asyncrepl ")
+    assert "debug mode on" in out
+    assert count(term, "import asyncio; asyncio.get_running_loop().get_debug()") == "True"
+
+    term.run("async def answer():\n    return 42\n")
+    assert "Error" not in term.run("t = asyncio.create_task(answer())")
+    assert count(term, "t.result()") == "42"  # it ran without any await cell
+
+
+def test_asyncrepl_command_loads_the_extension(terminal):
+    term = terminal("asyncrepl")
+    assert term.startup.strip().startswith("asyncrepl ")
+    assert count(term, "import asyncio; asyncio.get_running_loop().get_debug()") == "True"
+
+
+def test_python_m_asyncrepl_passes_arguments_on_to_ipython():
+    import pexpect
+
+    child = pexpect.spawn(
+        str(BIN / "python"),
+        ["-m", "asyncrepl", "--colors=nocolor", "--no-banner", "--TerminalInteractiveShell.term_title=False",
+         "-c", "import asyncio; print(asyncio.get_running_loop().get_debug())"],
+        env=fresh_env(), encoding="utf-8", timeout=30,
+    )
+    child.expect(pexpect.EOF)
+    lines = [line for line in strip_escapes(child.before).splitlines() if line]
+    assert lines[0].startswith("asyncrepl ")
+    assert lines[-1] == "True"
+
+
+def test_config_file_autoloads_and_configures(terminal, tmp_path):
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["asyncrepl"]\n'
+        "c.AsyncRepl.slow_callback_duration = 0.25\n"
+    )
+    term = terminal("ipython", env=fresh_env(str(tmp_path)))
+    assert term.startup.strip().startswith("asyncrepl ")
+    assert count(term, "import asyncio; asyncio.get_running_loop().slow_callback_duration") == "0.25"
+    out = term.run("%config AsyncRepl")
+    assert "AsyncRepl.debug" in out and "Current: 0.25" in out
+
+
+# 2 -------------------------------------------------------------------------
+
+
+def test_background_tasks_keep_running_while_the_prompt_waits(terminal):
+    term = start_with_ticker(terminal)
+    before = int(count(term, "len(ticks)"))
+    time.sleep(2)
+    after = int(count(term, "len(ticks)"))
+    assert 10 <= after - before <= 40  # about 20: one tick per 0.1 s
+
+
+def test_background_output_appears_above_the_prompt_without_garbling_input(terminal):
+    term = terminal("asyncrepl")
+    term.run("import asyncio\nasync def talk():\n    for i in range(5):\n        await asyncio.sleep(0.2)\n        print(f'chatter {i}')\n")
+    term.run("talker = asyncio.create_task(talk())")
+    term.child.send("typed = 'half")  # the user is in the middle of typing
+    shown = term.read_pending(1.6)
+    term.child.send(" done'\r")
+    term.wait()
+    assert all(f"chatter {i}" in shown for i in range(5))
+    assert count(term, "typed") == "'half done'"
+
+
+# 3 -------------------------------------------------------------------------
+
+
+def test_asyncio_run_in_a_cell_runs_as_the_script_would(terminal):
+    term = terminal("asyncrepl")
+    out = term.run(
+        "import asyncio\n\nasync def main():\n    await asyncio.sleep(0.1)\n"
+        "    print('hello from main')\n    return 'result'\n\nasyncio.run(main())\n"
+    )
+    assert "hello from main" in out
+    assert "Out[1]: 'result'" in out
+    assert out.count("asyncrepl: asyncio.run() runs main() on the REPL's loop") == 1
+    out = term.run("result = asyncio.run(main())\nprint(result)")
+    assert "asyncrepl:" not in out  # said once
+    assert out.splitlines()[-1] == "result"
+
+
+def test_asyncio_run_from_deeper_code_says_why_and_what_to_do(terminal):
+    term = terminal("asyncrepl")
+    term.run("import asyncio\nasync def main():\n    return 1\n\ndef deeper():\n    return asyncio.run(main())\n")
+    out = term.run("deeper()")
+    assert "RuntimeError: asyncio.run() cannot be called from a running event loop" in out
+    assert "asyncrepl: the REPL's loop is always running" in out
+    assert "never awaited" not in out
+
+
+# 4 -------------------------------------------------------------------------
+
+
+def test_ctrl_c_cancels_what_the_cell_awaits_and_nothing_else(terminal):
+    term = start_with_ticker(terminal)
+    term.run(
+        "resumed = []\nasync def slow():\n    try:\n        await asyncio.sleep(3)\n        resumed.append(True)\n"
+        "    except asyncio.CancelledError:\n        print('slow got CancelledError')\n        raise\n"
+        "    finally:\n        print('slow cleaned up')\n"
+    )
+    term.type("await slow()")
+    time.sleep(1)
+    term.ctrl_c()
+    out = term.wait(timeout=10)
+    lines = [line.replace("^C", "") for line in out.splitlines()]
+    lines = [line for line in lines if line.strip()]
+    assert lines == ["slow got CancelledError", "slow cleaned up", "KeyboardInterrupt"]
+    before = int(count(term, "len(ticks)"))
+    term.run("await asyncio.sleep(3)")  # long enough for slow() to have resumed
+    assert count(term, "resumed") == "[]"
+    assert count(term, "ticker.done()") == "False"
+    assert int(count(term, "len(ticks)")) > before + 10
+
+
+def test_ctrl_c_in_a_running_cell_is_a_plain_keyboard_interrupt(terminal):
+    term = terminal("asyncrepl")
+    term.type("import time\nfor i in range(100):\n    time.sleep(0.1)\n")
+    time.sleep(1)
+    term.ctrl_c()
+    out = term.wait(timeout=10)
+    assert "KeyboardInterrupt" in out
+    assert "base_events" not in out and "asyncio" not in out
+
+
+# 5 -------------------------------------------------------------------------
+
+SPIN = "async def spin():\n    await asyncio.sleep(0.3)\n    while True:\n        pass\n"
+
+
+def test_ctrl_c_stops_a_task_that_spins_at_the_prompt(terminal):
+    term = start_with_ticker(terminal)
+    term.run(SPIN)
+    term.run("spinner = asyncio.create_task(spin())")
+    time.sleep(1.5)  # the prompt is frozen now
+    term.ctrl_c()
+    out = term.read_pending(1.5)
+    assert re.search(r"asyncrepl: Ctrl-C cancelled task '[^']+' \(spin\(\)\), which held the loop at In \[\d+\] line [34]", out), out
+    assert "escaped interact" not in out
+    assert "Executing <Task" not in out  # asyncio does not report the same episode again
+    assert count(term, "spinner.cancelled()") == "True"
+    before = int(count(term, "len(ticks)"))
+    time.sleep(1)
+    assert int(count(term, "len(ticks)")) > before + 4
+
+
+def test_ctrl_c_stops_a_spinning_task_while_a_cell_awaits(terminal):
+    term = start_with_ticker(terminal)
+    term.run(SPIN)
+    term.type("spinner = asyncio.create_task(spin()); await asyncio.sleep(30)")
+    time.sleep(1.5)
+    term.ctrl_c()
+    out = term.wait(timeout=10)
+    assert "Ctrl-C cancelled task" in out and "(spin())" in out
+    assert "KeyboardInterrupt" in out and "escaped interact" not in out
+    assert count(term, "spinner.cancelled(), ticker.done()") == "(True, False)"
+
+
+def test_ctrl_c_at_an_idle_prompt_clears_the_line(terminal):
+    term = terminal("asyncrepl")
+    term.child.send("half typed")
+    time.sleep(0.5)
+    term.ctrl_c()
+    time.sleep(0.5)
+    term.child.send("1 + 1\r")
+    out = term.wait()
+    assert "Out[1]: 2" in out
+    assert "escaped interact" not in out
+
+
+# 6 -------------------------------------------------------------------------
+
+
+def test_load_twice_is_harmless_and_unload_restores_plain_ipython(terminal):
+    term = terminal("ipython")
+    plain_autoawait = term.run("%autoawait")
+    plain_gui = count(term, "str(get_ipython().active_eventloop)")
+    term.run("%load_ext asyncrepl")
+    assert "already loaded" in term.run("%load_ext asyncrepl")
+    term.run(TICKER)
+    term.run("ticker = asyncio.create_task(tick())")
+    term.run("%unload_ext asyncrepl")
+    assert term.run("%autoawait") == plain_autoawait
+    assert count(term, "str(get_ipython().active_eventloop)") == plain_gui
+    assert "no running event loop" in term.run("asyncio.get_running_loop()")
+    # Plain IPython again: the loop (and the ticker) stand still at the prompt.
+    before = int(count(term, "len(ticks)"))
+    time.sleep(1)
+    assert int(count(term, "len(ticks)")) == before
+    # ...and run only during await cells, as before asyncrepl was loaded.
+    assert count(term, "asyncio.get_running_loop().get_debug() if False else 0") == "0"
+    out = term.run("await asyncio.sleep(0.5); len(ticks) > %d" % before)
+    assert out.endswith("True")
+    assert count(term, "asyncio.get_event_loop_policy() and __import__('IPython').core.async_helpers.get_asyncio_loop().get_debug()") == "False"
