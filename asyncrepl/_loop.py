@@ -246,7 +246,7 @@ class PromptHook:
             or threading.current_thread() is not threading.main_thread()
         ):
             return  # a prompt shown from inside a cell (a debugger): do nothing
-        prompt_loop = asyncio._get_running_loop()
+        prompt_loop = asyncio.get_running_loop()  # prompt_toolkit's, parked in its selector
         with ExitStack() as stack:
             stack.enter_context(_sigint_handler(self.interrupter))
             stack.enter_context(_ctrl_c_raises_sigint(self._tty_fd()))
@@ -415,28 +415,15 @@ class ReplLoop:
         self._undo = ExitStack()
 
     def start(self) -> None:
-        from IPython.core.async_helpers import get_asyncio_loop
-
         shell, undo = self.shell, self._undo
-        self.loop = loop = get_asyncio_loop()
         try:
-            self._keep_loop_settings(loop)
-            self._apply_settings()
-            self.settings.observe(self._apply_settings, names=["debug", "slow_callback_duration"])
-            undo.callback(
-                self.settings.unobserve,
-                self._apply_settings,
-                names=["debug", "slow_callback_duration"],
-            )
+            self._attach_to_loop()
             self._rewrite_loop_entry_calls()
 
             previous_autoawait = shell.autoawait
             shell.autoawait = True
             undo.callback(setattr, shell, "autoawait", previous_autoawait)
 
-            if not self.in_kernel:
-                self.interrupter = Interrupter(loop, _cell_namer(shell))
-            self._filter_machinery_reports()
             if not self.in_kernel:
                 self._run_cells_on_loop()
                 self._install_sigint_handler()
@@ -450,6 +437,35 @@ class ReplLoop:
         self._undo.close()
 
     # -- the loop itself -------------------------------------------------
+
+    def _attach_to_loop(self) -> None:
+        from IPython.core.async_helpers import get_asyncio_loop
+
+        if self.in_kernel and not _loop_running():
+            # Loaded from the kernel's config, before ipykernel starts its
+            # loop: the loop to configure is the one the first cell runs on.
+            self._attach_at_first_cell()
+            return
+        self.loop = get_asyncio_loop()
+        if not self.in_kernel:
+            self.interrupter = Interrupter(self.loop, _cell_namer(self.shell))
+        self._keep_loop_settings(self.loop)
+        self._apply_settings()
+        names = ["debug", "slow_callback_duration"]
+        self.settings.observe(self._apply_settings, names=names)
+        self._undo.callback(self.settings.unobserve, self._apply_settings, names=names)
+        self._filter_machinery_reports()
+
+    def _attach_at_first_cell(self) -> None:
+        events = self.shell.events
+
+        def attach() -> None:
+            if _loop_running():
+                events.unregister("pre_execute", attach)
+                self._attach_to_loop()
+
+        events.register("pre_execute", attach)
+        self._undo.callback(_unregister_if_present, events, "pre_execute", attach)
 
     def _keep_loop_settings(self, loop) -> None:
         debug, slow = loop.get_debug(), loop.slow_callback_duration
@@ -571,6 +587,19 @@ class ReplLoop:
                 shell.enable_gui(previous_gui)
 
         self._undo.callback(restore)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _unregister_if_present(events, name: str, callback) -> None:
+    if callback in events.callbacks[name]:
+        events.unregister(name, callback)
 
 
 def _remove_if_present(items: list, item: Any) -> None:

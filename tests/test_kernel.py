@@ -1,0 +1,110 @@
+"""asyncrepl in a real ipykernel, driven through jupyter_client."""
+
+import time
+
+import pytest
+
+from harness import fresh_env
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def loaded(kernel):
+    k = kernel()
+    reply = k.execute("%load_ext asyncrepl")
+    assert reply.status == "ok"
+    k.load_reply = reply
+    return k
+
+
+def value(k, expression):
+    reply = k.execute(expression)
+    assert reply.status == "ok", reply.error
+    return reply.results[-1]
+
+
+def test_load_says_one_line_and_turns_debug_on(loaded):
+    out = loaded.load_reply.stdout
+    assert len(out.strip().splitlines()) == 1 and out.startswith("asyncrepl ")
+    assert value(loaded, "import asyncio; asyncio.get_running_loop().get_debug()") == "True"
+
+
+def test_plain_cells_have_the_loop_and_tasks_run_between_cells(loaded):
+    loaded.execute("import asyncio\nticks = []\nasync def tick():\n    while True:\n        ticks.append(1)\n        await asyncio.sleep(0.05)")
+    assert loaded.execute("ticker = asyncio.create_task(tick())").status == "ok"
+    before = int(value(loaded, "len(ticks)"))
+    time.sleep(1)
+    assert int(value(loaded, "len(ticks)")) > before + 5
+
+
+def test_await_cells_still_work(loaded):
+    assert value(loaded, "import asyncio\nawait asyncio.sleep(0.01)\n'awaited'") == "'awaited'"
+
+
+def test_asyncio_run_in_a_cell_runs_as_the_script_would(loaded):
+    reply = loaded.execute(
+        "import asyncio\n\nasync def main():\n    await asyncio.sleep(0.05)\n"
+        "    print('hello from main')\n    return 'result'\n\nasyncio.run(main())"
+    )
+    assert reply.status == "ok"
+    assert reply.stdout == "hello from main\n"
+    assert reply.results == ["'result'"]
+    assert reply.stderr.count("asyncio.run() runs main() on the REPL's loop") == 1
+    reply = loaded.execute("result = asyncio.run(main())\nprint(result)")
+    assert reply.stdout == "hello from main\nresult\n" and reply.stderr == ""
+
+
+def test_asyncio_run_from_deeper_code_says_why_and_what_to_do(loaded):
+    reply = loaded.execute("import asyncio\nasync def main():\n    return 1\ndef deeper():\n    return asyncio.run(main())\ndeeper()")
+    assert reply.status == "error" and reply.error["ename"] == "RuntimeError"
+    assert "asyncrepl: the REPL's loop is always running" in "\n".join(reply.error["traceback"])
+    assert "never awaited" not in reply.stderr
+
+
+def test_slow_cells_are_not_reported_and_nothing_is_left_without_a_cell(loaded):
+    reply = loaded.execute("import time\ntime.sleep(0.3)")
+    assert reply.stderr == ""
+    time.sleep(0.2)
+    reply = loaded.execute("1")
+    assert reply.orphans == [] and reply.stderr == ""
+
+
+def test_interrupt_cancels_the_awaited_coroutine_and_keeps_background_tasks(loaded):
+    loaded.execute(
+        "import asyncio\nticks = []\nasync def tick():\n    while True:\n        ticks.append(1)\n        await asyncio.sleep(0.05)\n"
+        "ticker = asyncio.create_task(tick())\nresumed = []\n"
+        "async def slow():\n    try:\n        await asyncio.sleep(3)\n        resumed.append(True)\n    finally:\n        print('slow cleaned up')"
+    )
+    msg_id = loaded.start("await slow()")
+    time.sleep(1)
+    loaded.interrupt()
+    reply = loaded.finish(msg_id)
+    assert reply.status == "error"
+    assert "slow cleaned up" in reply.stdout
+    time.sleep(3)
+    assert value(loaded, "resumed, ticker.done()") == "([], False)"
+
+
+def test_load_twice_is_harmless_and_unload_puts_things_back(kernel):
+    k = kernel()
+    before = value(k, "import asyncio\nip = get_ipython()\nstate = lambda: (ip.autoawait, ip.loop_runner, ip.trio_runner, list(ip.input_transformers_post), ip.custom_exceptions, asyncio.get_running_loop().get_debug(), list(__import__('logging').getLogger('asyncio').filters), [type(c).__name__ for c in ip.configurables].count('AsyncRepl'), list(ip.events.callbacks['pre_execute']))\nstate()")
+    k.execute("%load_ext asyncrepl")
+    assert "already loaded" in k.execute("%load_ext asyncrepl").stdout
+    assert value(k, "state()") != before
+    k.execute("%unload_ext asyncrepl")
+    assert value(k, "state()") == before
+    reply = k.execute("async def main():\n    return 1\nasyncio.run(main())")
+    assert reply.status == "error"  # plain ipykernel again
+
+
+def test_config_file_autoloads_in_the_kernel(kernel, tmp_path):
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["asyncrepl"]\nc.AsyncRepl.slow_callback_duration = 0.3\n'
+    )
+    k = kernel(env=fresh_env(str(tmp_path)))
+    assert value(k, "import asyncio; asyncio.get_running_loop().slow_callback_duration, asyncio.get_running_loop().get_debug()") == "(0.3, True)"
+    reply = k.execute("%config AsyncRepl")
+    assert "AsyncRepl.slow_callback_duration" in reply.stdout
