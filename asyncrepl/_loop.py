@@ -195,7 +195,7 @@ class CellRunner:
             # A cell run from inside a cell (%%capture, %rerun, run_cell() in
             # user code): the loop is already busy with the outer cell.
             return _run_without_suspending(coro)
-        task = loop.create_task(coro, name=f"In [{self.shell.execution_count}]")
+        task = _create_machinery_task(loop, coro, f"In [{self.shell.execution_count}]")
         interrupter = self.interrupter
         interrupter.cell_task, interrupter.cell_interrupted = task, False
         try:
@@ -210,6 +210,19 @@ class CellRunner:
                     interrupter.interrupt_cell()
         finally:
             interrupter.cell_task = None
+
+
+def _create_machinery_task(loop, coro, name: str) -> asyncio.Task:
+    # In debug mode asyncio records a "created at" stack for every task and
+    # handle: most of the time a trivial cell takes, and of no use for the
+    # cell's own task, which is IPython's machinery.  The loop is not running
+    # here, so flipping the flag changes nothing else.
+    debug = loop.get_debug()
+    loop.set_debug(False)
+    try:
+        return loop.create_task(coro, name=name)
+    finally:
+        loop.set_debug(debug)
 
 
 def _run_without_suspending(coro):
