@@ -225,16 +225,26 @@ def _create_machinery_task(loop, coro, name: str) -> asyncio.Task:
         loop.set_debug(debug)
 
 
+_NESTED_CELL_WAITS = (
+    "a cell run from inside another cell (%%capture, %rerun, run_cell()) cannot "
+    "wait for anything: the loop is busy running the outer cell"
+)
+
+
 def _run_without_suspending(coro):
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError(
-        "asyncrepl: a cell run from inside another cell cannot await "
-        "(the loop is busy running the outer cell)"
-    )
+    """Drive a cell's coroutine to its end without returning to the loop.
+
+    A bare ``yield`` (``await asyncio.sleep(0)``) needs nothing from the loop;
+    a future does, and the loop cannot run while the outer cell holds it, so
+    the user's ``await`` gets an error instead, shown where it stands.
+    """
+    sending, error = None, None
+    while True:
+        try:
+            yielded = coro.send(sending) if error is None else coro.throw(error)
+        except StopIteration as done:
+            return done.value
+        error = None if yielded is None else RuntimeError(_NESTED_CELL_WAITS)
 
 
 class PromptHook:

@@ -74,6 +74,9 @@ class Terminal:
         self.child.send("\x1b[200~" + code + "\x1b[201~")
         time.sleep(0.05)
         self.child.send("\r")
+        if code.startswith("%%"):
+            time.sleep(0.05)
+            self.child.send("\r")  # a cell magic ends with an empty line
 
     def run(self, code: str, timeout: float | None = None) -> str:
         """Run one cell; return what it printed (the echo of the input removed)."""

@@ -96,6 +96,20 @@ def test_cell_run_from_inside_a_cell_works(shell, capsys):
     assert out == "inner\n\n"
 
 
+def test_cell_inside_a_cell_may_yield_but_not_wait(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio")
+    result, _, _ = run(shell, capsys, "%%capture captured\nawait asyncio.sleep(0)\nprint('yielded fine')")
+    assert result.success
+    assert shell.user_ns["captured"].stdout == "yielded fine\n"
+    result, _, _ = run(shell, capsys, "%%capture captured\nawait asyncio.sleep(0.01)\nprint('not reached')")
+    shown = shell.user_ns["captured"].stdout
+    assert "cannot wait for anything: the loop is busy running the outer cell" in shown
+    assert "await asyncio.sleep(0.01)" in shown  # shown at the user's line...
+    assert "asyncrepl" not in shown  # ...not inside asyncrepl
+    assert shown.rstrip().endswith("the loop is busy running the outer cell")  # print() never ran
+
+
 def test_settings_are_configurable_and_live(shell, capsys):
     load(shell, capsys)
     run(shell, capsys, "%config AsyncRepl.slow_callback_duration = 0.5")
