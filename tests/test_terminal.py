@@ -236,3 +236,13 @@ def test_load_twice_is_harmless_and_unload_restores_plain_ipython(terminal):
     out = term.run("await asyncio.sleep(0.5); len(ticks) > %d" % before)
     assert out.endswith("True")
     assert count(term, "asyncio.get_event_loop_policy() and __import__('IPython').core.async_helpers.get_asyncio_loop().get_debug()") == "False"
+
+
+def test_a_previous_gui_asyncio_is_taken_over_and_given_back(terminal):
+    term = terminal("ipython")
+    term.run("%gui asyncio")
+    out = term.run("%load_ext asyncrepl")
+    assert "also at the prompt" in out
+    assert count(term, "str(get_ipython().active_eventloop)") == "asyncrepl"
+    term.run("%unload_ext asyncrepl")
+    assert count(term, "str(get_ipython().active_eventloop)") == "asyncio"
