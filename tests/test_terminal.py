@@ -243,6 +243,6 @@ def test_a_previous_gui_asyncio_is_taken_over_and_given_back(terminal):
     term.run("%gui asyncio")
     out = term.run("%load_ext asyncrepl")
     assert "also at the prompt" in out
-    assert count(term, "str(get_ipython().active_eventloop)") == "asyncrepl"
+    assert count(term, "str(get_ipython().active_eventloop)") == "'asyncrepl'"
     term.run("%unload_ext asyncrepl")
-    assert count(term, "str(get_ipython().active_eventloop)") == "asyncio"
+    assert count(term, "str(get_ipython().active_eventloop)") == "'asyncio'"
