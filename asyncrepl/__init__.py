@@ -9,6 +9,8 @@ Settings live on the ``AsyncRepl`` configurable (``%config AsyncRepl``).
 
 from __future__ import annotations
 
+from contextlib import ExitStack, contextmanager
+
 from ._config import AsyncRepl, settings_for
 from ._loop import entry as _entry  # what rewritten asyncio.run(...) calls use
 
@@ -23,23 +25,30 @@ class _Extension:
 
     def __init__(self, shell):
         from ._loop import ReplLoop
+        from .magics import AWAITED_MAGICS
 
         self.shell = shell
         self.settings, self.skipped_settings = settings_for(shell)
         self.repl_loop = ReplLoop(shell, self.settings)
+        self.repl_loop.awaited_magics = AWAITED_MAGICS
+        self._undo = ExitStack()
 
     def load(self) -> None:
-        self.shell.configurables.append(self.settings)
+        from .magics import AsyncReplMagics
+
+        undo = self._undo
         try:
+            self.shell.configurables.append(self.settings)
+            undo.callback(_remove_if_present, self.shell.configurables, self.settings)
             self.repl_loop.start()
+            undo.callback(self.repl_loop.stop)
+            undo.enter_context(_registered_magics(self.shell, AsyncReplMagics(self.shell)))
         except BaseException:
-            self.shell.configurables.remove(self.settings)
+            undo.close()
             raise
 
     def unload(self) -> None:
-        self.repl_loop.stop()
-        if self.settings in self.shell.configurables:
-            self.shell.configurables.remove(self.settings)
+        self._undo.close()
 
     def summary(self) -> str:
         debug = "on" if self.settings.debug else "off"
@@ -69,3 +78,37 @@ def unload_ipython_extension(ipython) -> None:
     extension = _loaded.pop(id(ipython), None)
     if extension is not None:
         extension.unload()
+
+
+@contextmanager
+def _registered_magics(shell, magics):
+    """Register *magics*; on exit put back exactly the magics they displaced.
+
+    IPython has no public way to unregister magics; its manager keeps them in
+    two dicts, ``magics['line'/'cell']`` and ``registry``, and every Magics
+    instance adds itself to ``shell.configurables``.
+    """
+    manager = shell.magics_manager
+    tables = {kind: dict(manager.magics[kind]) for kind in ("line", "cell")}
+    registry_name = type(magics).__name__
+    previous_registered = manager.registry.get(registry_name)
+    shell.register_magics(magics)
+    try:
+        yield
+    finally:
+        for kind, table in tables.items():
+            for name in magics.magics[kind]:
+                if name in table:
+                    manager.magics[kind][name] = table[name]
+                else:
+                    manager.magics[kind].pop(name, None)
+        if previous_registered is None:
+            manager.registry.pop(registry_name, None)
+        else:
+            manager.registry[registry_name] = previous_registered
+        _remove_if_present(shell.configurables, magics)
+
+
+def _remove_if_present(items: list, item) -> None:
+    if item in items:
+        items.remove(item)

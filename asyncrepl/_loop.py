@@ -33,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ._frames import frame_location
-from ._rewrite import rewrite_loop_entry_calls
+from ._rewrite import rewrite_cell
 
 _HELPER = "__import__('asyncrepl')._entry"
 
@@ -435,6 +435,7 @@ class ReplLoop:
         self.interrupter: Interrupter | None = None
         self.runner: CellRunner | None = None
         self.prompt_hook_active = False
+        self.awaited_magics: tuple[str, ...] = ()  # magics that return coroutines
         self._undo = ExitStack()
 
     def start(self) -> None:
@@ -537,8 +538,12 @@ class ReplLoop:
                     asyncio_names.append(name)
                 elif value is asyncio.run:
                     run_names.append(name)
-            rewrite = rewrite_loop_entry_calls(
-                source, helper=_HELPER, asyncio_names=asyncio_names, run_names=run_names
+            rewrite = rewrite_cell(
+                source,
+                helper=_HELPER,
+                asyncio_names=asyncio_names,
+                run_names=run_names,
+                awaited_magics=self.awaited_magics,
             )
             return lines if rewrite is None else rewrite.source.splitlines(keepends=True)
 

@@ -4,13 +4,13 @@ import ast
 
 import pytest
 
-from asyncrepl._rewrite import rewrite_loop_entry_calls
+from asyncrepl._rewrite import rewrite_cell
 
 H = "H"
 
 
 def rewrite(source, **names):
-    result = rewrite_loop_entry_calls(source, helper=H, **names)
+    result = rewrite_cell(source, helper=H, **names)
     return None if result is None else result.source
 
 
@@ -88,5 +88,42 @@ def test_nested_call_in_arguments_is_rewritten_once():
 
 
 def test_reports_what_it_rewrote():
-    result = rewrite_loop_entry_calls("a = 1\nasyncio.run(main())\nloop.run_until_complete(f())", helper=H)
-    assert result.calls == (("asyncio.run", 2), ("run_until_complete", 3))
+    result = rewrite_cell(
+        "a = 1\nasyncio.run(main())\nloop.run_until_complete(f())\nget_ipython().run_line_magic('t', 'x')",
+        helper=H,
+        awaited_magics=["t"],
+    )
+    assert result.calls == (("asyncio.run", 2), ("run_until_complete", 3), ("magic", 4))
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (
+            "get_ipython().run_line_magic('timeit_async', 'f()')",
+            "(await get_ipython().run_line_magic('timeit_async', 'f()'))",
+        ),
+        (
+            "r = get_ipython().run_line_magic('timeit_async', '-o f()')",
+            "r = (await get_ipython().run_line_magic('timeit_async', '-o f()'))",
+        ),
+        (
+            "get_ipython().run_cell_magic('timeit_async', 'x = 1', 'await f(x)\\n')",
+            "(await get_ipython().run_cell_magic('timeit_async', 'x = 1', 'await f(x)\\n'))",
+        ),
+    ],
+)
+def test_async_magic_calls_are_awaited(source, expected):
+    assert rewrite(source, awaited_magics=["timeit_async"]) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "get_ipython().run_line_magic('timeit', 'f()')",
+        "def g():\n    get_ipython().run_line_magic('timeit_async', 'f()')\n",
+        "shell.run_line_magic('timeit_async', 'f()')",
+    ],
+)
+def test_other_magic_calls_are_left_alone(source):
+    assert rewrite(source, awaited_magics=["timeit_async"]) is None

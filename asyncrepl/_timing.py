@@ -1,0 +1,411 @@
+"""Timing awaitables the way IPython's ``%timeit`` times statements.
+
+The statement is compiled into one coroutine function from a template, as
+``%timeit`` does for plain code, so the timed loop runs inside a single
+coroutine on the running loop and the harness adds almost nothing per loop::
+
+    async def inner(_it, _timer, ...):
+        setup
+        _t0 = _timer()
+        for _i in _it:
+            await STATEMENT          # or the statement's own code with awaits
+        _t1 = _timer()
+        return _t1 - _t0
+
+Nothing here knows IPython; ``magics.py`` adapts it.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import gc
+import inspect
+import itertools
+import math
+import os
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
+__all__ = [
+    "AsyncTimeitResult",
+    "AsyncTimer",
+    "NotAwaitableError",
+    "NothingToAwaitError",
+    "TimingPlan",
+    "format_time",
+    "paused_debug",
+    "plan_timing",
+    "time_once",
+]
+
+_AUTORANGE_TARGET = 0.2  # seconds per run, as %timeit
+
+
+class NotAwaitableError(TypeError):
+    """The timed expression gave something that cannot be awaited."""
+
+    def __init__(self, value):
+        super().__init__(f"not awaitable: {type(value).__name__}")
+        self.value = value
+
+
+class NothingToAwaitError(ValueError):
+    """The code neither awaits nor is an expression that could be awaited."""
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """What to time: *statement* is Python code; *awaitable* says whether it is
+    an expression whose value gets awaited (``add_one(1)``), rather than code
+    that does its own awaiting (``await f(); await g()``)."""
+
+    setup: str
+    statement: str
+    awaitable: bool
+
+
+def _awaits(tree: ast.AST) -> bool:
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            return True
+        if isinstance(node, scopes):
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def plan_timing(statement: str, setup: str = "pass") -> TimingPlan:
+    """Decide how to time *statement*; raises SyntaxError or NothingToAwaitError.
+
+    A single expression is awaited (a leading ``await`` is allowed and
+    dropped); code that contains ``await`` is timed as it is.
+    """
+    statement = statement.strip("\n")
+    ast.parse(setup or "pass", "<setup>", "exec")
+    tree = ast.parse(statement, "<statement>", "exec")
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        expression = tree.body[0].value
+        if isinstance(expression, ast.Await) and not _awaits(expression.value):
+            return TimingPlan(setup or "pass", ast.unparse(expression.value), True)
+        if not _awaits(expression):
+            return TimingPlan(setup or "pass", statement, True)
+    if _awaits(tree):
+        return TimingPlan(setup or "pass", statement, False)
+    raise NothingToAwaitError(statement)
+
+
+_TEMPLATE = """\
+async def inner(_it, _timer, _gather=None, _copies=None, _isawaitable=None, _not_awaitable=None):
+    __tracebackhide__ = True
+    setup
+    _t0 = _timer()
+    for _i in _it:
+        stmt
+    _t1 = _timer()
+    return _t1 - _t0
+"""
+
+_CONCURRENT_TEMPLATE = """\
+async def inner(_it, _timer, _gather=None, _copies=None, _isawaitable=None, _not_awaitable=None):
+    __tracebackhide__ = True
+    setup
+    async def _one():
+        stmt
+    _t0 = _timer()
+    for _i in _it:
+        await _gather(*[_one() for _c in _copies])
+    _t1 = _timer()
+    return _t1 - _t0
+"""
+
+# The first run checks that the expression really gives an awaitable.
+_CHECKED_AWAIT = """\
+_v = EXPR
+if not _isawaitable(_v):
+    raise _not_awaitable(_v)
+await _v
+"""
+
+
+def _fill(template: str, **parts: list[ast.stmt]) -> ast.Module:
+    """Replace each bare name statement ``setup`` / ``stmt`` by the given statements."""
+    module = ast.parse(template)
+    for node in ast.walk(module):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        filled = []
+        for child in body:
+            name = child.value.id if isinstance(child, ast.Expr) and isinstance(child.value, ast.Name) else None
+            filled.extend(parts[name] if name in parts else [child])
+        node.body = filled
+    return ast.fix_missing_locations(module)
+
+
+def _statements(source: str) -> list[ast.stmt]:
+    return ast.parse(source, "<statement>", "exec").body
+
+
+def _timed_statements(plan: TimingPlan, checked: bool) -> list[ast.stmt]:
+    if not plan.awaitable:
+        return _statements(plan.statement)
+    expression = ast.parse(plan.statement, "<statement>", "eval").body
+    if checked:
+        checks = _statements(_CHECKED_AWAIT)
+        checks[0].value = expression
+        return checks
+    return [ast.Expr(ast.Await(expression))]
+
+
+class AsyncTimer:
+    """Times a plan in a namespace; every method is a coroutine to await on the loop."""
+
+    def __init__(self, plan: TimingPlan, namespace: dict, concurrency: int = 1, timer=time.perf_counter):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.plan = plan
+        self.concurrency = concurrency
+        self.timer = timer
+        started = time.perf_counter()
+        self._inner = self._compile(namespace, checked=False)
+        self.compile_time = time.perf_counter() - started
+        self._checked_inner = self._compile(namespace, checked=True)
+
+    def _compile(self, namespace: dict, checked: bool):
+        template = _TEMPLATE if self.concurrency == 1 else _CONCURRENT_TEMPLATE
+        module = _fill(
+            template,
+            setup=_statements(self.plan.setup),
+            stmt=_timed_statements(self.plan, checked),
+        )
+        code = compile(module, "<timeit_async>", "exec")
+        helpers = {
+            "_gather": asyncio.gather,
+            "_copies": range(self.concurrency),
+            "_isawaitable": inspect.isawaitable,
+            "_not_awaitable": NotAwaitableError,
+        }
+        local: dict = {}
+        exec(code, namespace, local)
+        inner = local["inner"]
+        inner.__defaults__ = tuple(helpers[name] for name in ("_gather", "_copies", "_isawaitable", "_not_awaitable"))
+        return inner
+
+    async def check(self) -> float:
+        """Run once, checking the expression is awaitable; the run also warms up."""
+        __tracebackhide__ = True
+        return await self._checked_inner(itertools.repeat(None, 1), self.timer)
+
+    async def timeit(self, number: int) -> float:
+        """Seconds taken by *number* loops; the garbage collector is off meanwhile, as in %timeit."""
+        __tracebackhide__ = True
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return await self._inner(itertools.repeat(None, number), self.timer)
+        finally:
+            if collecting:
+                gc.enable()
+
+    async def repeat(self, repeat: int, number: int) -> list[float]:
+        __tracebackhide__ = True
+        return [await self.timeit(number) for _ in range(repeat)]
+
+    async def autorange(self) -> int:
+        """The loop count 1, 10, 100, ... whose run takes at least 0.2 s, as %timeit picks it."""
+        __tracebackhide__ = True
+        for power in range(10):
+            number = 10**power
+            if await self.timeit(number) >= _AUTORANGE_TARGET:
+                break
+        return number
+
+
+class AsyncTimeitResult:
+    """The result of ``%timeit_async -o``, with the attributes of IPython's ``TimeitResult``.
+
+    loops: loops per run; repeat: runs; best, worst: seconds per loop of the
+    fastest and slowest run; all_runs: seconds of each run; timings: seconds
+    per loop of each run; average, stdev: their mean and (population) standard
+    deviation; compile_time: seconds spent compiling; concurrency: copies run
+    at once in each loop; throughput: copies completed per second on average.
+    """
+
+    def __init__(self, loops, repeat, best, worst, all_runs, compile_time, precision=3, concurrency=1):
+        self.loops = loops
+        self.repeat = repeat
+        self.best = best
+        self.worst = worst
+        self.all_runs = all_runs
+        self.compile_time = compile_time
+        self.concurrency = concurrency
+        self._precision = precision
+        self.timings = [run / loops for run in all_runs]
+
+    @property
+    def average(self) -> float:
+        return math.fsum(self.timings) / len(self.timings)
+
+    @property
+    def stdev(self) -> float:
+        mean = self.average
+        return (math.fsum((t - mean) ** 2 for t in self.timings) / len(self.timings)) ** 0.5
+
+    @property
+    def throughput(self) -> float:
+        return self.concurrency / self.average if self.average > 0 else math.inf
+
+    def __str__(self) -> str:
+        pm = _plus_minus()
+        runs, loops = self.repeat, self.loops
+        line = (
+            f"{format_time(self.average, self._precision)} {pm} {format_time(self.stdev, self._precision)} "
+            f"per loop (mean {pm} std. dev. of {runs} run{'' if runs == 1 else 's'}, "
+            f"{loops:,} loop{'' if loops == 1 else 's'} each)"
+        )
+        if self.concurrency > 1:
+            line += (
+                f"; each loop ran {self.concurrency:,} at once: "
+                f"{_format_rate(self.throughput)} completed per second"
+            )
+        return line
+
+    def __repr__(self) -> str:
+        return f"<AsyncTimeitResult : {self}>"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self))
+
+
+def _format_rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+
+
+def _unicode_ok(text: str) -> bool:
+    encoding = getattr(sys.stdout, "encoding", None)
+    if not encoding:
+        return False
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _plus_minus() -> str:
+    return "\xb1" if _unicode_ok("\xb1") else "+-"
+
+
+def format_time(seconds: float, precision: int = 3) -> str:
+    """A duration as IPython's %timeit prints it: ``10.1 ms``, ``72 ns``, ``1min 3s``."""
+    if seconds >= 60.0:
+        parts = []
+        leftover = seconds
+        for suffix, length in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+            value = int(leftover / length)
+            if value > 0:
+                leftover = leftover % length
+                parts.append(f"{value}{suffix}")
+            if leftover < 1:
+                break
+        return " ".join(parts)
+    units = ["s", "ms", "μs" if _unicode_ok("μ") else "us", "ns"]
+    order = min(-int(math.floor(math.log10(seconds)) // 3), 3) if seconds > 0.0 else 3
+    return "%.*g %s" % (precision, seconds * (1, 1e3, 1e6, 1e9)[order], units[order])
+
+
+@asynccontextmanager
+async def paused_debug(loop: asyncio.AbstractEventLoop, keep: bool = False):
+    """Turn the loop's debug mode (and with it coroutine origin tracking) off
+    while timing; put it back afterwards, whatever happens."""
+    if keep or not loop.get_debug():
+        yield
+        return
+    loop.set_debug(False)
+    # set_debug stops origin tracking through a callback: let it run first.
+    await asyncio.sleep(0)
+    try:
+        yield
+    finally:
+        loop.set_debug(True)
+
+
+@dataclass(frozen=True)
+class OneRun:
+    """What ``%time_async`` measured: the value, and wall, user and system seconds."""
+
+    value: object
+    wall: float
+    user: float
+    system: float
+
+    def __str__(self) -> str:
+        return (
+            f"CPU times: user {format_time(self.user)}, sys: {format_time(self.system)}, "
+            f"total: {format_time(self.user + self.system)}\nWall time: {format_time(self.wall)}"
+        )
+
+
+async def time_once(plan: TimingPlan, namespace: dict, compile_flags: int = 0) -> OneRun:
+    """Run a plan once in *namespace* (so its assignments stay there) and time it.
+
+    The value is that of the expression, or of the code's last expression.
+    """
+    __tracebackhide__ = True
+    flags = compile_flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    if plan.awaitable:
+        body, last = [], ast.parse(plan.statement, "<statement>", "eval").body
+        last = ast.Await(_checked_awaitable_call(last))
+    else:
+        body = _statements(plan.statement)
+        last = body.pop().value if body and isinstance(body[-1], ast.Expr) else None
+    module = compile(ast.fix_missing_locations(ast.Module(body, [])), "<time_async>", "exec", flags)
+    final = None
+    if last is not None:
+        final = compile(ast.fix_missing_locations(ast.Expression(last)), "<time_async>", "eval", flags)
+    namespace.setdefault("__builtins__", __builtins__)
+    helpers = {"_asyncrepl_checked": _check_awaitable}
+    (user0, system0), started = _cpu_times(), time.perf_counter()
+    await _run_code(module, namespace)
+    value = await _run_code(final, namespace, helpers) if final is not None else None
+    wall, (user1, system1) = time.perf_counter() - started, _cpu_times()
+    return OneRun(value, wall, user1 - user0, system1 - system0)
+
+
+def _cpu_times() -> tuple[float, float]:
+    """User and system seconds of this process, finely where the OS allows."""
+    if resource is not None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime, usage.ru_stime
+    times = os.times()
+    return times.user, times.system
+
+
+def _check_awaitable(value):
+    if not inspect.isawaitable(value):
+        raise NotAwaitableError(value)
+    return value
+
+
+def _checked_awaitable_call(expression: ast.expr) -> ast.expr:
+    return ast.Call(ast.Name("_asyncrepl_checked", ast.Load()), [expression], [])
+
+
+async def _run_code(code, namespace: dict, helpers: dict | None = None):
+    __tracebackhide__ = True
+    local = dict(helpers) if helpers else None
+    result = eval(code, namespace, local)
+    if code.co_flags & inspect.CO_COROUTINE:
+        result = await result
+    return result

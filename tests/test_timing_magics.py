@@ -1,0 +1,166 @@
+"""%timeit_async and %time_async in IPython's in-process InteractiveShell."""
+
+import re
+
+import pytest
+
+LINE = re.compile(
+    r"^(?P<mean>[\d.]+) (?P<unit>s|ms|μs|us|ns) (±|\+-) [\d.]+ (s|ms|μs|us|ns) per loop "
+    r"\(mean (±|\+-) std\. dev\. of (?P<runs>\d+) runs?, (?P<loops>[\d,]+) loops? each\)"
+)
+SECONDS = {"s": 1, "ms": 1e-3, "μs": 1e-6, "us": 1e-6, "ns": 1e-9}
+
+
+@pytest.fixture
+def ip(shell, capsys):
+    shell.run_line_magic("load_ext", "asyncrepl")
+    shell.run_cell(
+        "import asyncio\nasync def noop():\n    pass\nasync def add_one(x):\n    return x + 1\n"
+        "async def boom():\n    raise ValueError('boom inside')",
+        store_history=True,
+    )
+    capsys.readouterr()
+    return shell
+
+
+def run(ip, capsys, code):
+    result = ip.run_cell(code, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out + captured.err
+
+
+def parse(line):
+    match = LINE.match(line)
+    assert match, line
+    return float(match["mean"]) * SECONDS[match["unit"]], int(match["runs"]), int(match["loops"].replace(",", ""))
+
+
+def test_line_mode_prints_timeits_line_and_reads_sleep_right(ip, capsys):
+    result, out = run(ip, capsys, "%timeit_async -n 3 -r 2 asyncio.sleep(0.02)")
+    assert result.success
+    mean, runs, loops = parse(out.strip())
+    assert (runs, loops) == (2, 3)
+    assert 0.018 <= mean <= 0.1
+
+
+def test_autorange_and_seven_runs_by_default(ip, capsys):
+    _, out = run(ip, capsys, "%timeit_async add_one(1)")
+    mean, runs, loops = parse(out.strip().splitlines()[-1])
+    assert runs == 7 and loops >= 10_000 and str(loops).strip("0") == "1"
+    assert mean < 1e-5
+
+
+def test_leading_await_and_code_with_awaits(ip, capsys):
+    _, out = run(ip, capsys, "%timeit_async -n 5 -r 1 await add_one(1)")
+    assert parse(out.strip())[1:] == (1, 5)
+    _, out = run(ip, capsys, "%timeit_async -n 5 -r 1 x = await add_one(1); await noop()")
+    assert parse(out.strip())[1:] == (1, 5)
+
+
+def test_cell_mode_runs_setup_then_times_the_body(ip, capsys):
+    _, out = run(ip, capsys, "%%timeit_async -n 4 -r 2 delay = 0.01\nawait asyncio.sleep(delay)\nawait asyncio.sleep(delay)")
+    mean, runs, loops = parse(out.strip())
+    assert (runs, loops) == (2, 4) and 0.018 <= mean <= 0.1
+
+
+def test_o_returns_a_result_and_v_stores_it(ip, capsys):
+    result, out = run(ip, capsys, "r = %timeit_async -o -q -n 10 -r 3 add_one(1)")
+    assert out == ""
+    r = ip.user_ns["r"]
+    assert (r.loops, r.repeat, len(r.all_runs), len(r.timings)) == (10, 3, 3, 3)
+    assert r.best <= r.average <= r.worst and r.stdev >= 0 and r.compile_time >= 0
+    assert repr(r).startswith("<AsyncTimeitResult : ") and "per loop" in repr(r)
+    run(ip, capsys, "%timeit_async -q -v saved -n 2 -r 2 noop()")
+    assert ip.user_ns["saved"].loops == 2
+
+
+def test_concurrency_adds_throughput(ip, capsys):
+    _, out = run(ip, capsys, "%timeit_async -n 2 -r 1 --concurrency 25 asyncio.sleep(0.05)")
+    mean, _, _ = parse(out.strip())
+    assert mean < 0.3  # 25 sleeps at once
+    rate = re.search(r"each loop ran 25 at once: ([\d,.]+) completed per second", out)
+    assert rate and 80 <= float(rate[1].replace(",", "")) <= 600
+    _, out = run(ip, capsys, "%timeit_async -n 2 -r 1 -c 3 asyncio.sleep(0.01)")
+    assert "each loop ran 3 at once" in out
+
+
+def test_debug_mode_is_paused_while_timing_unless_asked(ip, capsys):
+    run(ip, capsys, "async def probe():\n    seen.append(asyncio.get_running_loop().get_debug())\nseen = []")
+    run(ip, capsys, "%timeit_async -q -n 1 -r 1 probe()")
+    run(ip, capsys, "%timeit_async -q -n 1 -r 1 --debug probe()")
+    assert ip.user_ns["seen"] == [False, False, True, True]  # check run and timed run, without then with --debug
+    _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())")
+    assert out == "True\n"
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        ("%timeit_async 1 + 1", "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"),
+        ("%timeit_async x = 1", "UsageError: 'x = 1' awaits nothing and is not an expression to await; to time plain code use %timeit"),
+        ("%timeit_async -n 0 noop()", "UsageError: -n takes a whole number of at least 1 (loops per run), not 0"),
+        ("%timeit_async -r x noop()", "UsageError: -r takes a whole number (runs), not 'x'"),
+        ("%timeit_async -c 0 noop()", "UsageError: -c takes a whole number of at least 1 (copies per loop), not 0"),
+        ("%timeit_async", "UsageError: %timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)"),
+        ("%time_async 1 + 1", "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"),
+        ("%%time_async x\nawait noop()", "UsageError: %%time_async takes no statement on its line; put the code in the cell"),
+    ],
+)
+def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
+    before = set(ip.user_ns)
+    result, out = run(ip, capsys, cell)
+    assert out.strip() == message
+    assert not result.success
+    assert set(ip.user_ns) - before <= {"_", "__", "___"} | {k for k in ip.user_ns if k.startswith("_i")}
+    _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())")
+    assert out == "True\n"
+
+
+def test_unknown_option_is_a_usage_error(ip, capsys):
+    _, out = run(ip, capsys, "%timeit_async -z noop()")
+    assert out.startswith("UsageError: option -z not recognized") and len(out.strip().splitlines()) == 1
+
+
+def test_syntax_error_is_brief(ip, capsys):
+    result, out = run(ip, capsys, "%timeit_async noop(")
+    assert not result.success
+    assert out.strip().endswith("SyntaxError: '(' was never closed")
+    assert "Traceback" not in out and "asyncrepl" not in out and len(out.strip().splitlines()) <= 4
+
+
+def test_error_in_the_timed_code_is_shown_once_and_nothing_is_timed(ip, capsys):
+    result, out = run(ip, capsys, "%timeit_async boom()")
+    assert isinstance(result.error_in_exec, ValueError)
+    assert out.count("ValueError: boom inside") == 1 and "per loop" not in out
+    assert "_timing.py" not in out and "magics.py" not in out
+    _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())")
+    assert out == "True\n"
+
+
+def test_time_async_prints_cpu_and_wall_and_returns_the_value(ip, capsys):
+    result, out = run(ip, capsys, "%time_async asyncio.sleep(0.05, result='slept')")
+    assert result.result == "slept"
+    cpu, wall = out.strip().splitlines()[:2]
+    assert re.match(r"CPU times: user [\d.]+ \S+, sys: [\d.]+ \S+, total: [\d.]+ \S+$", cpu)
+    match = re.match(r"Wall time: ([\d.]+) (ms|s)$", wall)
+    assert match and 0.045 <= float(match[1]) * SECONDS[match[2]] <= 0.5
+    result, out = run(ip, capsys, "v = %time_async await add_one(41)")
+    assert ip.user_ns["v"] == 42
+
+
+def test_time_async_cell_keeps_assignments_and_gives_the_last_value(ip, capsys):
+    result, out = run(ip, capsys, "%%time_async\ny = await add_one(1)\ny * 10")
+    assert result.result == 20 and ip.user_ns["y"] == 2
+
+
+def test_magics_have_complete_help(ip, capsys):
+    for name in ("timeit_async", "time_async"):
+        doc = ip.find_line_magic(name).__doc__
+        assert "Usage" in doc and "debug" in doc
+    assert "-c<C>, --concurrency" in ip.find_line_magic("timeit_async").__doc__
+
+
+def test_unload_removes_the_magics(ip, capsys):
+    ip.run_line_magic("unload_ext", "asyncrepl")
+    assert ip.find_line_magic("timeit_async") is None
+    assert ip.find_cell_magic("time_async") is None
