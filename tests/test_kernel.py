@@ -108,3 +108,24 @@ def test_config_file_autoloads_in_the_kernel(kernel, tmp_path):
     assert value(k, "import asyncio; asyncio.get_running_loop().slow_callback_duration, asyncio.get_running_loop().get_debug()") == "(0.3, True)"
     reply = k.execute("%config AsyncRepl")
     assert "AsyncRepl.slow_callback_duration" in reply.stdout
+
+
+# %timeit_async and %time_async ----------------------------------------------
+
+
+def test_timing_magics_in_the_kernel(loaded):
+    loaded.execute("import asyncio\nasync def add_one(x):\n    return x + 1\nasync def boom():\n    raise ValueError('boom inside')")
+    reply = loaded.execute("%timeit_async -n 3 -r 2 asyncio.sleep(0.02)")
+    assert reply.status == "ok"
+    assert "per loop (mean ± std. dev. of 2 runs, 3 loops each)" in reply.stdout
+    reply = loaded.execute("r = %timeit_async -o -q -n 5 -r 3 add_one(1)\nr.loops, r.repeat, len(r.timings)")
+    assert reply.results == ["(5, 3, 3)"] and reply.stdout == ""
+    reply = loaded.execute("%time_async add_one(41)")
+    assert reply.results == ["42"] and "Wall time:" in reply.stdout
+    reply = loaded.execute("%timeit_async boom()")
+    assert reply.status == "error" and reply.error["ename"] == "ValueError"
+    assert "per loop" not in reply.stdout
+    reply = loaded.execute("%timeit_async 1 + 1")
+    assert reply.status == "error"
+    assert reply.stderr.strip() == "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"
+    assert value(loaded, "asyncio.get_running_loop().get_debug()") == "True"

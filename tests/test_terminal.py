@@ -246,3 +246,33 @@ def test_a_previous_gui_asyncio_is_taken_over_and_given_back(terminal):
     assert count(term, "str(get_ipython().active_eventloop)") == "'asyncrepl'"
     term.run("%unload_ext asyncrepl")
     assert count(term, "str(get_ipython().active_eventloop)") == "'asyncio'"
+
+
+# %timeit_async and %time_async ----------------------------------------------
+
+TIMEIT_LINE = re.compile(r"[\d.]+ (s|ms|μs|us|ns) ± [\d.]+ (s|ms|μs|us|ns) per loop \(mean ± std\. dev\. of \d+ runs?, [\d,]+ loops? each\)")
+
+
+def test_timeit_async_in_the_terminal(terminal):
+    term = terminal("asyncrepl")
+    term.run("import asyncio\nasync def add_one(x):\n    return x + 1\n")
+    out = term.run("%timeit_async -n 3 -r 2 asyncio.sleep(0.02)")
+    assert TIMEIT_LINE.fullmatch(out.strip()), out
+    assert out.startswith("20.") or out.startswith("21.") or out.startswith("22.")  # about 20 ms
+    out = term.run("%%timeit_async -n 10 x = 1\nawait add_one(x)\n")
+    assert TIMEIT_LINE.fullmatch(out.strip()), out
+    out = term.run("%time_async add_one(41)")
+    assert "CPU times: user" in out and "Wall time:" in out and "Out[4]: 42" in out
+    assert term.run("%timeit_async 1 + 1").strip() == (
+        "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"
+    )
+
+
+def test_ctrl_c_during_timeit_async_gives_the_prompt_back_with_debug_restored(terminal):
+    term = start_with_ticker(terminal)
+    term.type("%timeit_async asyncio.sleep(1)")
+    time.sleep(1.5)
+    term.ctrl_c()
+    out = term.wait(timeout=10)
+    assert "KeyboardInterrupt" in out and "per loop" not in out
+    assert count(term, "asyncio.get_running_loop().get_debug(), ticker.done()") == "(True, False)"

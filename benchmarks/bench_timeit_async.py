@@ -1,0 +1,105 @@
+"""How close %timeit_async comes to a hand-written timing loop.
+
+All three measure the same coroutines on the same loop (IPython's, in-process),
+in one run, as the best time per await over several runs:
+
+* hand-written: ``t0 = perf_counter(); for _ in range(n): await f(); perf_counter() - t0``
+  inside one coroutine, the least a harness can add;
+* pyperf-style: pyperf's ``bench_async_func`` method, a fresh coroutine per
+  sample run by ``loop.run_until_complete``, the timer outside the await loop;
+* ``%timeit_async -o -q -n N -r R f()``.
+
+Usage: python benchmarks/bench_timeit_async.py [--loops 200000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import time
+
+SETUP = '''
+import asyncio
+
+async def noop():
+    pass
+
+async def work():
+    total = 0
+    for i in range(200):
+        total += i
+    return total
+
+async def yield_once():
+    await asyncio.sleep(0)
+'''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    from IPython.core.async_helpers import get_asyncio_loop
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    with contextlib.redirect_stdout(io.StringIO()):
+        ip.run_line_magic("load_ext", "asyncrepl")
+    ip.run_cell(SETUP)
+    loop = get_asyncio_loop()
+    loop.set_debug(False)  # %timeit_async pauses debug mode; the baselines run without it too
+
+    def hand_written(func, loops):
+        async def timed():
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                await func()
+            return time.perf_counter() - t0
+
+        return best_of(args.runs, lambda: loop.run_until_complete(timed())) / loops
+
+    def pyperf_style(func, loops):
+        # pyperf's bench_async_func: one coroutine per sample, timer around the awaits.
+        async def sample():
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                await func()
+            return time.perf_counter() - t0
+
+        return best_of(args.runs, lambda: loop.run_until_complete(sample())) / loops
+
+    def timeit_async(name, loops):
+        ip.run_cell(f"_bench = %timeit_async -o -q -n {loops} -r {args.runs} {name}()")
+        return ip.user_ns["_bench"].best
+
+    print(f"best time per await, {args.loops:,} awaits x {args.runs} runs, one loop, debug off")
+    print()
+    print(f"{'coroutine':14} {'hand-written':>13} {'pyperf-style':>13} {'%timeit_async':>14} {'ratio':>7}")
+    for name in ("noop", "work", "yield_once"):
+        func = ip.user_ns[name]
+        loops = args.loops if name != "yield_once" else args.loops // 10
+        base = hand_written(func, loops)
+        pyperf = pyperf_style(func, loops)
+        ours = timeit_async(name, loops)
+        print(
+            f"{name + '()':14} {base * 1e9:10.1f} ns {pyperf * 1e9:10.1f} ns {ours * 1e9:11.1f} ns "
+            f"{ours / base:6.2f}x"
+        )
+    print()
+    print("ratio: %timeit_async / hand-written (target: at most 1.3x)")
+
+
+def best_of(runs, measure):
+    gc.disable()
+    try:
+        return min(measure() for _ in range(runs))
+    finally:
+        gc.enable()
+
+
+if __name__ == "__main__":
+    main()
