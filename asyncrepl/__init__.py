@@ -42,7 +42,8 @@ class _Extension:
             undo.callback(_remove_if_present, self.shell.configurables, self.settings)
             self.repl_loop.start()
             undo.callback(self.repl_loop.stop)
-            undo.enter_context(_registered_magics(self.shell, AsyncReplMagics(self.shell)))
+            magics = AsyncReplMagics(self.shell, registry=lambda: self.repl_loop.tasks)
+            undo.enter_context(_registered_magics(self.shell, magics))
         except BaseException:
             undo.close()
             raise

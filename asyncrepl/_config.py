@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from traitlets import Bool, Float, TraitError
+from traitlets import Bool, Float, Int, TraitError
 from traitlets.config import Config, Configurable
 
 
@@ -26,6 +26,12 @@ class AsyncRepl(Configurable):
             "Seconds one task step or callback may hold the loop before "
             "asyncio's debug mode reports it (loop.slow_callback_duration)."
         ),
+    ).tag(config=True)
+
+    task_history = Int(
+        100,
+        min=0,
+        help="How many finished tasks %tasks --done remembers.",
     ).tag(config=True)
 
 

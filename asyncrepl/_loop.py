@@ -34,6 +34,7 @@ from typing import Any
 
 from ._frames import frame_location
 from ._rewrite import rewrite_cell
+from ._tasks import TaskRegistry
 
 _HELPER = "__import__('asyncrepl')._entry"
 
@@ -99,10 +100,11 @@ def _report(message: str) -> None:
     print(f"asyncrepl: {message}", file=sys.stderr, flush=True)
 
 
-def _describe_task(task: asyncio.Task) -> str:
+def _describe_task(task: asyncio.Task, registry=None) -> str:
     coro = task.get_coro()
     name = getattr(coro, "__qualname__", type(coro).__name__)
-    return f"task {task.get_name()!r} ({name}())"
+    number = f"{registry.info(task).id} " if registry is not None else ""
+    return f"task {number}{task.get_name()!r} ({name}())"
 
 
 class Interrupter:
@@ -121,9 +123,10 @@ class Interrupter:
     * the loop is idle at the prompt: hand Ctrl-C to the prompt, as a key.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cell_namer=None):
+    def __init__(self, loop: asyncio.AbstractEventLoop, cell_namer=None, registry=None):
         self.loop = loop
         self.cell_namer = cell_namer
+        self.registry = registry
         self.cell_task: asyncio.Task | None = None
         self.cell_interrupted = False
         self.forward_to_prompt = None  # set by PromptHook while it runs the loop
@@ -157,13 +160,15 @@ class Interrupter:
         if task in self._cancelled_by_us:
             loop.call_soon(
                 _report,
-                f"Ctrl-C stopped {_describe_task(task)} at {where} with KeyboardInterrupt: "
+                f"Ctrl-C stopped {_describe_task(task, self.registry)} at {where} with KeyboardInterrupt: "
                 "it caught CancelledError and kept the loop busy",
             )
             raise KeyboardInterrupt
         self._cancelled_by_us.add(task)
+        if self.registry is not None:
+            self.registry.note_cancel_by(task, "Ctrl-C")
         loop.call_soon(
-            _report, f"Ctrl-C cancelled {_describe_task(task)}, which held the loop at {where}"
+            _report, f"Ctrl-C cancelled {_describe_task(task, self.registry)}, which held the loop at {where}"
         )
         raise asyncio.CancelledError
 
@@ -432,6 +437,7 @@ class ReplLoop:
         self.settings = settings
         self.in_kernel = _is_kernel_shell(shell)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: TaskRegistry | None = None
         self.interrupter: Interrupter | None = None
         self.runner: CellRunner | None = None
         self.prompt_hook_active = False
@@ -471,11 +477,14 @@ class ReplLoop:
             self._attach_at_first_cell()
             return
         self.loop = get_asyncio_loop()
+        self.tasks = TaskRegistry(self.loop, self.settings.task_history)
+        self.tasks.install()
+        self._undo.callback(self.tasks.uninstall)
         if not self.in_kernel:
-            self.interrupter = Interrupter(self.loop, _cell_namer(self.shell))
+            self.interrupter = Interrupter(self.loop, _cell_namer(self.shell), self.tasks)
         self._keep_loop_settings(self.loop)
         self._apply_settings()
-        names = ["debug", "slow_callback_duration"]
+        names = ["debug", "slow_callback_duration", "task_history"]
         self.settings.observe(self._apply_settings, names=names)
         self._undo.callback(self.settings.unobserve, self._apply_settings, names=names)
         self._filter_machinery_reports()
@@ -504,6 +513,8 @@ class ReplLoop:
     def _apply_settings(self, change=None) -> None:
         self.loop.set_debug(self.settings.debug)
         self.loop.slow_callback_duration = self.settings.slow_callback_duration
+        if self.tasks.history.maxlen != self.settings.task_history:
+            self.tasks.resize_history(self.settings.task_history)
 
     def _filter_machinery_reports(self) -> None:
         stopped = self.interrupter.stopped_names if self.interrupter is not None else ()

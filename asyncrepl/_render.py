@@ -1,0 +1,223 @@
+"""Rendering: tables and text blocks as plain text (terminal) and HTML (Jupyter).
+
+Each view is an object with ``_repr_pretty_`` and ``_repr_html_``, so IPython's
+``display`` gives a terminal the text and a notebook both forms.
+"""
+
+from __future__ import annotations
+
+import html
+import linecache
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+
+from ._frames import CellNamer, code_location
+from ._tasks import Finished, Link, Site, TaskRow
+
+_ELLIPSIS = "…"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + _ELLIPSIS
+
+
+def terminal_width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+class Table:
+    """Rows under headers; the text form narrows the widest columns to fit."""
+
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()):
+        self.headers = list(headers)
+        self.rows = [[str(cell) for cell in row] for row in rows]
+        self.notes = list(notes)
+
+    def text(self, width: int | None = None) -> str:
+        width = width or terminal_width()
+        widths = [len(header) for header in self.headers]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+        gap = 2
+        while sum(widths) + gap * (len(widths) - 1) > width:
+            widest = max(range(len(widths)), key=widths.__getitem__)
+            if widths[widest] <= max(8, len(self.headers[widest])):
+                break
+            widths[widest] -= 1
+
+        def line(cells):
+            return (" " * gap).join(_clip(cell, w).ljust(w) for cell, w in zip(cells, widths)).rstrip()
+
+        lines = [line(self.headers), line(["-" * w for w in widths])]
+        lines.extend(line(row) for row in self.rows)
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for row in self.rows
+        )
+        notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text())
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+
+class TextBlock:
+    """Preformatted lines (details, trees): ``<pre>`` in HTML."""
+
+    def __init__(self, lines: Sequence[str]):
+        self.lines = list(lines)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text())
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.text())}</pre>"
+
+
+class Views:
+    """Task views, naming code places as the REPL user knows them."""
+
+    def __init__(self, cell_namer: CellNamer | None = None):
+        self.cell_namer = cell_namer
+
+    def place(self, where: Link | Site | None, with_source: bool = True) -> str:
+        if where is None:
+            return "?"
+        location = code_location(where.filename, where.lineno, self.cell_namer)
+        source = linecache.getline(where.filename, where.lineno).strip() if with_source else ""
+        return f"{location}: {source}" if source else location
+
+    def task_label(self, row_or_entry) -> str:
+        return f"{row_or_entry.id} {row_or_entry.name!r} ({row_or_entry.coroutine}())"
+
+    def pending_table(self, rows: list[TaskRow], total: int, counts: Counter | None) -> Table:
+        body = [
+            [
+                f"{row.id}{'*' if row.machinery else ''}",
+                row.name,
+                row.state,
+                f"{row.coroutine}()",
+                self.place(row.suspended_at),
+                row.waits_on,
+                format_age(row.age),
+                self.place(row.created_at, with_source=False),
+            ]
+            for row in rows
+        ]
+        notes = []
+        if any(row.machinery for row in rows):
+            notes.append("* IPython's, the kernel's or asyncrepl's own task")
+        if counts is not None and total > len(rows):
+            notes.append(f"showing {len(rows):,} of {total:,} pending tasks ({total - len(rows):,} left out); all of them:")
+            for (coroutine, state), count in counts.most_common(10):
+                notes.append(f"  {count:>9,}  {coroutine}()  {state}")
+            if len(counts) > 10:
+                rest = sum(count for _, count in counts.most_common()[10:])
+                notes.append(f"  {rest:>9,}  in {len(counts) - 10} more groups")
+        headers = ["id", "name", "state", "coroutine", "suspended at", "waits on", "age", "created at"]
+        return Table(headers, body, notes)
+
+    def ending(self, entry: Finished) -> str:
+        """The result, the exception, or who cancelled it and from where."""
+        if entry.outcome != "cancelled":
+            return entry.detail
+        parts = [f"by {entry.cancelled_by}"] if entry.cancelled_by else []
+        if entry.cancelled_at is not None:
+            parts.append(f"at {self.place(entry.cancelled_at, with_source=False)}")
+        return " ".join(parts)
+
+    def history_table(self, entries: list[Finished], now: float) -> Table:
+        body = [
+            [
+                str(entry.id),
+                entry.name,
+                f"{entry.coroutine}()",
+                entry.outcome,
+                self.ending(entry),
+                f"{format_age(now - entry.ended)} ago",
+                format_age(entry.lifetime),
+            ]
+            for entry in entries
+        ]
+        return Table(["id", "name", "coroutine", "ended", "detail", "when", "lived"], body)
+
+    def detail(self, row: TaskRow, chain: list[Link], created_at: Sequence[Site], awaited_by: list[TaskRow]) -> TextBlock:
+        lines = [
+            f"task {self.task_label(row)}: {row.state}, age {format_age(row.age)}",
+        ]
+        if row.waits_on:
+            lines.append(f"  waits on: {row.waits_on}")
+        lines.append("await chain, from the task's coroutine to where it waits:")
+        lines.extend(f"  {link.function}()  {self.place(link)}" for link in chain)
+        if not chain:
+            lines.append("  (not started yet)")
+        lines.append("created at, innermost first:" if created_at else "created at: unknown (before asyncrepl was loaded)")
+        lines.extend(f"  {site.function}  {self.place(site)}" for site in created_at)
+        if awaited_by:
+            lines.append("awaited by: " + ", ".join(self.task_label(waiter) for waiter in awaited_by))
+        else:
+            lines.append("awaited by: no task")
+        return TextBlock(lines)
+
+    def finished_detail(self, entry: Finished, now: float) -> TextBlock:
+        lines = [
+            f"task {self.task_label(entry)}: {entry.outcome} {format_age(now - entry.ended)} ago, "
+            f"after {format_age(entry.lifetime)}",
+        ]
+        if self.ending(entry):
+            lines.append(f"  {self.ending(entry)}")
+        if entry.created_at:
+            lines.append("created at, innermost first:")
+            lines.extend(f"  {site.function}  {self.place(site)}" for site in entry.created_at)
+        if entry.traceback:
+            lines.append("traceback:")
+            lines.extend("  " + text for chunk in entry.traceback for text in chunk.rstrip("\n").split("\n"))
+        return TextBlock(lines)
+
+    def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow]]) -> TextBlock:
+        lines: list[str] = []
+        seen: set[int] = set()
+
+        def walk(row: TaskRow, prefix: str, last: bool, top: bool) -> None:
+            branch = "" if top else ("└── " if last else "├── ")
+            waits = f"  ({row.waits_on})" if row.waits_on else ""
+            lines.append(f"{prefix}{branch}{self.task_label(row)} {row.state}{waits}")
+            if row.id in seen:
+                return
+            seen.add(row.id)
+            kids = children.get(row.id, [])
+            inner = prefix if top else prefix + ("    " if last else "│   ")
+            for index, kid in enumerate(kids):
+                walk(kid, inner, index == len(kids) - 1, False)
+
+        for root in roots:
+            walk(root, "", True, True)
+        return TextBlock(lines)
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
