@@ -47,7 +47,10 @@ class Table:
             widths[widest] -= 1
 
         def line(cells):
-            return (" " * gap).join(_clip(cell, w).ljust(w) for cell, w in zip(cells, widths)).rstrip()
+            # Columns narrowed to their minimum may still overflow a very
+            # narrow terminal: then the line itself is clipped.
+            text = (" " * gap).join(_clip(cell, w).ljust(w) for cell, w in zip(cells, widths)).rstrip()
+            return _clip(text, width)
 
         lines = [line(self.headers), line(["-" * w for w in widths])]
         lines.extend(line(row) for row in self.rows)

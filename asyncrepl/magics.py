@@ -350,6 +350,9 @@ class AsyncReplMagics(Magics):
             raise UsageError("usage: %cancel ID|NAME|GLOB ... or %cancel --all [-m MSG] [--timeout SECONDS]")
         if args.timeout < 0:
             raise UsageError(f"--timeout takes seconds, at least 0, not {args.timeout}")
+        message = args.msg
+        if message and len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
+            message = message[1:-1]  # magic_arguments splits without removing quotes
         registry = self._tasks_registry()
         current = asyncio.current_task()
         if args.all:
@@ -359,7 +362,7 @@ class AsyncReplMagics(Magics):
             if unmatched:
                 raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
         tasks = [task for task in tasks if task is not current]
-        return self._cancel(registry, tasks, args.msg, args.timeout)
+        return self._cancel(registry, tasks, message, args.timeout)
 
     async def _cancel(self, registry, tasks, message, timeout):
         __tracebackhide__ = True

@@ -1,0 +1,196 @@
+"""%tasks and %cancel in IPython's in-process InteractiveShell."""
+
+import re
+
+import pytest
+
+SETUP = """\
+import asyncio
+async def leaf(n):
+    await asyncio.sleep(n)
+async def middle():
+    await leaf(50)
+async def gatherer():
+    await asyncio.gather(middle(), leaf(70))
+async def stubborn():  # ignores the first cancel()
+    try:
+        await asyncio.sleep(100)
+    except asyncio.CancelledError:
+        pass
+    await asyncio.sleep(100)
+async def bad():
+    raise ValueError('boom')
+"""
+
+
+@pytest.fixture
+def ip(shell, capsys):
+    shell.run_line_magic("load_ext", "asyncrepl")
+    shell.run_cell(SETUP, store_history=True)
+    capsys.readouterr()
+    yield shell
+    shell.run_cell("for _t in asyncio.all_tasks():\n    _t is asyncio.current_task() or _t.cancel()")
+    shell.run_cell("await asyncio.sleep(0.01)")
+
+
+def run(ip, capsys, code):
+    result = ip.run_cell(code, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out + captured.err
+
+
+def test_nothing_pending_says_so_in_one_line(ip, capsys):
+    _, out = run(ip, capsys, "%tasks")
+    assert out == "no pending tasks (%tasks --all also lists IPython's own)\n"
+
+
+def test_table_lists_user_tasks_with_ids_places_and_waits(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough for nothing to be clipped
+    run(ip, capsys, "g = asyncio.create_task(gatherer(), name='gat')\nm = asyncio.create_task(middle(), name='mid')")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    _, out = run(ip, capsys, "%tasks")
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "name", "state", "coroutine", "suspended", "at", "waits", "on", "age", "created", "at"]
+    gat = next(line for line in lines if " gat " in line)
+    assert "gatherer()" in gat and "waiting" in gat and "gather: tasks" in gat
+    mid = next(line for line in lines if " mid " in line)
+    assert re.search(r"In \[\d+\] line 3: await asyncio\.sleep\(n\)", mid)
+    assert "sleep, 49." in mid and re.search(r"In \[\d+\] line 2\s*$", mid)  # created on line 2 of that cell
+    assert "run_cell_async" not in out  # IPython's own task is hidden...
+    _, out = run(ip, capsys, "%tasks --all")
+    assert "InteractiveShell.run_cell_async()" in out and "* IPython's" in out  # ...unless asked
+
+
+def test_ids_are_short_stable_and_in_creation_order(ip, capsys):
+    run(ip, capsys, "a = asyncio.create_task(leaf(10), name='a'); b = asyncio.create_task(leaf(10), name='b')")
+    rows = ip.run_line_magic("tasks", "-o")
+    ids = {row.name: row.id for row in rows}
+    assert ids["a"] < ids["b"] < 1000
+    rows_again = ip.run_line_magic("tasks", "-o")
+    assert {row.name: row.id for row in rows_again} == ids
+
+
+def test_o_returns_rows_with_plain_attributes(ip, capsys):
+    run(ip, capsys, "m = asyncio.create_task(middle(), name='mid')\nawait asyncio.sleep(0.01)")
+    rows = ip.run_line_magic("tasks", "-o")
+    (row,) = [r for r in rows if r.name == "mid"]
+    assert (row.state, row.coroutine) == ("waiting", "middle")
+    assert row.suspended_at.function == "leaf" and row.age >= 0 and row.task is ip.user_ns["m"]
+
+
+def test_detail_shows_the_await_chain_creation_and_waiters(ip, capsys):
+    run(ip, capsys, "g = asyncio.create_task(gatherer(), name='gat')\nawait asyncio.sleep(0.01)")
+    rows = {r.coroutine: r for r in ip.run_line_magic("tasks", "-o")}
+    child = rows["middle"]
+    _, out = run(ip, capsys, f"%tasks {child.id}")
+    assert f"task {child.id} " in out and "(middle()): waiting" in out
+    chain = out[out.index("await chain"):out.index("created at")]
+    assert "middle()" in chain and "leaf()" in chain and "await asyncio.sleep(n)" in chain
+    assert "In [" in out[out.index("created at"):]
+    assert f"awaited by: {rows['gatherer'].id} 'gat' (gatherer())" in out
+
+
+def test_tree_shows_who_awaits_whom(ip, capsys):
+    run(ip, capsys, "g = asyncio.create_task(gatherer(), name='gat')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks --tree")
+    lines = out.splitlines()
+    assert lines[0].startswith(lines[0].split()[0] + " 'gat' (gatherer()) waiting")
+    assert lines[1].startswith("├── ") and lines[2].startswith("└── ")
+    assert {"middle()" in lines[1] or "middle()" in lines[2], "leaf()" in lines[1] or "leaf()" in lines[2]} == {True}
+
+
+def test_cancel_reports_cancelled_finished_and_stubborn_tasks(ip, capsys):
+    run(ip, capsys, "m = asyncio.create_task(middle(), name='mid'); s = asyncio.create_task(stubborn(), name='stub')")
+    run(ip, capsys, "await asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%cancel mid stub --timeout 0.3")
+    lines = out.splitlines()
+    assert re.fullmatch(r"cancelled: task \d+ 'mid' \(middle\(\)\)", lines[0])
+    assert re.fullmatch(
+        r"STILL RUNNING: task \d+ 'stub' \(stubborn\(\)\) - 0\.3 s after cancel\(\) it is still running: "
+        r"it caught CancelledError and went on",
+        lines[1],
+    )
+    assert ip.user_ns["m"].cancelled()
+
+
+def test_cancel_by_glob_and_all_never_touch_ipythons_tasks(ip, capsys):
+    run(ip, capsys, "w1 = asyncio.create_task(leaf(10), name='worker-1'); w2 = asyncio.create_task(leaf(10), name='worker-2'); k = asyncio.create_task(leaf(10), name='keep')")
+    _, out = run(ip, capsys, "%cancel worker-*")
+    assert out.count("cancelled: task") == 2 and "keep" not in out
+    _, out = run(ip, capsys, "%cancel --all")
+    assert out.count("cancelled: task") == 1 and "'keep'" in out
+    _, out = run(ip, capsys, "print(asyncio.get_running_loop().is_running())")
+    assert out == "True\n"  # the cell's own task was not cancelled
+
+
+def test_cancel_message_reaches_the_task(ip, capsys):
+    run(ip, capsys, "async def catcher():\n    try:\n        await asyncio.sleep(10)\n    except asyncio.CancelledError as e:\n        said.append(e.args)\n        raise\nsaid = []\nc = asyncio.create_task(catcher(), name='c')\nawait asyncio.sleep(0)")
+    run(ip, capsys, "%cancel c -m 'stop now'")
+    assert ip.user_ns["said"] == [("stop now",)]
+
+
+def test_done_history_shows_how_tasks_ended(ip, capsys):
+    run(ip, capsys, "r = asyncio.create_task(leaf(0), name='fine'); b = asyncio.create_task(bad(), name='bad'); m = asyncio.create_task(middle(), name='mid')")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    run(ip, capsys, "%cancel mid")
+    _, out = run(ip, capsys, "%tasks --done")
+    fine = next(line for line in out.splitlines() if "'fine'" in line or " fine " in line)
+    assert "returned" in fine and "None" in fine
+    assert re.search(r"bad\(\)\s+raised\s+ValueError: boom", out)
+    assert re.search(r"middle\(\)\s+cancelled\s+by %cancel at In \[\d+\] line 1", out)
+    bad_id = next(r.id for r in ip.run_line_magic("tasks", "--done -o") if r.name == "bad")
+    _, out = run(ip, capsys, f"%tasks {bad_id}")
+    assert "raised" in out and "traceback:" in out and "raise ValueError('boom')" in out
+    run(ip, capsys, "b.exception()")  # retrieved: no warning at exit
+
+
+def test_history_size_is_a_setting(ip, capsys):
+    run(ip, capsys, "%config AsyncRepl.task_history = 2")
+    run(ip, capsys, "for _ in range(5):\n    await asyncio.create_task(leaf(0))")
+    assert len(ip.run_line_magic("tasks", "--done -o")) == 2
+
+
+def test_the_table_fits_a_narrow_terminal(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "70")
+    run(ip, capsys, "m = asyncio.create_task(middle(), name='mid')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks")
+    assert all(len(line) <= 70 for line in out.splitlines())
+    assert "…" in out
+
+
+def test_many_tasks_are_summarized(ip, capsys):
+    run(ip, capsys, "many = [asyncio.create_task(leaf(10)) for _ in range(500)] + [asyncio.create_task(middle()) for _ in range(5)]")
+    run(ip, capsys, "await asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks --limit 10")
+    assert "showing 10 of 505 pending tasks (495 left out); all of them:" in out
+    assert re.search(r"\s+500\s+leaf\(\)\s+waiting", out) and re.search(r"\s+5\s+middle\(\)\s+waiting", out)
+    table_rows = [line for line in out.splitlines() if re.match(r"\d+\s", line)]
+    assert len(table_rows) == 10
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        ("%cancel", "UsageError: usage: %cancel ID|NAME|GLOB ... or %cancel --all [-m MSG] [--timeout SECONDS]"),
+        ("%cancel nothing-like-this", "UsageError: no task matches 'nothing-like-this' (see %tasks)"),
+        ("%cancel --all keep", "UsageError: give task ids, names or globs, or --all, not both"),
+        ("%cancel keep --timeout -1", "UsageError: --timeout takes seconds, at least 0, not -1.0"),
+        ("%tasks --limit 0", "UsageError: --limit takes a whole number of at least 1, not 0"),
+        ("%tasks 9999", "UsageError: no task matches '9999' (see %tasks and %tasks --done)"),
+        ("%tasks --bogus", "UsageError: unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
+    run(ip, capsys, "keep = asyncio.create_task(leaf(10), name='keep')")
+    result, out = run(ip, capsys, cell)
+    assert out.strip() == message
+    assert not ip.user_ns["keep"].done()
+
+
+def test_help_is_complete(ip, capsys):
+    tasks_doc = ip.find_line_magic("tasks").__doc__
+    cancel_doc = ip.find_line_magic("cancel").__doc__
+    for flag in ("--all", "--tree", "--done", "--limit", "-o"):
+        assert flag in tasks_doc
+    for flag in ("--all", "--msg", "--timeout", "STILL RUNNING"):
+        assert flag in cancel_doc
