@@ -513,7 +513,7 @@ class ReplLoop:
     def _apply_settings(self, change=None) -> None:
         self.loop.set_debug(self.settings.debug)
         self.loop.slow_callback_duration = self.settings.slow_callback_duration
-        if self.tasks.history.maxlen != self.settings.task_history:
+        if self.tasks.history_size != self.settings.task_history:
             self.tasks.resize_history(self.settings.task_history)
 
     def _filter_machinery_reports(self) -> None:

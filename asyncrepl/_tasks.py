@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = [
     "Finished",
@@ -91,17 +92,29 @@ def _is_users(filename: str) -> bool:
     return _classify_file(filename) == "user"
 
 
+# id(code) -> (code, kind).  Creating a task asks this for a few frames, and
+# hashing a code object hashes its whole body; an id is free.  The code object
+# is kept so that its id cannot be reused by another one.
+_code_kinds: dict[int, tuple[object, str]] = {}
+
+
+def _kind_of_code(code) -> str:
+    entry = _code_kinds.get(id(code))
+    if entry is None or entry[0] is not code:
+        entry = _code_kinds[id(code)] = (code, _classify_file(code.co_filename))
+    return entry[1]
+
+
 def is_repl_machinery(task: asyncio.Task) -> bool:
     """True for the tasks of IPython, ipykernel, prompt_toolkit and asyncrepl."""
     code = getattr(task.get_coro(), "cr_code", None)
-    return code is not None and _classify_file(code.co_filename) == "repl"
+    return code is not None and _kind_of_code(code) == "repl"
 
 
 # -- what the registry knows of a task ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(NamedTuple):
     """A place in code: file, line and function."""
 
     filename: str
@@ -109,33 +122,58 @@ class Site:
     function: str
 
 
-def _sites(frame, limit: int = 8) -> tuple[Site, ...]:
-    """The user's frames from *frame* outwards (innermost first); failing
-    those, the first frame outside asyncio, so there is always a place."""
-    found, fallback = [], None
-    while frame is not None and len(found) < limit:
+def _creation_frames(frame, limit: int = 8) -> tuple:
+    """The user's frames from *frame* outwards, innermost first, as a flat
+    ``(code, lineno, code, lineno, ...)`` tuple; failing those, the first
+    frame outside asyncio, so there is always a place.
+
+    This runs for every task created, so it is kept lean: one tuple, and the
+    walk ends at the first frame past the user's (below them is IPython or
+    the loop).
+    """
+    found: list = []
+    fallback = None
+    while frame is not None and len(found) < 2 * limit:
         code = frame.f_code
-        kind = _classify_file(code.co_filename)
+        entry = _code_kinds.get(id(code))
+        kind = entry[1] if entry is not None and entry[0] is code else _kind_of_code(code)
         if kind == "user":
-            found.append(Site(code.co_filename, frame.f_lineno, code.co_qualname))
+            found += (code, frame.f_lineno)
+        elif found:
+            break
         elif fallback is None and kind != "asyncio" and code.co_filename != __file__:
-            fallback = Site(code.co_filename, frame.f_lineno, code.co_qualname)
+            fallback = (code, frame.f_lineno)
         frame = frame.f_back
     if not found and fallback is not None:
-        found.append(fallback)
+        return fallback
     return tuple(found)
 
 
-@dataclass
+def _sites_of(frames: tuple) -> tuple[Site, ...]:
+    return tuple(
+        Site(code.co_filename, lineno, code.co_qualname) for code, lineno in zip(frames[::2], frames[1::2])
+    )
+
+
+def _sites(frame, limit: int = 8) -> tuple[Site, ...]:
+    return _sites_of(_creation_frames(frame, limit))
+
+
+@dataclass(slots=True)
 class TaskInfo:
     id: int
     created: float | None  # time.monotonic(), None if made before the registry
-    created_at: tuple[Site, ...] = ()  # innermost first
+    frames: tuple = ()  # flat (code, lineno, ...) of the user's creating frames
     cancelled_at: Site | None = None
     cancelled_by: str | None = None  # "%cancel", "Ctrl-C"...
 
+    @property
+    def created_at(self) -> tuple[Site, ...]:
+        """Where the task was created, innermost frame first."""
+        return _sites_of(self.frames)
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class Finished:
     """A task as it ended."""
 
@@ -153,9 +191,9 @@ class Finished:
 
 
 class _ReplTask(asyncio.Task):
-    """A Task that remembers who cancelled it (the factory's own class)."""
+    """The factory's Task: it carries its TaskInfo and remembers who cancelled it."""
 
-    __slots__ = ()
+    __slots__ = ("_asyncrepl_info",)
     registry: TaskRegistry | None = None  # set per subclass made by a registry
 
     def cancel(self, msg=None):
@@ -171,7 +209,9 @@ class TaskRegistry:
     def __init__(self, loop: asyncio.AbstractEventLoop, history_size: int = 100, clock=time.monotonic):
         self.loop = loop
         self.clock = clock
-        self.history: deque[Finished] = deque(maxlen=history_size)
+        # (info, name, coroutine, cancelled, exception, result, ended) per task;
+        # results are kept alive until they leave this bounded history.
+        self._history: deque[tuple] = deque(maxlen=history_size)
         self._info: weakref.WeakKeyDictionary[asyncio.Task, TaskInfo] = weakref.WeakKeyDictionary()
         self._next_id = 1
         self._previous_factory = None
@@ -206,14 +246,17 @@ class TaskRegistry:
         return task
 
     def _record(self, task: asyncio.Task, frame) -> None:
-        info = TaskInfo(self._next_id, self.clock(), _sites(frame))
+        info = TaskInfo(self._next_id, self.clock(), _creation_frames(frame))
         self._next_id += 1
-        self._info[task] = info
+        if isinstance(task, _ReplTask):
+            task._asyncrepl_info = info  # cheaper than the weak dictionary
+        else:
+            self._info[task] = info
         if not is_repl_machinery(task):
             task.add_done_callback(self._finished)
 
     def _note_cancel(self, task: asyncio.Task, frame) -> None:
-        info = self._info.get(task)
+        info = getattr(task, "_asyncrepl_info", None) or self._info.get(task)
         if info is not None and info.cancelled_at is None and not task.done():
             sites = _sites(frame, limit=1)
             info.cancelled_at = sites[0] if sites else None
@@ -224,13 +267,17 @@ class TaskRegistry:
         if info.cancelled_by is None:
             info.cancelled_by = who
 
+    @property
+    def history_size(self) -> int:
+        return self._history.maxlen
+
     def resize_history(self, size: int) -> None:
-        self.history = deque(self.history, maxlen=size)
+        self._history = deque(self._history, maxlen=size)
 
     # -- reading --
 
     def info(self, task: asyncio.Task) -> TaskInfo:
-        info = self._info.get(task)
+        info = getattr(task, "_asyncrepl_info", None) or self._info.get(task)
         if info is None:  # made before the registry, or by another loop's factory
             info = self._info[task] = TaskInfo(self._next_id, None)
             self._next_id += 1
@@ -289,27 +336,40 @@ class TaskRegistry:
     # -- history --
 
     def _finished(self, task: asyncio.Task) -> None:
-        info = self.info(task)
-        outcome, detail = ending(task)
-        lines: tuple[str, ...] = ()
-        if outcome == "raised":
-            error = _exception_of(task)
+        # Runs for every task that ends: keep what is needed, and make the
+        # Finished record only when someone looks (finished_tasks()).
+        cancelled = task.cancelled()
+        error = None if cancelled else _exception_of(task)
+        result = None if cancelled or error is not None else task.result()
+        self._history.append((self.info(task), task.get_name(), task.get_coro(), cancelled, error, result, self.clock()))
+
+    @property
+    def history(self) -> list[Finished]:
+        """The finished tasks remembered, oldest first."""
+        return [self._finished_record(*entry) for entry in self._history]
+
+    @staticmethod
+    def _finished_record(info, name, coro, cancelled, error, result, ended) -> Finished:
+        if cancelled:
+            outcome, detail, lines = "cancelled", "", ()
+        elif error is not None:
+            outcome = "raised"
+            detail = f"{type(error).__name__}: {error}".rstrip(": ")
             lines = tuple(traceback.format_exception(type(error), error, error.__traceback__))
-        now = self.clock()
-        self.history.append(
-            Finished(
-                id=info.id,
-                name=task.get_name(),
-                coroutine=coroutine_name(task),
-                outcome=outcome,
-                detail=detail,
-                ended=now,
-                lifetime=None if info.created is None else now - info.created,
-                created_at=info.created_at,
-                traceback=lines,
-                cancelled_by=info.cancelled_by if outcome == "cancelled" else None,
-                cancelled_at=info.cancelled_at if outcome == "cancelled" else None,
-            )
+        else:
+            outcome, detail, lines = "returned", _short_repr(result), ()
+        return Finished(
+            id=info.id,
+            name=name,
+            coroutine=getattr(coro, "__qualname__", None) or type(coro).__name__,
+            outcome=outcome,
+            detail=detail,
+            ended=ended,
+            lifetime=None if info.created is None else ended - info.created,
+            created_at=info.created_at,
+            traceback=lines,
+            cancelled_by=info.cancelled_by if cancelled else None,
+            cancelled_at=info.cancelled_at if cancelled else None,
         )
 
 
@@ -448,9 +508,10 @@ def awaited_tasks(task: asyncio.Task) -> list[asyncio.Task]:
         if isinstance(group, asyncio.TaskGroup):
             candidates.extend(getattr(group, "_tasks", ()))  # TaskGroup._tasks, 3.11-3.14
         found.extend(c for c in candidates if isinstance(c, asyncio.Task))
-    unique = []
+    unique, seen = [], {id(task)}
     for candidate in found:
-        if candidate is not task and candidate not in unique and not candidate.done():
+        if id(candidate) not in seen and not candidate.done():
+            seen.add(id(candidate))
             unique.append(candidate)
     return unique
 

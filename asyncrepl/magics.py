@@ -311,11 +311,10 @@ class AsyncReplMagics(Magics):
 
     def _task_tree(self, registry, views, tasks, args):
         rows = {id(task): _tasks.row(registry, task) for task in tasks}
-        awaited = {t for task in tasks for t in _tasks.awaited_tasks(task) if id(t) in rows}
-        children = {
-            rows[id(task)].id: [rows[id(t)] for t in _tasks.awaited_tasks(task) if id(t) in rows] for task in tasks
-        }
-        roots = [rows[id(task)] for task in tasks if task not in awaited]
+        awaits = {id(task): [t for t in _tasks.awaited_tasks(task) if id(t) in rows] for task in tasks}
+        awaited = {id(t) for targets in awaits.values() for t in targets}
+        children = {rows[key].id: [rows[id(t)] for t in targets] for key, targets in awaits.items()}
+        roots = [rows[id(task)] for task in tasks if id(task) not in awaited]
         if args.objects:
             return roots, children
         if not tasks:

@@ -133,6 +133,7 @@ class Reply:
     stdout: str = ""
     stderr: str = ""
     results: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
     error: dict | None = None
     orphans: list[dict] = field(default_factory=list)  # outputs with no parent cell
 
@@ -189,6 +190,8 @@ class Kernel:
             setattr(reply, content["name"], getattr(reply, content["name"]) + content["text"])
         elif kind in ("execute_result", "display_data"):
             reply.results.append(content["data"].get("text/plain", ""))
+            if "text/html" in content["data"]:
+                reply.html.append(content["data"]["text/html"])
         else:
             reply.error = content
 

@@ -129,3 +129,28 @@ def test_timing_magics_in_the_kernel(loaded):
     assert reply.status == "error"
     assert reply.stderr.strip() == "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"
     assert value(loaded, "asyncio.get_running_loop().get_debug()") == "True"
+
+
+# %tasks and %cancel ------------------------------------------------------------
+
+
+def test_tasks_table_is_html_with_a_text_fallback_and_hides_the_kernels_tasks(loaded):
+    loaded.execute("import asyncio\nasync def worker(n):\n    await asyncio.sleep(n)\nw = asyncio.create_task(worker(30), name='worker-1')")
+    reply = loaded.execute("%tasks")
+    assert reply.status == "ok"
+    assert len(reply.html) == 1 and reply.html[0].startswith("<table>") and "worker-1" in reply.html[0]
+    assert "worker-1" in reply.results[0] and "worker()" in reply.results[0]
+    assert "shell_main" not in reply.results[0] and "run_cell_async" not in reply.results[0]
+    reply = loaded.execute("%tasks --all")
+    assert "Kernel." in reply.results[0] or "*" in reply.results[0]
+
+
+def test_cancel_and_done_in_the_kernel(loaded):
+    loaded.execute("import asyncio\nasync def worker(n):\n    await asyncio.sleep(n)\nw = asyncio.create_task(worker(30), name='worker-1')")
+    reply = loaded.execute("%cancel worker-1")
+    assert reply.status == "ok" and reply.stdout.startswith("cancelled: task ") and "'worker-1' (worker())" in reply.stdout
+    reply = loaded.execute("%tasks --done")
+    assert "cancelled" in reply.results[0] and "by %cancel" in reply.results[0]
+    reply = loaded.execute("%cancel nobody")
+    assert reply.status == "error" and reply.stderr.strip() == "UsageError: no task matches 'nobody' (see %tasks)"
+    assert value(loaded, "w.cancelled()") == "True"

@@ -276,3 +276,26 @@ def test_ctrl_c_during_timeit_async_gives_the_prompt_back_with_debug_restored(te
     out = term.wait(timeout=10)
     assert "KeyboardInterrupt" in out and "per loop" not in out
     assert count(term, "asyncio.get_running_loop().get_debug(), ticker.done()") == "(True, False)"
+
+
+# %tasks and %cancel ----------------------------------------------------------------
+
+
+def test_tasks_and_cancel_in_the_terminal(terminal):
+    term = terminal("asyncrepl")
+    term.run("import asyncio\nasync def worker(n):\n    await asyncio.sleep(n)\n\nasync def main():\n    await asyncio.gather(worker(30), worker(40))\n")
+    term.run("job = asyncio.create_task(main(), name='job')")
+    out = term.run("%tasks")
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["id", "name", "state", "coroutine"]
+    assert any(" job " in line and "main()" in line and "gather: tasks" in line for line in lines)
+    assert sum("worker()" in line for line in lines) == 2
+    assert "prompt_toolkit" not in out and "run_cell_async" not in out and "Task-" not in out.split("job")[0]
+    tree = term.run("%tasks --tree")
+    assert tree.splitlines()[0].endswith("(gather: tasks " + tree.splitlines()[0].split("gather: tasks ")[1])
+    assert tree.splitlines()[1].startswith("├── ") and tree.splitlines()[2].startswith("└── ")
+    out = term.run("%cancel job")
+    assert re.fullmatch(r"cancelled: task \d+ 'job' \(main\(\)\)", out.strip())
+    assert term.run("%tasks").strip() == "no pending tasks (%tasks --all also lists IPython's own)"
+    out = term.run("%tasks --done")
+    assert sum("cancelled" in line for line in out.splitlines()) == 3  # job and both workers
