@@ -252,7 +252,7 @@ class TaskRegistry:
             task._asyncrepl_info = info  # cheaper than the weak dictionary
         else:
             self._info[task] = info
-        if not is_repl_machinery(task):
+        if self._history.maxlen and not is_repl_machinery(task):
             task.add_done_callback(self._finished)
 
     def _note_cancel(self, task: asyncio.Task, frame) -> None:

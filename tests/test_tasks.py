@@ -217,6 +217,19 @@ def test_history_is_bounded():
     assert len(ids) == 5 and ids == sorted(ids)
 
 
+def test_no_history_means_no_done_callback():
+    async def main():
+        registry = TaskRegistry(asyncio.get_running_loop(), history_size=0)
+        registry.install()
+        task = asyncio.create_task(leaf(0))
+        callbacks = len(task._callbacks or ())  # before run_until_complete adds its own
+        await task
+        registry.uninstall()
+        return callbacks, registry.history
+
+    assert asyncio.run(main()) == (0, [])
+
+
 def test_find_by_id_name_and_glob():
     async def scenario(registry):
         a = asyncio.create_task(leaf(10), name="worker-a")
