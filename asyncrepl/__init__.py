@@ -42,7 +42,7 @@ class _Extension:
             undo.callback(_remove_if_present, self.shell.configurables, self.settings)
             self.repl_loop.start()
             undo.callback(self.repl_loop.stop)
-            magics = AsyncReplMagics(self.shell, registry=lambda: self.repl_loop.tasks)
+            magics = AsyncReplMagics(self.shell, registry=lambda: self.repl_loop.tasks, settings=self.settings)
             undo.enter_context(_registered_magics(self.shell, magics))
         except BaseException:
             undo.close()

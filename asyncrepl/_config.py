@@ -23,9 +23,24 @@ class AsyncRepl(Configurable):
         0.1,
         min=0.001,
         help=(
-            "Seconds one task step or callback may hold the loop before "
-            "asyncio's debug mode reports it (loop.slow_callback_duration)."
+            "Seconds one task step or callback may hold the loop before it is "
+            "reported (asyncrepl's watchdog, and loop.slow_callback_duration)."
         ),
+    ).tag(config=True)
+
+    report_blocking = Bool(
+        True,
+        help="Report a task or callback that holds the loop longer than slow_callback_duration, with its line.",
+    ).tag(config=True)
+
+    warn_unawaited = Bool(
+        True,
+        help="Report coroutines that are never awaited, at your own line, with the fix.",
+    ).tag(config=True)
+
+    report_task_errors = Bool(
+        True,
+        help="Report background tasks that fail and whose exception nobody retrieves, as they end.",
     ).tag(config=True)
 
     task_history = Int(

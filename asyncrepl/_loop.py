@@ -19,7 +19,9 @@ and the error hints apply there.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextvars
 import logging
 import os
 import selectors
@@ -33,6 +35,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ._frames import frame_location
+from ._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, report, suggest_await, unstarted
 from ._rewrite import rewrite_cell
 from ._tasks import TaskRegistry
 
@@ -83,12 +86,15 @@ class _MachineryFilter(logging.Filter):
     """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own
     tasks, and about tasks that Ctrl-C stopped (asyncrepl has named those)."""
 
-    def __init__(self, already_reported=()):
+    def __init__(self, already_reported=(), replaced=lambda: False):
         super().__init__()
         self.already_reported = already_reported
+        self.replaced = replaced  # True while asyncrepl's watchdog reports slow steps itself
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Executing %s took %.3f seconds" and record.args:
+            if self.replaced():
+                return False
             handle = str(record.args[0])
             if any(marker in handle for marker in _MACHINERY):
                 return False
@@ -439,6 +445,10 @@ class ReplLoop:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: TaskRegistry | None = None
         self.interrupter: Interrupter | None = None
+        self.unawaited: UnawaitedCoroutines | None = None
+        self.watchdog: BlockedLoopWatchdog | None = None
+        self.failed_tasks: FailedTasks | None = None
+        self._cell_context: contextvars.Context | None = None
         self.runner: CellRunner | None = None
         self.prompt_hook_active = False
         self.awaited_magics: tuple[str, ...] = ()  # magics that return coroutines
@@ -482,12 +492,73 @@ class ReplLoop:
         self._undo.callback(self.tasks.uninstall)
         if not self.in_kernel:
             self.interrupter = Interrupter(self.loop, _cell_namer(self.shell), self.tasks)
+        self._start_diagnostics()
         self._keep_loop_settings(self.loop)
         self._apply_settings()
-        names = ["debug", "slow_callback_duration", "task_history"]
+        names = [
+            "debug",
+            "slow_callback_duration",
+            "task_history",
+            "report_blocking",
+            "warn_unawaited",
+            "report_task_errors",
+        ]
         self.settings.observe(self._apply_settings, names=names)
         self._undo.callback(self.settings.unobserve, self._apply_settings, names=names)
         self._filter_machinery_reports()
+
+    def _start_diagnostics(self) -> None:
+        shell, undo, namer = self.shell, self._undo, _cell_namer(self.shell)
+        self.unawaited = UnawaitedCoroutines(namer)
+        self.unawaited.install()
+        undo.callback(self.unawaited.uninstall)
+        self.failed_tasks = FailedTasks(self.loop, self.tasks, namer)
+        self.failed_tasks.install()
+        undo.callback(self.failed_tasks.uninstall)
+        self.watchdog = BlockedLoopWatchdog(
+            self.loop, self.tasks, self.settings.slow_callback_duration, namer, lambda: self._cell_context
+        )
+        if self.interrupter is not None:
+            self.watchdog.quiet_names = self.interrupter.stopped_names  # Ctrl-C said it already
+        self.watchdog.start()
+        undo.callback(self.watchdog.stop)
+        shell.events.register("pre_run_cell", self._before_cell)
+        undo.callback(_unregister_if_present, shell.events, "pre_run_cell", self._before_cell)
+        shell.events.register("post_run_cell", self._after_cell)
+        undo.callback(_unregister_if_present, shell.events, "post_run_cell", self._after_cell)
+
+    def _before_cell(self, info=None) -> None:
+        # The cell's context: reports about callbacks print in it, so that
+        # ipykernel puts them in this cell's output.
+        self._cell_context = contextvars.copy_context()
+
+    def _after_cell(self, result) -> None:
+        """Hints about coroutines the cell made and never started."""
+        if not self.settings.warn_unawaited or result is None:
+            return
+        source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            return
+        if unstarted(result.result) and body and isinstance(body[-1], ast.Expr):
+            expression = ast.get_source_segment(source, body[-1].value) or ""
+            report(
+                f"{expression} gave a coroutine, which does nothing until it is awaited\n"
+                f"  did you mean: await {expression}"
+            )
+            self.unawaited.said(result.result)
+        for statement in body:
+            if not isinstance(statement, ast.Assign):
+                continue
+            for target in statement.targets:
+                if isinstance(target, ast.Name) and unstarted(self.shell.user_ns.get(target.id)):
+                    value = ast.get_source_segment(source, statement.value) or "..."
+                    report(
+                        f"{target.id} holds a coroutine that has not run (it runs when awaited)\n"
+                        f"  did you mean: {target.id} = await {value}"
+                    )
+                    self.unawaited.said(self.shell.user_ns[target.id])
 
     def _attach_at_first_cell(self) -> None:
         events = self.shell.events
@@ -511,14 +582,19 @@ class ReplLoop:
         self._undo.callback(restore)
 
     def _apply_settings(self, change=None) -> None:
-        self.loop.set_debug(self.settings.debug)
-        self.loop.slow_callback_duration = self.settings.slow_callback_duration
+        settings = self.settings
+        self.loop.set_debug(settings.debug)
+        self.loop.slow_callback_duration = settings.slow_callback_duration
+        self.watchdog.threshold = settings.slow_callback_duration
+        self.watchdog.enabled = settings.report_blocking
+        self.unawaited.enabled = settings.warn_unawaited
+        self.failed_tasks.enabled = settings.report_task_errors
         if self.tasks.history_size != self.settings.task_history:
             self.tasks.resize_history(self.settings.task_history)
 
     def _filter_machinery_reports(self) -> None:
         stopped = self.interrupter.stopped_names if self.interrupter is not None else ()
-        machinery_filter = _MachineryFilter(stopped)
+        machinery_filter = _MachineryFilter(stopped, lambda: self.settings.report_blocking)
         logger = logging.getLogger("asyncio")
         logger.addFilter(machinery_filter)
         self._undo.callback(logger.removeFilter, machinery_filter)

@@ -11,6 +11,7 @@ functions below it read a task's await chain and describe what it waits on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import fnmatch
 import os
 import reprlib
@@ -166,6 +167,7 @@ class TaskInfo:
     frames: tuple = ()  # flat (code, lineno, ...) of the user's creating frames
     cancelled_at: Site | None = None
     cancelled_by: str | None = None  # "%cancel", "Ctrl-C"...
+    context: contextvars.Context | None = None  # the task's, where reports about it are printed
 
     @property
     def created_at(self) -> tuple[Site, ...]:
@@ -216,6 +218,7 @@ class TaskRegistry:
         self._next_id = 1
         self._previous_factory = None
         self._installed = False
+        self.on_finished: Callable[[asyncio.Task], None] | None = None  # diagnostics' hook
         # Named "Task": asyncio prints the class name in reprs and warnings.
         self._task_class = type("Task", (_ReplTask,), {"__slots__": (), "registry": self, "__qualname__": "Task"})
 
@@ -240,19 +243,25 @@ class TaskRegistry:
         if self._previous_factory is not None:
             task = self._previous_factory(loop, coro, **kwargs)
         else:
-            task = self._task_class(coro, loop=loop, **kwargs)
+            # The context is made here, as Task would make it, to be kept: a
+            # report about the task printed in it reaches the cell that made
+            # the task (ipykernel reads its parent message from a ContextVar).
+            context = kwargs.pop("context", None) or contextvars.copy_context()
+            task = self._task_class(coro, loop=loop, context=context, **kwargs)
             _drop_own_frame(task)
+            self._record(task, sys._getframe(1), context)
+            return task
         self._record(task, sys._getframe(1))
         return task
 
-    def _record(self, task: asyncio.Task, frame) -> None:
-        info = TaskInfo(self._next_id, self.clock(), _creation_frames(frame))
+    def _record(self, task: asyncio.Task, frame, context=None) -> None:
+        info = TaskInfo(self._next_id, self.clock(), _creation_frames(frame), context=context)
         self._next_id += 1
         if isinstance(task, _ReplTask):
             task._asyncrepl_info = info  # cheaper than the weak dictionary
         else:
             self._info[task] = info
-        if self._history.maxlen and not is_repl_machinery(task):
+        if (self._history.maxlen or self.on_finished is not None) and not is_repl_machinery(task):
             task.add_done_callback(self._finished)
 
     def _note_cancel(self, task: asyncio.Task, frame) -> None:
@@ -329,6 +338,9 @@ class TaskRegistry:
             or fnmatch.fnmatchcase(entry.coroutine, pattern)
         ]
 
+    def context_of(self, task: asyncio.Task) -> contextvars.Context | None:
+        return self.info(task).context
+
     def age(self, task: asyncio.Task) -> float | None:
         created = self.info(task).created
         return None if created is None else self.clock() - created
@@ -338,6 +350,8 @@ class TaskRegistry:
     def _finished(self, task: asyncio.Task) -> None:
         # Runs for every task that ends: keep what is needed, and make the
         # Finished record only when someone looks (finished_tasks()).
+        if self.on_finished is not None:
+            self.on_finished(task)
         cancelled = task.cancelled()
         error = None if cancelled else _exception_of(task)
         result = None if cancelled or error is not None else task.result()
