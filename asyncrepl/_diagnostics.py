@@ -199,6 +199,8 @@ class BlockedLoopWatchdog:
         return max(0.005, self.threshold / 4)
 
     def start(self) -> None:
+        """Start watching; call it from the loop's thread."""
+        self._loop_thread = threading.get_ident()
         self._stop.clear()
         self._schedule()
         self._thread = threading.Thread(target=self._watch, name="asyncrepl-watchdog", daemon=True)

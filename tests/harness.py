@@ -135,7 +135,7 @@ class Reply:
     results: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     error: dict | None = None
-    orphans: list[dict] = field(default_factory=list)  # outputs with no parent cell
+    orphans: list[dict] = field(default_factory=list)  # outputs that no cell owns (empty parent)
 
 
 class Kernel:
@@ -149,6 +149,7 @@ class Kernel:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
+        self.late: dict[str, str] = {}  # msg_id -> text that arrived after that cell finished
 
     def execute(self, code: str, timeout: float = 30) -> Reply:
         return self.finish(self.start(code), timeout)
@@ -183,8 +184,12 @@ class Kernel:
         kind, content = msg["msg_type"], msg["content"]
         if kind not in ("stream", "execute_result", "error", "display_data"):
             return
-        if msg["parent_header"].get("msg_id") != msg_id:
+        parent = msg["parent_header"].get("msg_id")
+        if not parent:
             reply.orphans.append(msg)
+            return
+        if parent != msg_id:
+            self.late[parent] = self.late.get(parent, "") + content.get("text", "")
             return
         if kind == "stream":
             setattr(reply, content["name"], getattr(reply, content["name"]) + content["text"])
@@ -194,6 +199,24 @@ class Kernel:
                 reply.html.append(content["data"]["text/html"])
         else:
             reply.error = content
+
+    def drain(self, seconds: float) -> list[dict]:
+        """Collect output arriving during *seconds* with no cell running; return the orphans."""
+        orphans = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] != "stream":
+                continue
+            parent = msg["parent_header"].get("msg_id")
+            if parent:
+                self.late[parent] = self.late.get(parent, "") + msg["content"]["text"]
+            else:
+                orphans.append(msg)
+        return orphans
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()

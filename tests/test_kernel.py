@@ -154,3 +154,49 @@ def test_cancel_and_done_in_the_kernel(loaded):
     reply = loaded.execute("%cancel nobody")
     assert reply.status == "error" and reply.stderr.strip() == "UsageError: no task matches 'nobody' (see %tasks)"
     assert value(loaded, "w.cancelled()") == "True"
+
+
+# diagnostics ---------------------------------------------------------------------
+
+DIAGNOSED = """\
+import asyncio, time
+async def add_one(x):
+    return x + 1
+async def blocker():
+    await asyncio.sleep(0.3)
+    time.sleep(0.4)
+async def bad():
+    await asyncio.sleep(0.3)
+    raise ValueError('boom')
+"""
+
+
+def test_unawaited_coroutines_are_reported_in_the_cell(loaded):
+    loaded.execute(DIAGNOSED)
+    reply = loaded.execute("add_one(1);")
+    assert "asyncrepl: coroutine add_one() was never awaited, at In [" in reply.stderr
+    assert "did you mean: await add_one(1)" in reply.stderr
+    assert "RuntimeWarning" not in reply.stderr and "interactiveshell" not in reply.stderr
+    reply = loaded.execute("add_one(2)")
+    assert "gave a coroutine" in reply.stderr and "did you mean: await add_one(2)" in reply.stderr
+    reply = loaded.execute("1")
+    assert reply.stderr == ""  # not repeated
+
+
+def test_background_reports_go_to_the_cell_that_made_the_task(loaded):
+    loaded.execute(DIAGNOSED)
+    blocked_id = loaded.start("b = asyncio.create_task(blocker(), name='blk')")
+    loaded.finish(blocked_id)
+    failed_id = loaded.start("f = asyncio.create_task(bad(), name='bad')")
+    loaded.finish(failed_id)
+    orphans = loaded.drain(1.5)
+    assert orphans == []
+    assert "'blk' (blocker()) held the loop for 0." in loaded.late.get(blocked_id, "")
+    assert "time.sleep(0.4)" in loaded.late[blocked_id]
+    assert "'bad' (bad()) failed: ValueError: boom" in loaded.late.get(failed_id, "")
+    assert "Executing <Task" not in "".join(loaded.late.values())
+
+
+def test_a_slow_cell_is_not_a_blocked_loop_in_the_kernel(loaded):
+    reply = loaded.execute("import time\ntime.sleep(0.4)")
+    assert reply.stderr == "" and reply.orphans == []

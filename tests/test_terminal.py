@@ -299,3 +299,62 @@ def test_tasks_and_cancel_in_the_terminal(terminal):
     assert term.run("%tasks").strip() == "no pending tasks (%tasks --all also lists IPython's own)"
     out = term.run("%tasks --done")
     assert sum("cancelled" in line for line in out.splitlines()) == 3  # job and both workers
+
+
+# diagnostics -----------------------------------------------------------------------
+
+DIAGNOSED = """\
+import asyncio, time
+async def add_one(x):
+    return x + 1
+
+async def hello():
+    add_one(1)
+    return 'hi'
+
+async def blocker():
+    await asyncio.sleep(0.3)
+    time.sleep(0.4)
+
+async def bad():
+    await asyncio.sleep(0.3)
+    raise ValueError('boom')
+"""
+
+
+def test_never_awaited_coroutines_at_the_users_line(terminal):
+    term = terminal("asyncrepl")
+    term.run(DIAGNOSED)
+    out = term.run("add_one(1)")
+    assert out.index("Out[2]: <coroutine object add_one") < out.index("asyncrepl: add_one(1) gave a coroutine")
+    assert "did you mean: await add_one(1)" in out
+    out = term.run("add_one(1);")
+    assert out.strip() == "asyncrepl: coroutine add_one() was never awaited, at In [3] line 1: add_one(1);\n  did you mean: await add_one(1)"
+    out = term.run("await hello()")
+    assert "coroutine add_one() was never awaited, at In [1] line 6: add_one(1)" in out
+    out = term.run("result = add_one(1)")
+    assert out.strip() == "asyncrepl: result holds a coroutine that has not run (it runs when awaited)\n  did you mean: result = await add_one(1)"
+    assert term.run("1 + 1").strip() == "Out[6]: 2"  # nothing repeated
+
+
+def test_blocked_loop_and_failed_task_reported_above_the_prompt(terminal):
+    term = terminal("asyncrepl")
+    term.run(DIAGNOSED)
+    term.run("b = asyncio.create_task(blocker(), name='blk'); f = asyncio.create_task(bad(), name='bad')")
+    shown = term.read_pending(1.5)
+    assert re.search(r"asyncrepl: task \d+ 'blk' \(blocker\(\)\) held the loop for 0\.\d+ s at In \[1\] line 11: time\.sleep\(0\.4\)", shown), shown
+    assert re.search(r"asyncrepl: task \d+ 'bad' \(bad\(\)\) failed: ValueError: boom, created at In \[2\] line 1", shown), shown
+    assert "Executing <Task" not in shown and "never retrieved" not in shown
+    assert term.run("time.sleep(0.3)").strip() == ""  # a slow cell is not a blocked loop
+
+
+def test_asyncdebug_shows_and_switches(terminal):
+    term = terminal("asyncrepl")
+    out = term.run("%asyncdebug")
+    assert "asyncio debug mode         on" in out and "over 0.1 s" in out
+    out = term.run("%asyncdebug off")
+    assert out.count(" off ") == 4
+    term.run(DIAGNOSED)
+    out = term.run("add_one(1);")
+    assert "asyncrepl" not in out and "RuntimeWarning: coroutine 'add_one' was never awaited" in out
+    assert term.run("%asyncdebug sometimes").strip() == "UsageError: usage: %asyncdebug [on|off], not 'sometimes'"
