@@ -240,15 +240,22 @@ class BlockedLoopWatchdog:
                 continue
             frame = sys._current_frames().get(self._loop_thread)
             task = asyncio.current_task(self.loop)
+            step = id(task) if task is not None else _callback_code(frame)
             sample = _innermost_users_line(frame)
             with self._lock:
                 if self._episode is None:
-                    self._episode = {"task": task, "line": sample}
-                elif sample is not None:
-                    self._episode["line"] = sample
-                    self._episode["task"] = task
+                    self._episode = {"task": task, "line": sample, "steps": {step}}
+                else:
+                    self._episode["steps"].add(step)
+                    if sample is not None:
+                        self._episode["line"] = sample
 
     def _report(self, episode: dict, seconds: float) -> None:
+        if len(episode["steps"]) > 1:
+            # Different steps in the samples: one loop iteration ran many
+            # short callbacks (a gather of thousands of tasks), none of which
+            # held the loop by itself.
+            return
         task = episode["task"]
         if task is not None and is_repl_machinery(task):
             return  # the user's own cell code, or IPython's: not a slow callback
@@ -266,6 +273,16 @@ class BlockedLoopWatchdog:
             who = "a callback"
             context = self.cell_context()
         report(f"{who} held the loop for {seconds:.2f} s{where}", context)
+
+
+def _callback_code(frame):
+    """The code of the callback the loop is running (the frame called by Handle._run)."""
+    while frame is not None and frame.f_back is not None:
+        caller = frame.f_back.f_code
+        if caller.co_name == "_run" and caller.co_filename == asyncio.events.__file__:
+            return frame.f_code
+        frame = frame.f_back
+    return None
 
 
 def _innermost_users_line(frame) -> tuple[str, int] | None:

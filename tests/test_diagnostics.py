@@ -163,6 +163,18 @@ def test_watchdog_is_quiet_when_nothing_blocks(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_busy_loop_running_many_short_steps_is_not_blamed_on_one_of_them(capsys):
+    async def step():
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def scenario():
+        await asyncio.gather(*(step() for _ in range(30_000)))  # one iteration takes > 0.1 s
+
+    watch(scenario, threshold=0.05)
+    assert capsys.readouterr().err == ""
+
+
 def test_watchdog_names_a_callback(capsys):
     async def scenario():
         asyncio.get_running_loop().call_soon(time.sleep, 0.3)
