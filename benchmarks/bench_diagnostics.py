@@ -9,7 +9,7 @@ One run, best of several rounds each, on fresh loops:
 * debug mode: plain asyncio with ``loop.set_debug(True)``;
 * asyncrepl's default: diagnostics and debug mode together.
 
-Usage: python benchmarks/bench_diagnostics.py [--tasks 50000] [--rounds 3]
+Usage: python benchmarks/bench_diagnostics.py [--tasks 50000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -28,12 +28,16 @@ async def worker():
     await asyncio.sleep(0)
 
 
-async def workload(count: int, diagnostics: bool, debug: bool) -> float:
+async def workload(count: int, diagnostics, debug: bool) -> float:
     loop = asyncio.get_running_loop()
     loop.set_debug(debug)
     await asyncio.sleep(0)
     installed = []
-    if diagnostics:
+    if diagnostics == "watchdog":
+        watchdog = BlockedLoopWatchdog(loop, None, 0.1)
+        watchdog.start()
+        installed = [watchdog.stop]
+    elif diagnostics:
         registry = TaskRegistry(loop)
         registry.install()
         failed = FailedTasks(loop, registry)
@@ -55,19 +59,22 @@ async def workload(count: int, diagnostics: bool, debug: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # debug mode's own slow-callback reports
 
     configurations = [
         ("plain asyncio", False, False),
+        ("the watchdog alone", "watchdog", False),
         ("asyncrepl diagnostics", True, False),
         ("asyncio debug mode", False, True),
         ("asyncrepl default (both)", True, True),
     ]
     best = {name: float("inf") for name, _, _ in configurations}
-    for _ in range(args.rounds):
-        for name, diagnostics, debug in configurations:
+    for round_ in range(args.rounds):
+        # Rotate the order, so that no configuration always runs first.
+        shift = round_ % len(configurations)
+        for name, diagnostics, debug in configurations[shift:] + configurations[:shift]:
             best[name] = min(best[name], asyncio.run(workload(args.tasks, diagnostics, debug)))
 
     base = best["plain asyncio"]

@@ -197,6 +197,13 @@ def test_background_reports_go_to_the_cell_that_made_the_task(loaded):
     assert "Executing <Task" not in "".join(loaded.late.values())
 
 
+def test_a_failure_awaited_right_away_is_not_reported(loaded):
+    loaded.execute(DIAGNOSED)
+    reply = loaded.execute("g = asyncio.create_task(bad())\ntry:\n    await g\nexcept ValueError as e:\n    print('caught', e)")
+    assert reply.stdout == "caught boom\n" and reply.stderr == ""
+    assert loaded.drain(0.5) == [] and "failed" not in "".join(loaded.late.values())
+
+
 def test_a_slow_cell_is_not_a_blocked_loop_in_the_kernel(loaded):
     reply = loaded.execute("import time\ntime.sleep(0.4)")
     assert reply.stderr == "" and reply.orphans == []
