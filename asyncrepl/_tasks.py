@@ -219,6 +219,8 @@ class TaskRegistry:
         self._previous_factory = None
         self._installed = False
         self.on_finished: Callable[[asyncio.Task], None] | None = None  # diagnostics' hook
+        # %%timeline's hook: (coroutine) -> (coroutine to run, callback(task) or None)
+        self.wrap_coroutine: Callable | None = None
         # Named "Task": asyncio prints the class name in reprs and warnings.
         self._task_class = type("Task", (_ReplTask,), {"__slots__": (), "registry": self, "__qualname__": "Task"})
 
@@ -240,6 +242,15 @@ class TaskRegistry:
         self._task_class.registry = None
 
     def _factory(self, loop, coro, **kwargs):
+        after = None
+        if self.wrap_coroutine is not None:
+            coro, after = self.wrap_coroutine(coro)
+        task = self._make_task(loop, coro, kwargs)
+        if after is not None:
+            after(task)
+        return task
+
+    def _make_task(self, loop, coro, kwargs):
         if self._previous_factory is not None:
             task = self._previous_factory(loop, coro, **kwargs)
         else:
@@ -249,9 +260,9 @@ class TaskRegistry:
             context = kwargs.pop("context", None) or contextvars.copy_context()
             task = self._task_class(coro, loop=loop, context=context, **kwargs)
             _drop_own_frame(task)
-            self._record(task, sys._getframe(1), context)
+            self._record(task, sys._getframe(2), context)
             return task
-        self._record(task, sys._getframe(1))
+        self._record(task, sys._getframe(2))
         return task
 
     def _record(self, task: asyncio.Task, frame, context=None) -> None:

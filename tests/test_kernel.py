@@ -207,3 +207,11 @@ def test_a_failure_awaited_right_away_is_not_reported(loaded):
 def test_a_slow_cell_is_not_a_blocked_loop_in_the_kernel(loaded):
     reply = loaded.execute("import time\ntime.sleep(0.4)")
     assert reply.stderr == "" and reply.orphans == []
+
+
+def test_timeline_is_svg_with_a_text_fallback(loaded):
+    loaded.execute("import asyncio\nasync def delay(s):\n    await asyncio.sleep(s)\n    return s")
+    reply = loaded.execute("%%timeline\nawait asyncio.gather(delay(0.2), delay(0.2))")
+    assert reply.status == "ok"
+    assert reply.html and reply.html[0].startswith("<svg") and "delay()" in reply.html[0]
+    assert reply.results[0].startswith("cell ") and "concurrency" in reply.results[0]

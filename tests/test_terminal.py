@@ -358,3 +358,14 @@ def test_asyncdebug_shows_and_switches(terminal):
     out = term.run("add_one(1);")
     assert "asyncrepl" not in out and "RuntimeWarning: coroutine 'add_one' was never awaited" in out
     assert term.run("%asyncdebug sometimes").strip() == "UsageError: usage: %asyncdebug [on|off], not 'sometimes'"
+
+
+def test_timeline_in_the_terminal(terminal):
+    term = terminal("asyncrepl")
+    term.run("import asyncio\nasync def delay(s):\n    await asyncio.sleep(s)\n    return s\n")
+    out = term.run("%%timeline\nawait asyncio.gather(delay(0.5), delay(0.5), delay(0.5))\n")
+    lines = out.splitlines()
+    assert lines[0].startswith("cell ")
+    assert sum(bool(re.match(r"\d+ Task-\d+ delay\(\)\s+─?█[─█]+●$", line)) for line in lines) == 3
+    assert all(len(line) <= 160 for line in lines) and max(len(line) for line in lines) > 120  # the terminal's width
+    assert re.search(r"concurrency (2\.[5-9]|3\.[01])x", out)
