@@ -229,7 +229,9 @@ class BlockedLoopWatchdog:
         self._schedule()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait = self.interval
+        while not self._stop.wait(wait):
+            wait = self.interval
             if not self.loop.is_running() or self._loop_thread is None:
                 with self._lock:
                     self._beat = time.monotonic()  # a stopped loop is not a blocked one
@@ -240,21 +242,28 @@ class BlockedLoopWatchdog:
                 continue
             frame = sys._current_frames().get(self._loop_thread)
             task = asyncio.current_task(self.loop)
-            step = id(task) if task is not None else _callback_code(frame)
+            step = _step_key(task, frame)
             sample = _innermost_users_line(frame)
             with self._lock:
                 if self._episode is None:
-                    self._episode = {"task": task, "line": sample, "steps": {step}}
+                    self._episode = {"task": task, "line": sample, "steps": {step}, "samples": 1}
                 else:
                     self._episode["steps"].add(step)
+                    self._episode["samples"] += 1
                     if sample is not None:
                         self._episode["line"] = sample
+            # During an episode, sample often: one sample cannot tell a step
+            # that blocks from a process the OS did not run for a moment.
+            wait = min(self.interval, 0.005)
 
     def _report(self, episode: dict, seconds: float) -> None:
-        if len(episode["steps"]) > 1:
+        steps = episode["steps"]
+        if episode["samples"] < 2 or len(steps) > 1 or any(kind == "loop" for kind, _ in steps):
             # Different steps in the samples: one loop iteration ran many
             # short callbacks (a gather of thousands of tasks), none of which
-            # held the loop by itself.
+            # held the loop by itself.  Or the loop was between callbacks or
+            # waiting for events: the process was not scheduled, nothing of
+            # the user's blocked.
             return
         task = episode["task"]
         if task is not None and is_repl_machinery(task):
@@ -275,14 +284,17 @@ class BlockedLoopWatchdog:
         report(f"{who} held the loop for {seconds:.2f} s{where}", context)
 
 
-def _callback_code(frame):
-    """The code of the callback the loop is running (the frame called by Handle._run)."""
-    while frame is not None and frame.f_back is not None:
-        caller = frame.f_back.f_code
-        if caller.co_name == "_run" and caller.co_filename == asyncio.events.__file__:
-            return frame.f_code
+def _step_key(task, frame) -> tuple[str, object]:
+    """Which step the loop thread is in: a task's, a callback's (by its
+    handle), or none (the loop's own machinery: a unique key)."""
+    if task is not None:
+        return "task", id(task)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_run" and code.co_filename == asyncio.events.__file__:
+            return "handle", id(frame.f_locals.get("self"))
         frame = frame.f_back
-    return None
+    return "loop", object()
 
 
 def _innermost_users_line(frame) -> tuple[str, int] | None:

@@ -40,9 +40,9 @@ def test_the_cells_value_is_shown_after_the_chart(ip, capsys):
 
 
 def test_o_returns_the_timeline(ip, capsys):
-    _, out = run(ip, capsys, "%%timeline -o\nawait asyncio.gather(delay(0.05), delay(0.1))")
-    tl = ip.user_ns["_"]
-    assert type(tl).__name__ == "Timeline" and out.startswith("Out[")
+    result, out = run(ip, capsys, "%%timeline -o\nawait asyncio.gather(delay(0.05), delay(0.1))")
+    tl = result.result
+    assert type(tl).__name__ == "Timeline" and "Out[" in out
     assert [t.coroutine for t in tl.tasks] == ["delay", "delay"]
     assert tl.cell.outcome == "returned" and 0.09 <= tl.wall <= 0.5
     assert all(t.steps and t.ended is not None for t in tl.tasks)
