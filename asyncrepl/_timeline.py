@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Recorder", "Timeline", "Track", "draw_text", "draw_svg"]
+__all__ = ["Recorder", "Timeline", "Track", "draw_svg", "draw_text", "recording", "task_wrapper"]
 
 _recording: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("asyncrepl_timeline", default=None)
 
@@ -186,6 +186,25 @@ class Recorder:
                 track.name = task.get_name()
         # A snapshot: tasks still running go on changing their own tracks.
         return Timeline(self.finished_at, [replace(track, steps=list(track.steps)) for track in self.tracks])
+
+
+def task_wrapper(task_id=lambda task: "?"):
+    """The task factory hook (TaskRegistry.wrap_coroutine) that records tasks
+    created where a Recorder is active, and leaves all others alone."""
+
+    def wrap(coro):
+        active = recording()
+        if active is None:
+            return coro, None
+        timed, track = active.wrap(coro, "", ident="?")
+
+        def created(task) -> None:
+            track.id = task_id(task)
+            active.track_task(task, track)
+
+        return timed, created
+
+    return wrap
 
 
 def recording() -> Recorder | None:

@@ -488,18 +488,7 @@ class AsyncReplMagics(Magics):
             await _run_compiled(body, namespace)
             return None if final is None else await _run_compiled(final, namespace)
 
-        def wrap(coro):
-            active = _timeline.recording()
-            if active is None:
-                return coro, None
-            timed, track = active.wrap(coro, "", ident="?")
-
-            def created(task):
-                track.id = registry.info(task).id
-                track.name = task.get_name()
-                active.track_task(task, track)
-
-            return timed, created
+        wrap = _timeline.task_wrapper(lambda task: registry.info(task).id)
 
         loop = asyncio.get_running_loop()
         timed_cell, cell_track = recorder.wrap(cell(), "cell")

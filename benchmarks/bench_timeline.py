@@ -14,7 +14,7 @@ import asyncio
 import time
 
 from asyncrepl._tasks import TaskRegistry
-from asyncrepl._timeline import Recorder, recording
+from asyncrepl._timeline import Recorder, task_wrapper
 
 
 async def stepper(steps: int) -> None:
@@ -32,15 +32,8 @@ async def measure(tasks: int, steps: int, record: bool) -> float:
     registry.install()
     recorder = Recorder()
 
-    def wrap(coro):
-        active = recording()
-        if active is None:
-            return coro, None
-        timed, track = active.wrap(coro, "", ident="?")
-        return timed, lambda task: active.track_task(task, track)
-
     if record:
-        registry.wrap_coroutine = wrap
+        registry.wrap_coroutine = task_wrapper()
     try:
         context = recorder.context() if record else None
         start = time.perf_counter()

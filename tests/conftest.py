@@ -19,6 +19,13 @@ def shell():
     ip.config.pop("AsyncRepl", None)  # %config in one test must not leak into the next
 
 
+def run_cell(ip, capsys, code):
+    """Run one cell in the in-process shell: its result, and stdout + stderr."""
+    result = ip.run_cell(code, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out + captured.err
+
+
 def shell_state(ip):
     """Everything asyncrepl may touch, as comparable values."""
     from IPython.core.async_helpers import get_asyncio_loop

@@ -6,6 +6,8 @@ import pytest
 
 SETUP = """\
 import asyncio
+
+from conftest import run_cell as run
 async def leaf(n):
     await asyncio.sleep(n)
 async def middle():
@@ -33,10 +35,6 @@ def ip(shell, capsys):
     shell.run_cell("await asyncio.sleep(0.01)")
 
 
-def run(ip, capsys, code):
-    result = ip.run_cell(code, store_history=True)
-    captured = capsys.readouterr()
-    return result, captured.out + captured.err
 
 
 def test_nothing_pending_says_so_in_one_line(ip, capsys):

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from asyncrepl._tasks import TaskRegistry
-from asyncrepl._timeline import Recorder, Timeline, Track, draw_svg, draw_text, group_by_coroutine, recording
+from asyncrepl._timeline import Recorder, Timeline, Track, draw_svg, draw_text, group_by_coroutine, task_wrapper
 
 
 def fixed():
@@ -64,17 +64,7 @@ def record(cell_body):
         registry.install()
         recorder = Recorder()
 
-        def wrap(coro):
-            active = recording()
-            if active is None:
-                return coro, None
-            timed, track = active.wrap(coro, "", ident="?")
-
-            def created(task):
-                track.id = registry.info(task).id
-                active.track_task(task, track)
-
-            return timed, created
+        wrap = task_wrapper(lambda task: registry.info(task).id)
 
         registry.wrap_coroutine = wrap
         timed, track = recorder.wrap(cell_body(), "cell")

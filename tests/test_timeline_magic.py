@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from conftest import run_cell as run
+
 
 @pytest.fixture
 def ip(shell, capsys, monkeypatch):
@@ -14,10 +16,6 @@ def ip(shell, capsys, monkeypatch):
     return shell
 
 
-def run(ip, capsys, code):
-    result = ip.run_cell(code, store_history=True)
-    captured = capsys.readouterr()
-    return result, captured.out + captured.err
 
 
 def test_three_delays_draw_three_rows_and_the_concurrency(ip, capsys):

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from conftest import run_cell as run
+
 LINE = re.compile(
     r"^(?P<mean>[\d.]+) (?P<unit>s|ms|μs|us|ns) (±|\+-) [\d.]+ (s|ms|μs|us|ns) per loop "
     r"\(mean (±|\+-) std\. dev\. of (?P<runs>\d+) runs?, (?P<loops>[\d,]+) loops? each\)"
@@ -23,10 +25,6 @@ def ip(shell, capsys):
     return shell
 
 
-def run(ip, capsys, code):
-    result = ip.run_cell(code, store_history=True)
-    captured = capsys.readouterr()
-    return result, captured.out + captured.err
 
 
 def parse(line):
