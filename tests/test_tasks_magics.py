@@ -4,10 +4,10 @@ import re
 
 import pytest
 
+from conftest import run_cell as run
+
 SETUP = """\
 import asyncio
-
-from conftest import run_cell as run
 async def leaf(n):
     await asyncio.sleep(n)
 async def middle():
