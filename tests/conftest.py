@@ -49,6 +49,10 @@ def shell_state(ip):
         "loop debug": loop.get_debug(),
         "slow_callback_duration": loop.slow_callback_duration,
         "warnings filters": __import__("warnings").filters[:],
+        "warnings.showwarning": __import__("warnings").showwarning,
+        "loop exception handler": loop.get_exception_handler(),
+        "loop task factory": loop.get_task_factory(),
+        "asyncrepl threads": sorted(t.name for t in __import__("threading").enumerate() if t.name.startswith("asyncrepl")),
     }
 
 
