@@ -27,7 +27,6 @@ import os
 import selectors
 import signal
 import sys
-import termios
 import threading
 import weakref
 from collections import deque
@@ -35,6 +34,11 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ._frames import frame_location
+try:
+    import termios
+except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
+    termios = None
+
 from ._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, report, suggest_await, unstarted
 from ._rewrite import rewrite_cell
 from ._tasks import TaskRegistry
@@ -336,7 +340,7 @@ def _ctrl_c_raises_sigint(fd: int | None):
     The prompt puts the terminal in raw mode, where Ctrl-C is just a byte in
     the input, which nobody reads while a task keeps the loop busy.
     """
-    if fd is None:
+    if fd is None or termios is None:
         yield
         return
     try:
