@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable
 
 from ._frames import CellNamer, code_location
-from ._tasks import TaskRegistry, _kind_of_code, coroutine_name, is_repl_machinery
+from ._tasks import TaskRegistry, _is_users, _kind_of_code, coroutine_name, is_repl_machinery, outcome, task_label
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -119,7 +119,7 @@ class UnawaitedCoroutines:
             if m is not None
         ]
         for file, line in reversed(places):  # most recent call last
-            if _is_users_file(file):
+            if _is_users(file):
                 return file, line
         return filename, lineno
 
@@ -145,12 +145,6 @@ class UnawaitedCoroutines:
             and collected[1] == threading.get_ident()
             and time.monotonic() - collected[2] < 0.05
         )
-
-
-def _is_users_file(filename: str) -> bool:
-    from ._tasks import _classify_file
-
-    return _classify_file(filename) == "user"
 
 
 def unstarted(value) -> bool:
@@ -275,9 +269,10 @@ class BlockedLoopWatchdog:
         if task is not None:
             if task.get_name() in self.quiet_names:
                 return
-            ident = self.registry.info(task).id if self.registry is not None else "?"
-            who = f"task {ident} {task.get_name()!r} ({coroutine_name(task)}())"
-            context = self.registry.context_of(task) if self.registry is not None else None
+            if self.registry is not None:
+                who, context = f"task {self.registry.label(task)}", self.registry.context_of(task)
+            else:
+                who, context = f"task {task_label('?', task.get_name(), coroutine_name(task))}", None
         else:
             who = "a callback"
             context = self.cell_context()
@@ -331,7 +326,7 @@ class FailedTasks:
             self.loop.set_exception_handler(self._previous_handler)
 
     def _finished(self, task: asyncio.Task) -> None:
-        if self.enabled and not task.cancelled() and task._exception is not None:
+        if self.enabled and outcome(task) == "raised":
             # Whoever awaits the task is woken in this same iteration; look
             # in the next one whether anybody took the exception.
             self.loop.call_soon(self._check_retrieved, task)
@@ -342,14 +337,17 @@ class FailedTasks:
         if not task._log_traceback:
             return
         error = task.exception()  # retrieved now: asyncio will not log it again
-        info = self.registry.info(task)
-        created = info.created_at[0] if info.created_at else None
-        where = f", created at {code_location(created.filename, created.lineno, self.cell_namer)}" if created else ""
+        created = self._created_at(task)
+        where = f", created at {created}" if created else ""
         report(
-            f"task {info.id} {task.get_name()!r} ({coroutine_name(task)}()) failed: "
-            f"{type(error).__name__}: {error}{where}\n  %tasks {info.id} shows the traceback",
+            f"task {self.registry.label(task)} failed: "
+            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback",
             self.registry.context_of(task),
         )
+
+    def _created_at(self, task: asyncio.Task) -> str | None:
+        sites = self.registry.info(task).created_at
+        return code_location(sites[0].filename, sites[0].lineno, self.cell_namer) if sites else None
 
     def _handle_exception(self, loop, context: dict) -> None:
         task = context.get("task")
@@ -358,11 +356,10 @@ class FailedTasks:
             and isinstance(task, asyncio.Task)
             and context.get("message", "").startswith("Task was destroyed but it is pending")
         ):
-            info = self.registry.info(task)
-            created = info.created_at[0] if info.created_at else None
-            where = f" (created at {code_location(created.filename, created.lineno, self.cell_namer)})" if created else ""
+            created = self._created_at(task)
+            where = f" (created at {created})" if created else ""
             report(
-                f"task {info.id} {task.get_name()!r} ({coroutine_name(task)}()) was destroyed while still "
+                f"task {self.registry.label(task)} was destroyed while still "
                 f"pending{where}: nothing referenced it, so it was garbage-collected mid-await; "
                 "keep a reference to tasks you create (e.g. in a set) until they finish"
             )

@@ -110,13 +110,6 @@ def _report(message: str) -> None:
     print(f"asyncrepl: {message}", file=sys.stderr, flush=True)
 
 
-def _describe_task(task: asyncio.Task, registry=None) -> str:
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", type(coro).__name__)
-    number = f"{registry.info(task).id} " if registry is not None else ""
-    return f"task {number}{task.get_name()!r} ({name}())"
-
-
 class Interrupter:
     """The SIGINT handler while the REPL's loop is driven by the terminal.
 
@@ -133,7 +126,7 @@ class Interrupter:
     * the loop is idle at the prompt: hand Ctrl-C to the prompt, as a key.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cell_namer=None, registry=None):
+    def __init__(self, loop: asyncio.AbstractEventLoop, registry: TaskRegistry, cell_namer=None):
         self.loop = loop
         self.cell_namer = cell_namer
         self.registry = registry
@@ -170,15 +163,14 @@ class Interrupter:
         if task in self._cancelled_by_us:
             loop.call_soon(
                 _report,
-                f"Ctrl-C stopped {_describe_task(task, self.registry)} at {where} with KeyboardInterrupt: "
+                f"Ctrl-C stopped task {self.registry.label(task)} at {where} with KeyboardInterrupt: "
                 "it caught CancelledError and kept the loop busy",
             )
             raise KeyboardInterrupt
         self._cancelled_by_us.add(task)
-        if self.registry is not None:
-            self.registry.note_cancel_by(task, "Ctrl-C")
+        self.registry.note_cancel_by(task, "Ctrl-C")
         loop.call_soon(
-            _report, f"Ctrl-C cancelled {_describe_task(task, self.registry)}, which held the loop at {where}"
+            _report, f"Ctrl-C cancelled task {self.registry.label(task)}, which held the loop at {where}"
         )
         raise asyncio.CancelledError
 
@@ -495,7 +487,7 @@ class ReplLoop:
         self.tasks.install()
         self._undo.callback(self.tasks.uninstall)
         if not self.in_kernel:
-            self.interrupter = Interrupter(self.loop, _cell_namer(self.shell), self.tasks)
+            self.interrupter = Interrupter(self.loop, self.tasks, _cell_namer(self.shell))
         self._start_diagnostics()
         self._keep_loop_settings(self.loop)
         self._apply_settings()

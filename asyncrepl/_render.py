@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ._frames import CellNamer, code_location
-from ._tasks import Finished, Link, Site, TaskRow
+from ._tasks import Finished, Link, Site, TaskRow, task_label
 
 _ELLIPSIS = "…"
 
@@ -109,7 +109,7 @@ class Views:
         return f"{location}: {source}" if source else location
 
     def task_label(self, row_or_entry) -> str:
-        return f"{row_or_entry.id} {row_or_entry.name!r} ({row_or_entry.coroutine}())"
+        return task_label(row_or_entry.id, row_or_entry.name, row_or_entry.coroutine)
 
     def pending_table(self, rows: list[TaskRow], total: int, counts: Counter | None) -> Table:
         body = [

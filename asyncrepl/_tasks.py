@@ -36,6 +36,7 @@ __all__ = [
     "await_chain",
     "awaited_tasks",
     "ending",
+    "outcome",
     "task_state",
 ]
 
@@ -252,7 +253,7 @@ class TaskRegistry:
 
     def _make_task(self, loop, coro, kwargs):
         if self._previous_factory is not None:
-            task = self._previous_factory(loop, coro, **kwargs)
+            task, context = self._previous_factory(loop, coro, **kwargs), None
         else:
             # The context is made here, as Task would make it, to be kept: a
             # report about the task printed in it reaches the cell that made
@@ -260,9 +261,7 @@ class TaskRegistry:
             context = kwargs.pop("context", None) or contextvars.copy_context()
             task = self._task_class(coro, loop=loop, context=context, **kwargs)
             _drop_own_frame(task)
-            self._record(task, sys._getframe(2), context)
-            return task
-        self._record(task, sys._getframe(2))
+        self._record(task, sys._getframe(2), context)
         return task
 
     def _record(self, task: asyncio.Task, frame, context=None) -> None:
@@ -275,8 +274,11 @@ class TaskRegistry:
         if (self._history.maxlen or self.on_finished is not None) and not is_repl_machinery(task):
             task.add_done_callback(self._finished)
 
+    def _known(self, task: asyncio.Task) -> TaskInfo | None:
+        return getattr(task, "_asyncrepl_info", None) or self._info.get(task)
+
     def _note_cancel(self, task: asyncio.Task, frame) -> None:
-        info = getattr(task, "_asyncrepl_info", None) or self._info.get(task)
+        info = self._known(task)
         if info is not None and info.cancelled_at is None and not task.done():
             sites = _sites(frame, limit=1)
             info.cancelled_at = sites[0] if sites else None
@@ -297,7 +299,7 @@ class TaskRegistry:
     # -- reading --
 
     def info(self, task: asyncio.Task) -> TaskInfo:
-        info = getattr(task, "_asyncrepl_info", None) or self._info.get(task)
+        info = self._known(task)
         if info is None:  # made before the registry, or by another loop's factory
             info = self._info[task] = TaskInfo(self._next_id, None)
             self._next_id += 1
@@ -328,9 +330,9 @@ class TaskRegistry:
         return [matched[key] for key in sorted(matched)], unmatched
 
     def _matches(self, task: asyncio.Task, pattern: str) -> bool:
-        bare = pattern[1:] if pattern.startswith("#") else pattern
-        if bare.isdigit():
-            return self.info(task).id == int(bare)
+        wanted = _pattern_id(pattern)
+        if wanted is not None:
+            return self.info(task).id == wanted
         name, coroutine = task.get_name(), coroutine_name(task)
         return (
             pattern == name
@@ -340,14 +342,18 @@ class TaskRegistry:
         )
 
     def finished(self, pattern: str) -> list[Finished]:
-        bare = pattern[1:] if pattern.startswith("#") else pattern
+        wanted = _pattern_id(pattern)
         return [
             entry
             for entry in self.history
-            if (bare.isdigit() and entry.id == int(bare))
+            if entry.id == wanted
             or fnmatch.fnmatchcase(entry.name, pattern)
             or fnmatch.fnmatchcase(entry.coroutine, pattern)
         ]
+
+    def label(self, task: asyncio.Task) -> str:
+        """``3 'worker-1' (fetch())``: how asyncrepl names a task everywhere."""
+        return task_label(self.info(task).id, task.get_name(), coroutine_name(task))
 
     def context_of(self, task: asyncio.Task) -> contextvars.Context | None:
         return self.info(task).context
@@ -405,14 +411,28 @@ def _exception_of(task: asyncio.Task) -> BaseException | None:
     return task._exception
 
 
+def outcome(task: asyncio.Task) -> str:
+    """How a done task ended: "cancelled", "raised" or "returned"."""
+    if task.cancelled():
+        return "cancelled"
+    return "returned" if _exception_of(task) is None else "raised"
+
+
 def ending(task: asyncio.Task) -> tuple[str, str]:
     """How a done task ended: ("cancelled", ""), ("returned", repr) or ("raised", "Type: message")."""
-    if task.cancelled():
-        return "cancelled", ""
+    ended = outcome(task)
+    if ended == "cancelled":
+        return ended, ""
+    if ended == "returned":
+        return ended, _short_repr(task.result())
     error = _exception_of(task)
-    if error is None:
-        return "returned", _short_repr(task.result())
-    return "raised", f"{type(error).__name__}: {error}".rstrip(": ")
+    return ended, f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+def _pattern_id(pattern: str) -> int | None:
+    """The task id a pattern names (``3`` or ``#3``), if it names one."""
+    bare = pattern[1:] if pattern.startswith("#") else pattern
+    return int(bare) if bare.isdigit() else None
 
 
 def _drop_own_frame(task: asyncio.Task) -> None:
@@ -434,6 +454,11 @@ def _short_repr(value) -> str:
         return _reprs.repr(value)
     except Exception:
         return f"<{type(value).__name__}>"
+
+
+def task_label(ident, name: str, coroutine: str) -> str:
+    """``3 'worker-1' (fetch())``."""
+    return f"{ident} {name!r} ({coroutine}())"
 
 
 def coroutine_name(task: asyncio.Task) -> str:
@@ -485,7 +510,11 @@ def _frames_of(task: asyncio.Task):
 
 def await_chain(task: asyncio.Task) -> list[Link]:
     """Every coroutine frame from the task's coroutine down to where it waits now."""
-    return [Link(f.f_code.co_qualname, f.f_code.co_filename, f.f_lineno) for f in _frames_of(task)]
+    return _links(_frames_of(task))
+
+
+def _links(frames) -> list[Link]:
+    return [Link(f.f_code.co_qualname, f.f_code.co_filename, f.f_lineno) for f in frames]
 
 
 def task_state(task: asyncio.Task) -> str:
@@ -496,9 +525,13 @@ def task_state(task: asyncio.Task) -> str:
         return "running"
     if task.cancelling():
         return "cancelling"
+    return "waiting" if _waiter(task) is not None else "ready"
+
+
+def _waiter(task: asyncio.Task):
     # PRIVATE (CPython 3.11-3.14: Task._fut_waiter): the future the task is
     # blocked on; asyncio has no public way to ask.
-    return "waiting" if task._fut_waiter is not None else "ready"
+    return task._fut_waiter
 
 
 def _gathered(future) -> list:
@@ -511,16 +544,16 @@ def _gathered(future) -> list:
     return found
 
 
-def awaited_tasks(task: asyncio.Task) -> list[asyncio.Task]:
+def awaited_tasks(task: asyncio.Task, frames=None) -> list[asyncio.Task]:
     """The tasks *task* waits for: one it awaits, a gather's, a wait()'s,
-    a wait_for()'s, or a TaskGroup's children."""
-    waiter = task._fut_waiter
+    a wait_for()'s, or a TaskGroup's children.  *frames*: its _frames_of, if known."""
+    waiter = _waiter(task)
     found: list[asyncio.Task] = []
     if isinstance(waiter, asyncio.Task):
         found.append(waiter)
     elif waiter is not None:
         found.extend(_gathered(waiter))
-    for frame in reversed(_frames_of(task)):
+    for frame in reversed(_frames_of(task) if frames is None else frames):
         if _classify_file(frame.f_code.co_filename) != "asyncio":
             break
         local = frame.f_locals
@@ -541,21 +574,26 @@ def awaited_tasks(task: asyncio.Task) -> list[asyncio.Task]:
     return unique
 
 
-def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_time: float) -> str:
-    """What *task* waits for, in words: ``sleep, 2.4 s left``, ``task 3``, ``Event.wait()``..."""
-    waiter = task._fut_waiter
+def _ids(tasks: list[asyncio.Task], task_id: Callable[[asyncio.Task], int]) -> str:
+    """``5, 6, 7`` or, past five, ``5, 6, 7, 8, 9, +3``."""
+    more = f", +{len(tasks) - 5}" if len(tasks) > 5 else ""
+    return ", ".join(str(task_id(task)) for task in tasks[:5]) + more
+
+
+def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_time: float, frames=None) -> str:
+    """What *task* waits for, in words: ``sleep, 2.4 s left``, ``task 3``, ``Event.wait()``...
+    *frames*: its _frames_of, if known."""
+    waiter = _waiter(task)
     if waiter is None:
         return ""
-    frames = _frames_of(task)
-    innermost_asyncio = [f for f in frames if _classify_file(f.f_code.co_filename) == "asyncio"]
     if isinstance(waiter, asyncio.Task):
         return f"task {task_id(waiter)}"
     children = _gathered(waiter)
     if children:
         pending = [child for child in children if not child.done()]
-        ids = ", ".join(str(task_id(child)) for child in pending[:5])
-        more = f", +{len(pending) - 5}" if len(pending) > 5 else ""
-        return f"gather: tasks {ids}{more} ({len(pending)} of {len(children)} pending)"
+        return f"gather: tasks {_ids(pending, task_id)} ({len(pending)} of {len(children)} pending)"
+    frames = _frames_of(task) if frames is None else frames
+    innermost_asyncio = [f for f in frames if _classify_file(f.f_code.co_filename) == "asyncio"]
     if innermost_asyncio:
         # The first asyncio frame is the API the user's code called.
         frame = innermost_asyncio[0]
@@ -564,11 +602,9 @@ def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_ti
         handle = frame.f_locals.get("h") or frame.f_locals.get("timeout_handle")
         if isinstance(handle, asyncio.TimerHandle):
             parts.append(f"{max(0.0, handle.when() - loop_time):.1f} s left")
-        waited = awaited_tasks(task)
+        waited = awaited_tasks(task, frames)
         if waited:
-            ids = ", ".join(str(task_id(t)) for t in waited[:5])
-            more = f", +{len(waited) - 5}" if len(waited) > 5 else ""
-            parts.append(f"task{'s' if len(waited) > 1 else ''} {ids}{more}")
+            parts.append(f"task{'s' if len(waited) > 1 else ''} {_ids(waited, task_id)}")
         return ", ".join(parts)
     return f"future {_short_repr(waiter)}"
 
@@ -593,7 +629,8 @@ class TaskRow:
 
 
 def row(registry: TaskRegistry, task: asyncio.Task) -> TaskRow:
-    chain = await_chain(task)
+    frames = _frames_of(task)
+    chain = _links(frames)
     outside = [link for link in chain if not link.in_asyncio]
     info = registry.info(task)
     return TaskRow(
@@ -602,7 +639,7 @@ def row(registry: TaskRegistry, task: asyncio.Task) -> TaskRow:
         state=task_state(task),
         coroutine=coroutine_name(task),
         suspended_at=outside[-1] if outside else (chain[-1] if chain else None),
-        waits_on=waits_on(task, lambda t: registry.info(t).id, registry.loop.time()),
+        waits_on=waits_on(task, lambda t: registry.info(t).id, registry.loop.time(), frames),
         age=registry.age(task),
         created_at=info.created_at[0] if info.created_at else None,
         machinery=is_repl_machinery(task),

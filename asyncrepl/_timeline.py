@@ -19,6 +19,8 @@ import math
 import time
 import weakref
 from collections.abc import Sequence
+
+from ._tasks import outcome
 from dataclasses import dataclass, field, replace
 
 __all__ = ["Recorder", "Timeline", "Track", "draw_svg", "draw_text", "recording", "task_wrapper"]
@@ -169,12 +171,7 @@ class Recorder:
         def done(task) -> None:
             track.name = task.get_name()
             track.ended = self.clock() - self.origin
-            if task.cancelled():
-                track.outcome = "cancelled"
-            elif task._exception is not None:  # PRIVATE, as in _tasks: no retrieval
-                track.outcome = "raised"
-            else:
-                track.outcome = "returned"
+            track.outcome = outcome(task)
 
         task.add_done_callback(done)
 

@@ -291,8 +291,9 @@ class AsyncReplMagics(Magics):
 
     def _task_details(self, registry, views, args):
         tasks, unmatched = registry.find(args.patterns, include_machinery=args.all)
-        finished = [entry for pattern in unmatched for entry in registry.finished(pattern)]
-        still_unmatched = [p for p in unmatched if not registry.finished(p)]
+        found = {pattern: registry.finished(pattern) for pattern in unmatched}
+        finished = [entry for entries in found.values() for entry in entries]
+        still_unmatched = [pattern for pattern, entries in found.items() if not entries]
         if still_unmatched:
             raise UsageError(f"no task matches {still_unmatched[0]!r} (see %tasks and %tasks --done)")
         if args.objects:
@@ -373,11 +374,8 @@ class AsyncReplMagics(Magics):
             registry.note_cancel_by(task, "%cancel")
             task.cancel(message)
         await asyncio.wait(tasks, timeout=timeout)
-        views = self._views()
         for task in tasks:
-            label = views.task_label(_tasks.row(registry, task)) if not task.done() else (
-                f"{registry.info(task).id} {task.get_name()!r} ({_tasks.coroutine_name(task)}())"
-            )
+            label = registry.label(task)
             if not task.done():
                 print(
                     f"STILL RUNNING: task {label} - {timeout:g} s after cancel() it is "
