@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 
 from ._config import AsyncRepl, settings_for
+from ._loop import _remove_if_present
 from ._loop import entry as _entry  # what rewritten asyncio.run(...) calls use
 
 __version__ = "0.1.0"
@@ -109,7 +110,3 @@ def _registered_magics(shell, magics):
             manager.registry[registry_name] = previous_registered
         _remove_if_present(shell.configurables, magics)
 
-
-def _remove_if_present(items: list, item) -> None:
-    if item in items:
-        items.remove(item)

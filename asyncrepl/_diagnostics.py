@@ -123,6 +123,34 @@ class UnawaitedCoroutines:
                 return file, line
         return filename, lineno
 
+    def check_cell(self, source: str, value, namespace: dict) -> None:
+        """After a cell: hints about a coroutine it left unstarted, as its
+        value or in a variable it assigned."""
+        if not self.enabled:
+            return
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            return
+        if unstarted(value) and body and isinstance(body[-1], ast.Expr):
+            expression = ast.get_source_segment(source, body[-1].value) or ""
+            report(
+                f"{expression} gave a coroutine, which does nothing until it is awaited\n"
+                f"  did you mean: await {expression}"
+            )
+            self.said(value)
+        for statement in body:
+            if not isinstance(statement, ast.Assign):
+                continue
+            for target in statement.targets:
+                if isinstance(target, ast.Name) and unstarted(namespace.get(target.id)):
+                    assigned = ast.get_source_segment(source, statement.value) or "..."
+                    report(
+                        f"{target.id} holds a coroutine that has not run (it runs when awaited)\n"
+                        f"  did you mean: {target.id} = await {assigned}"
+                    )
+                    self.said(namespace[target.id])
+
     def said(self, coroutine) -> None:
         """*coroutine* was reported already: keep quiet when it is collected."""
         name = getattr(coroutine, "__qualname__", None)

@@ -19,7 +19,6 @@ and the error hints apply there.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextvars
 import logging
@@ -39,7 +38,7 @@ try:
 except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
     termios = None
 
-from ._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, report, suggest_await, unstarted
+from ._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, report
 from ._rewrite import rewrite_cell
 from ._tasks import TaskRegistry
 
@@ -106,10 +105,6 @@ class _MachineryFilter(logging.Filter):
         return True
 
 
-def _report(message: str) -> None:
-    print(f"asyncrepl: {message}", file=sys.stderr, flush=True)
-
-
 class Interrupter:
     """The SIGINT handler while the REPL's loop is driven by the terminal.
 
@@ -149,7 +144,7 @@ class Interrupter:
                     self.forward_to_prompt()
                 return
             loop.call_soon(
-                _report,
+                report,
                 f"Ctrl-C stopped a callback that held the loop at "
                 f"{frame_location(frame, self.cell_namer)}",
             )
@@ -162,7 +157,7 @@ class Interrupter:
             loop.call_soon(self.interrupt_cell)
         if task in self._cancelled_by_us:
             loop.call_soon(
-                _report,
+                report,
                 f"Ctrl-C stopped task {self.registry.label(task)} at {where} with KeyboardInterrupt: "
                 "it caught CancelledError and kept the loop busy",
             )
@@ -170,7 +165,7 @@ class Interrupter:
         self._cancelled_by_us.add(task)
         self.registry.note_cancel_by(task, "Ctrl-C")
         loop.call_soon(
-            _report, f"Ctrl-C cancelled task {self.registry.label(task)}, which held the loop at {where}"
+            report, f"Ctrl-C cancelled task {self.registry.label(task)}, which held the loop at {where}"
         )
         raise asyncio.CancelledError
 
@@ -383,7 +378,7 @@ class _LoopEntry:
         if not self.told:
             self.told = True
             name = getattr(main, "__name__", "main")
-            _report(
+            report(
                 f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' "
                 "would (said once)"
             )
@@ -529,32 +524,9 @@ class ReplLoop:
         self._cell_context = contextvars.copy_context()
 
     def _after_cell(self, result) -> None:
-        """Hints about coroutines the cell made and never started."""
-        if not self.settings.warn_unawaited or result is None:
-            return
-        source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
-        try:
-            body = ast.parse(source).body
-        except SyntaxError:
-            return
-        if unstarted(result.result) and body and isinstance(body[-1], ast.Expr):
-            expression = ast.get_source_segment(source, body[-1].value) or ""
-            report(
-                f"{expression} gave a coroutine, which does nothing until it is awaited\n"
-                f"  did you mean: await {expression}"
-            )
-            self.unawaited.said(result.result)
-        for statement in body:
-            if not isinstance(statement, ast.Assign):
-                continue
-            for target in statement.targets:
-                if isinstance(target, ast.Name) and unstarted(self.shell.user_ns.get(target.id)):
-                    value = ast.get_source_segment(source, statement.value) or "..."
-                    report(
-                        f"{target.id} holds a coroutine that has not run (it runs when awaited)\n"
-                        f"  did you mean: {target.id} = await {value}"
-                    )
-                    self.unawaited.said(self.shell.user_ns[target.id])
+        if result is not None:
+            source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
+            self.unawaited.check_cell(source, result.result, self.shell.user_ns)
 
     def _attach_at_first_cell(self) -> None:
         events = self.shell.events
@@ -679,7 +651,7 @@ class ReplLoop:
 
         previous_gui = getattr(shell, "active_eventloop", None)
         if previous_gui not in (None, "asyncio"):
-            _report(
+            report(
                 f"%gui {previous_gui} is active, so background tasks pause while the "
                 "prompt waits; run '%gui' then '%reload_ext asyncrepl' to change that"
             )

@@ -15,10 +15,8 @@ from __future__ import annotations
 import collections.abc
 import contextvars
 import html
-import math
 import time
 import weakref
-from collections.abc import Sequence
 
 from ._tasks import outcome
 from dataclasses import dataclass, field, replace
