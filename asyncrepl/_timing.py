@@ -189,7 +189,7 @@ class AsyncTimer:
             setup=_statements(self.plan.setup),
             stmt=_timed_statements(self.plan, checked),
         )
-        code = compile(module, "<timeit_async>", "exec")
+        code = compile(module, "<timeit_async>", "exec", dont_inherit=True)
         helpers = {
             "_gather": asyncio.gather,
             "_copies": range(self.concurrency),
@@ -363,22 +363,15 @@ async def time_once(plan: TimingPlan, namespace: dict, compile_flags: int = 0) -
     The value is that of the expression, or of the code's last expression.
     """
     __tracebackhide__ = True
-    flags = compile_flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     if plan.awaitable:
-        body, last = [], ast.parse(plan.statement, "<statement>", "eval").body
-        last = ast.Await(_checked_awaitable_call(last))
+        expression = ast.parse(plan.statement, "<statement>", "eval").body
+        code = compile_with_value([], ast.Await(_checked_awaitable_call(expression)), "<time_async>", compile_flags)
     else:
-        body = _statements(plan.statement)
-        last = body.pop().value if body and isinstance(body[-1], ast.Expr) else None
-    module = compile(ast.fix_missing_locations(ast.Module(body, [])), "<time_async>", "exec", flags)
-    final = None
-    if last is not None:
-        final = compile(ast.fix_missing_locations(ast.Expression(last)), "<time_async>", "eval", flags)
+        code = compile_with_value(*split_value(_statements(plan.statement)), "<time_async>", compile_flags)
     namespace.setdefault("__builtins__", __builtins__)
     helpers = {"_asyncrepl_checked": _check_awaitable}
     (user0, system0), started = _cpu_times(), time.perf_counter()
-    await _run_code(module, namespace)
-    value = await _run_code(final, namespace, helpers) if final is not None else None
+    value = await run_with_value(*code, namespace, helpers)
     wall, (user1, system1) = time.perf_counter() - started, _cpu_times()
     return OneRun(value, wall, user1 - user0, system1 - system0)
 
@@ -400,6 +393,30 @@ def _check_awaitable(value):
 
 def _checked_awaitable_call(expression: ast.expr) -> ast.expr:
     return ast.Call(ast.Name("_asyncrepl_checked", ast.Load()), [expression], [])
+
+
+def split_value(body: list[ast.stmt]) -> tuple[list[ast.stmt], ast.expr | None]:
+    """The statements, and the last one's expression if it is one (a cell's value)."""
+    if body and isinstance(body[-1], ast.Expr):
+        return body[:-1], body[-1].value
+    return body, None
+
+
+def compile_with_value(body: list[ast.stmt], last: ast.expr | None, filename: str, flags: int = 0):
+    """Compile cell statements and the expression that gives the cell's value,
+    with top-level await, and without this module's ``__future__`` imports."""
+    flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    module = compile(ast.fix_missing_locations(ast.Module(body, [])), filename, "exec", flags, dont_inherit=True)
+    if last is None:
+        return module, None
+    return module, compile(ast.fix_missing_locations(ast.Expression(last)), filename, "eval", flags, dont_inherit=True)
+
+
+async def run_with_value(module, final, namespace: dict, helpers: dict | None = None):
+    """Run what compile_with_value made in *namespace*; give the value."""
+    __tracebackhide__ = True
+    await _run_code(module, namespace)
+    return None if final is None else await _run_code(final, namespace, helpers)
 
 
 async def _run_code(code, namespace: dict, helpers: dict | None = None):

@@ -8,6 +8,7 @@ the terminal and in Jupyter alike.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 
 from IPython.core.error import UsageError
@@ -23,8 +24,11 @@ from ._timing import (
     AsyncTimer,
     NotAwaitableError,
     NothingToAwaitError,
+    compile_with_value,
     paused_debug,
     plan_timing,
+    run_with_value,
+    split_value,
     time_once,
 )
 
@@ -460,22 +464,17 @@ class AsyncReplMagics(Magics):
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
-        import ast as _ast
-
         source = self.shell.transform_cell(cell)
         number = max(0, self.shell.execution_count - 1)
         filename = self.shell.compile.cache(source, number)
-        flags = self.shell.compile.flags | _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         try:
-            tree = _ast.parse(source, filename, "exec")
+            tree = ast.parse(source, filename, "exec")
         except SyntaxError as error:
             raise _StatementSyntaxError(self.shell, error) from None
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], _ast.Expr) else None
-        body = compile(tree, filename, "exec", flags, dont_inherit=True)
-        final = None if last is None else compile(_ast.Expression(last.value), filename, "eval", flags, dont_inherit=True)
-        return self._timeline(body, final, args)
+        code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
+        return self._timeline(code, args)
 
-    async def _timeline(self, body, final, args):
+    async def _timeline(self, code, args):
         __tracebackhide__ = True
         registry = self._tasks_registry()
         recorder = _timeline.Recorder()
@@ -483,8 +482,7 @@ class AsyncReplMagics(Magics):
 
         async def cell():
             __tracebackhide__ = True
-            await _run_compiled(body, namespace)
-            return None if final is None else await _run_compiled(final, namespace)
+            return await run_with_value(*code, namespace)
 
         wrap = _timeline.task_wrapper(lambda task: registry.info(task).id)
 
@@ -524,12 +522,3 @@ class _TimelineView:
     def _repr_html_(self) -> str:
         return _timeline.draw_svg(self.timeline, self.limit)
 
-
-async def _run_compiled(code, namespace):
-    __tracebackhide__ = True
-    import inspect as _inspect
-
-    result = eval(code, namespace)
-    if code.co_flags & _inspect.CO_COROUTINE:
-        result = await result
-    return result

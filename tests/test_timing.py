@@ -204,3 +204,13 @@ def test_time_once_runs_in_the_namespace_and_gives_the_value():
     assert str(single).startswith("CPU times: user ") and "\nWall time: " in str(single)
     with pytest.raises(NotAwaitableError):
         run(time_once(plan_timing("1 + 1"), ns))
+
+
+def test_time_once_compiles_the_users_code_as_the_user_wrote_it():
+    ns = namespace()
+
+    async def main():
+        run = await time_once(plan_timing("async def f(x: int):\n    pass\nawait asyncio.sleep(0)\nf.__annotations__"), ns)
+        return run.value
+
+    assert run(main()) == {"x": int}  # not {'x': 'int'}: asyncrepl's own __future__ imports stay out
