@@ -79,20 +79,21 @@ class Timeline:
         return self.tracks[1:]
 
     @property
+    def lifetimes(self) -> float:
+        """The tasks' lifetimes added up (a grouped row counts once per task in it)."""
+        return sum(track.lifetime * track.count for track in self.tasks)
+
+    @property
     def concurrency(self) -> float:
-        lifetimes = sum(track.lifetime * track.count for track in self.tasks) if self.grouped else sum(
-            track.lifetime for track in self.tasks
-        )
-        return lifetimes / self.wall if self.wall > 0 else 0.0
+        return self.lifetimes / self.wall if self.wall > 0 else 0.0
 
     def summary(self) -> str:
         if not self.tasks:
             return f"wall {self.wall:.3g} s; no tasks were created"
         count = sum(track.count for track in self.tasks)
-        lifetimes = sum(track.lifetime * (track.count if self.grouped else 1) for track in self.tasks)
         return (
             f"wall {self.wall:.3g} s; {count} task{'s' if count != 1 else ''} lived "
-            f"{lifetimes:.3g} s in all; concurrency {self.concurrency:.1f}x"
+            f"{self.lifetimes:.3g} s in all; concurrency {self.concurrency:.1f}x"
         )
 
     def _repr_pretty_(self, p, cycle) -> None:
