@@ -24,6 +24,26 @@ from pathlib import Path
 import pexpect
 
 BIN = Path(sys.executable).parent
+
+# Code with the mistakes asyncrepl's diagnostics report (the terminal tests
+# name its line numbers: blocker's time.sleep is line 11).
+DIAGNOSED = """\
+import asyncio, time
+async def add_one(x):
+    return x + 1
+
+async def hello():
+    add_one(1)
+    return 'hi'
+
+async def blocker():
+    await asyncio.sleep(0.3)
+    time.sleep(0.4)
+
+async def bad():
+    await asyncio.sleep(0.3)
+    raise ValueError('boom')
+"""
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[=>]|\r")
 
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness import fresh_env
+from harness import DIAGNOSED, fresh_env
 
 pytestmark = pytest.mark.kernel
 
@@ -158,17 +158,6 @@ def test_cancel_and_done_in_the_kernel(loaded):
 
 # diagnostics ---------------------------------------------------------------------
 
-DIAGNOSED = """\
-import asyncio, time
-async def add_one(x):
-    return x + 1
-async def blocker():
-    await asyncio.sleep(0.3)
-    time.sleep(0.4)
-async def bad():
-    await asyncio.sleep(0.3)
-    raise ValueError('boom')
-"""
 
 
 def test_unawaited_coroutines_are_reported_in_the_cell(loaded):

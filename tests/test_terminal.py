@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness import BIN, fresh_env, strip_escapes
+from harness import BIN, DIAGNOSED, fresh_env, strip_escapes
 
 pytestmark = pytest.mark.terminal
 
@@ -302,23 +302,6 @@ def test_tasks_and_cancel_in_the_terminal(terminal):
 
 # diagnostics -----------------------------------------------------------------------
 
-DIAGNOSED = """\
-import asyncio, time
-async def add_one(x):
-    return x + 1
-
-async def hello():
-    add_one(1)
-    return 'hi'
-
-async def blocker():
-    await asyncio.sleep(0.3)
-    time.sleep(0.4)
-
-async def bad():
-    await asyncio.sleep(0.3)
-    raise ValueError('boom')
-"""
 
 
 def test_never_awaited_coroutines_at_the_users_line(terminal):
