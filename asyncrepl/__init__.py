@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 
 from ._config import AsyncRepl, settings_for
 from ._loop import _remove_if_present
-from ._loop import entry as _entry  # what rewritten asyncio.run(...) calls use
+from ._scripts import entry as _entry  # noqa: F401 (what rewritten asyncio.run(...) calls use)
 
 __version__ = "0.1.0"
 __all__ = ["AsyncRepl", "load_ipython_extension", "unload_ipython_extension"]
@@ -26,7 +26,7 @@ class _Extension:
 
     def __init__(self, shell):
         from ._loop import ReplLoop
-        from .magics import AWAITED_MAGICS
+        from ._magics import AWAITED_MAGICS
 
         self.shell = shell
         self.settings, self.skipped_settings = settings_for(shell)
@@ -35,7 +35,7 @@ class _Extension:
         self._undo = ExitStack()
 
     def load(self) -> None:
-        from .magics import AsyncReplMagics
+        from ._magics import FAMILIES
 
         undo = self._undo
         try:
@@ -43,8 +43,9 @@ class _Extension:
             undo.callback(_remove_if_present, self.shell.configurables, self.settings)
             self.repl_loop.start()
             undo.callback(self.repl_loop.stop)
-            magics = AsyncReplMagics(self.shell, registry=lambda: self.repl_loop.tasks, settings=self.settings)
-            undo.enter_context(_registered_magics(self.shell, magics))
+            for family in FAMILIES:
+                magics = family(self.shell, registry=lambda: self.repl_loop.tasks, settings=self.settings)
+                undo.enter_context(_registered_magics(self.shell, magics))
         except BaseException:
             undo.close()
             raise

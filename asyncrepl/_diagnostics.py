@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import inspect
 import linecache
+import logging
 import re
 import sys
 import threading
@@ -30,7 +31,15 @@ import weakref
 from collections.abc import Callable
 
 from ._frames import CellNamer, code_location
-from ._tasks import TaskRegistry, _is_users, _kind_of_code, coroutine_name, is_repl_machinery, outcome, task_label
+from ._tasks import (
+    TaskRegistry,
+    _is_users,
+    _kind_of_code,
+    coroutine_name,
+    is_repl_machinery,
+    outcome,
+    task_label,
+)
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -396,3 +405,37 @@ class FailedTasks:
             self._previous_handler(loop, context)
         else:
             loop.default_exception_handler(context)
+
+
+# -- asyncio's own slow-callback log --------------------------------------------------------
+
+# Coroutines of IPython's and ipykernel's own tasks.  A cell that computes for
+# a while holds the loop by design; asyncio's debug report about it is noise.
+_MACHINERY = (
+    "InteractiveShell.run_cell_async()",
+    "Kernel.shell_main()",
+    "Kernel.dispatch_queue()",
+    "Kernel.process_one()",
+    "Kernel.dispatch_shell()",
+    "Kernel.execute_request()",
+    "run_in_context()",
+)
+
+class _MachineryFilter(logging.Filter):
+    """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own
+    tasks, and about tasks that Ctrl-C stopped (asyncrepl has named those)."""
+
+    def __init__(self, already_reported=(), replaced=lambda: False):
+        super().__init__()
+        self.already_reported = already_reported
+        self.replaced = replaced  # True while asyncrepl's watchdog reports slow steps itself
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Executing %s took %.3f seconds" and record.args:
+            if self.replaced():
+                return False
+            handle = str(record.args[0])
+            if any(marker in handle for marker in _MACHINERY):
+                return False
+            return not any(f"name={name!r}" in handle for name in self.already_reported)
+        return True

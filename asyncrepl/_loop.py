@@ -22,158 +22,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
-import selectors
 import signal
 import sys
 import threading
-import weakref
-from collections import deque
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any
 
-from ._frames import frame_location
-try:
-    import termios
-except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
-    termios = None
-
-from ._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, report
+from ._diagnostics import (
+    BlockedLoopWatchdog,
+    FailedTasks,
+    UnawaitedCoroutines,
+    _MachineryFilter,
+    report,
+)
+from ._interrupt import Interrupter
+from ._prompt import PromptHook
 from ._rewrite import rewrite_cell
+from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
 from ._tasks import TaskRegistry
 
 _HELPER = "__import__('asyncrepl')._entry"
-
-# asyncio's messages when code tries to start or re-enter a loop.
-_LOOP_BUSY_MESSAGES = (
-    "asyncio.run() cannot be called from a running event loop",
-    "This event loop is already running",
-    "Cannot run the event loop while another loop is running",
-)
-_LOOP_BUSY_HINT = (
-    "asyncrepl: the REPL's loop is always running, so code cannot start or re-enter "
-    "a loop; await the coroutine instead (await main()), or run blocking code in a "
-    "thread (await asyncio.to_thread(func))"
-)
-
-# Coroutines of IPython's and ipykernel's own tasks.  A cell that computes for
-# a while holds the loop by design; asyncio's debug report about it is noise.
-_MACHINERY = (
-    "InteractiveShell.run_cell_async()",
-    "Kernel.shell_main()",
-    "Kernel.dispatch_queue()",
-    "Kernel.process_one()",
-    "Kernel.dispatch_shell()",
-    "Kernel.execute_request()",
-    "run_in_context()",
-)
-
-# Frames inside these files mean the loop itself is running, between callbacks
-# or waiting for events, rather than user code.
-_LOOP_FILES = frozenset(
-    os.path.normcase(os.path.abspath(module.__file__))
-    for module in (
-        selectors,
-        sys.modules["asyncio.base_events"],
-        sys.modules["asyncio.selector_events"],
-        sys.modules["asyncio.unix_events"] if sys.platform != "win32" else selectors,
-    )
-)
-
-
-def _in_loop_machinery(frame) -> bool:
-    return frame is not None and os.path.normcase(frame.f_code.co_filename) in _LOOP_FILES
-
-
-class _MachineryFilter(logging.Filter):
-    """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own
-    tasks, and about tasks that Ctrl-C stopped (asyncrepl has named those)."""
-
-    def __init__(self, already_reported=(), replaced=lambda: False):
-        super().__init__()
-        self.already_reported = already_reported
-        self.replaced = replaced  # True while asyncrepl's watchdog reports slow steps itself
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == "Executing %s took %.3f seconds" and record.args:
-            if self.replaced():
-                return False
-            handle = str(record.args[0])
-            if any(marker in handle for marker in _MACHINERY):
-                return False
-            return not any(f"name={name!r}" in handle for name in self.already_reported)
-        return True
-
-
-class Interrupter:
-    """The SIGINT handler while the REPL's loop is driven by the terminal.
-
-    What Ctrl-C should do depends on what holds the main thread:
-
-    * the loop waits for events and a cell awaits something: cancel the cell's
-      task, so the awaited coroutine gets CancelledError and unwinds;
-    * the cell's own code runs: KeyboardInterrupt, as in plain Python;
-    * another task runs without awaiting (``while True: pass``): raise
-      CancelledError inside it, which cancels just that task; a task that
-      swallows that gets KeyboardInterrupt the next time;
-    * a plain callback holds the loop: KeyboardInterrupt, which the runner or
-      the prompt hook catches;
-    * the loop is idle at the prompt: hand Ctrl-C to the prompt, as a key.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, registry: TaskRegistry, cell_namer=None):
-        self.loop = loop
-        self.cell_namer = cell_namer
-        self.registry = registry
-        self.cell_task: asyncio.Task | None = None
-        self.cell_interrupted = False
-        self.forward_to_prompt = None  # set by PromptHook while it runs the loop
-        self._cancelled_by_us: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
-        self.stopped_names: deque[str] = deque(maxlen=8)  # for _MachineryFilter
-
-    def __call__(self, signum, frame) -> None:
-        loop = self.loop
-        if not loop.is_running():
-            raise KeyboardInterrupt
-        task = asyncio.current_task(loop)
-        if task is None:
-            if _in_loop_machinery(frame):
-                if self.cell_task is not None:
-                    loop.call_soon_threadsafe(self.interrupt_cell)
-                elif self.forward_to_prompt is not None:
-                    self.forward_to_prompt()
-                return
-            loop.call_soon(
-                report,
-                f"Ctrl-C stopped a callback that held the loop at "
-                f"{frame_location(frame, self.cell_namer)}",
-            )
-            raise KeyboardInterrupt
-        if task is self.cell_task:
-            raise KeyboardInterrupt
-        where = frame_location(frame, self.cell_namer)
-        self.stopped_names.append(task.get_name())
-        if self.cell_task is not None:
-            loop.call_soon(self.interrupt_cell)
-        if task in self._cancelled_by_us:
-            loop.call_soon(
-                report,
-                f"Ctrl-C stopped task {self.registry.label(task)} at {where} with KeyboardInterrupt: "
-                "it caught CancelledError and kept the loop busy",
-            )
-            raise KeyboardInterrupt
-        self._cancelled_by_us.add(task)
-        self.registry.note_cancel_by(task, "Ctrl-C")
-        loop.call_soon(
-            report, f"Ctrl-C cancelled task {self.registry.label(task)}, which held the loop at {where}"
-        )
-        raise asyncio.CancelledError
-
-    def interrupt_cell(self) -> None:
-        task = self.cell_task
-        if task is not None and not task.done():
-            self.cell_interrupted = True
-            task.cancel("KeyboardInterrupt")
 
 
 class CellRunner:
@@ -247,179 +115,6 @@ def _run_without_suspending(coro):
         except StopIteration as done:
             return done.value
         error = None if yielded is None else RuntimeError(_NESTED_CELL_WAITS)
-
-
-class PromptHook:
-    """A prompt_toolkit input hook that runs the REPL's loop while the prompt waits.
-
-    prompt_toolkit runs its own loop for the prompt and calls this hook
-    whenever it waits for input; the hook runs the REPL's loop until a key (or
-    prompt_toolkit's own work) arrives.  The prompt's tasks, exception handler
-    and settings thereby stay off the user's loop.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, interrupter: Interrupter, shell):
-        self.loop = loop
-        self.interrupter = interrupter
-        self.shell = shell
-
-    def __call__(self, context) -> None:
-        loop = self.loop
-        if (
-            loop.is_running()
-            or loop.is_closed()
-            or threading.current_thread() is not threading.main_thread()
-        ):
-            return  # a prompt shown from inside a cell (a debugger): do nothing
-        prompt_loop = asyncio.get_running_loop()  # prompt_toolkit's, parked in its selector
-        with ExitStack() as stack:
-            stack.enter_context(_sigint_handler(self.interrupter))
-            stack.enter_context(_ctrl_c_raises_sigint(self._tty_fd()))
-            stack.enter_context(_running_loop_cleared(prompt_loop))
-            self.interrupter.forward_to_prompt = lambda: self._send_ctrl_c(prompt_loop)
-            stack.callback(setattr, self.interrupter, "forward_to_prompt", None)
-            loop.add_reader(context.fileno(), loop.stop)
-            stack.callback(loop.remove_reader, context.fileno())
-            try:
-                loop.run_forever()
-            except KeyboardInterrupt:
-                pass  # the Interrupter stopped a callback or task and reports it
-
-    def _tty_fd(self) -> int | None:
-        app = getattr(self.shell, "pt_app", None)
-        try:
-            fd = app.app.input.fileno() if app is not None else sys.stdin.fileno()
-        except Exception:
-            return None
-        return fd if os.isatty(fd) else None
-
-    def _send_ctrl_c(self, prompt_loop) -> None:
-        from prompt_toolkit.key_binding import KeyPress
-        from prompt_toolkit.keys import Keys
-
-        processor = self.shell.pt_app.app.key_processor
-
-        def press() -> None:
-            processor.feed(KeyPress(Keys.ControlC, "\x03"))
-            processor.process_keys()
-
-        if prompt_loop is not None:
-            prompt_loop.call_soon_threadsafe(press)
-
-
-@contextmanager
-def _sigint_handler(handler):
-    previous = signal.signal(signal.SIGINT, handler)
-    # prompt_toolkit's loop listens for SIGINT on its wakeup fd and would turn
-    # it into an exception out of the prompt; the hook answers SIGINT alone.
-    wakeup = signal.set_wakeup_fd(-1)
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(wakeup)
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def _ctrl_c_raises_sigint(fd: int | None):
-    """Let the terminal turn Ctrl-C (and no other key) into SIGINT.
-
-    The prompt puts the terminal in raw mode, where Ctrl-C is just a byte in
-    the input, which nobody reads while a task keeps the loop busy.
-    """
-    if fd is None or termios is None:
-        yield
-        return
-    try:
-        before = termios.tcgetattr(fd)
-        disabled = os.fpathconf(fd, "PC_VDISABLE")
-    except (termios.error, OSError, ValueError):
-        yield
-        return
-    attrs = [*before[:6], list(before[6])]
-    attrs[3] |= termios.ISIG
-    off = bytes([disabled & 0xFF])
-    attrs[6][termios.VINTR] = b"\x03"
-    attrs[6][termios.VQUIT] = off
-    attrs[6][termios.VSUSP] = off
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
-    try:
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSANOW, before)
-
-
-@contextmanager
-def _running_loop_cleared(prompt_loop):
-    # PRIVATE (asyncio 3.11-3.14: asyncio._set_running_loop is exported but
-    # undocumented).  The hook is called from inside prompt_toolkit's
-    # run_until_complete, so asyncio believes a loop is running in this thread
-    # and would refuse to run ours.  prompt_toolkit's loop is parked in its
-    # selector meanwhile; it is put back before the hook returns.
-    asyncio._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio._set_running_loop(prompt_loop)
-
-
-class _LoopEntry:
-    """What a rewritten ``asyncio.run(...)`` or ``loop.run_until_complete(...)`` calls."""
-
-    def __init__(self):
-        self.told = False
-
-    async def asyncio_run(self, main, *, debug=None, loop_factory=None):
-        """``asyncio.run(main)`` on the running loop: run *main* as a task, then
-        cancel the tasks it left pending, as asyncio.run does."""
-        __tracebackhide__ = True
-        if not asyncio.iscoroutine(main):
-            raise ValueError(f"a coroutine was expected, got {main!r}")
-        if not self.told:
-            self.told = True
-            name = getattr(main, "__name__", "main")
-            report(
-                f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' "
-                "would (said once)"
-            )
-        return await self._run_cleaning_up(main)
-
-    async def run_until_complete(self, loop, future):
-        """``loop.run_until_complete(future)``: an await when *loop* is this one."""
-        __tracebackhide__ = True
-        if loop is not asyncio.get_running_loop():
-            return loop.run_until_complete(future)
-        return await self._run_cleaning_up(future)
-
-    @staticmethod
-    async def _run_cleaning_up(awaitable):
-        __tracebackhide__ = True
-        loop = asyncio.get_running_loop()
-        before = asyncio.all_tasks(loop)
-        task = asyncio.ensure_future(awaitable)
-        try:
-            return await task
-        finally:
-            leftovers = asyncio.all_tasks(loop) - before - {task, asyncio.current_task()}
-            for leftover in leftovers:
-                leftover.cancel()
-            if leftovers:
-                await asyncio.gather(*leftovers, return_exceptions=True)
-
-
-entry = _LoopEntry()
-
-
-def _close_abandoned_coroutine(tb) -> None:
-    """asyncio.run() raised before starting its coroutine; close it, so no
-    "coroutine was never awaited" warning follows the explanation."""
-    runner_code = asyncio.runners.run.__code__
-    while tb is not None:
-        if tb.tb_frame.f_code is runner_code:
-            main = tb.tb_frame.f_locals.get("main")
-            if asyncio.iscoroutine(main):
-                main.close()
-        tb = tb.tb_next
 
 
 class ReplLoop:
@@ -619,10 +314,10 @@ class ReplLoop:
             ):
                 print("KeyboardInterrupt")
                 return None
-            if issubclass(etype, RuntimeError) and str(value) in _LOOP_BUSY_MESSAGES:
-                _close_abandoned_coroutine(tb)
-                if _LOOP_BUSY_HINT not in getattr(value, "__notes__", ()):
-                    value.add_note(_LOOP_BUSY_HINT)
+            if issubclass(etype, RuntimeError) and str(value) in LOOP_BUSY_MESSAGES:
+                close_abandoned_coroutine(tb)
+                if LOOP_BUSY_HINT not in getattr(value, "__notes__", ()):
+                    value.add_note(LOOP_BUSY_HINT)
             elif previous_types and issubclass(etype, previous_types):
                 return previous_handler(etype, value, tb, tb_offset=tb_offset)
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)

@@ -17,9 +17,9 @@ import contextvars
 import html
 import time
 import weakref
+from dataclasses import dataclass, field, replace
 
 from ._tasks import outcome
-from dataclasses import dataclass, field, replace
 
 __all__ = ["Recorder", "Timeline", "Track", "draw_svg", "draw_text", "recording", "task_wrapper"]
 

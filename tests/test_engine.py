@@ -7,7 +7,8 @@ import time
 import pytest
 
 from asyncrepl._frames import code_location
-from asyncrepl._loop import _LoopEntry, _MachineryFilter
+from asyncrepl._diagnostics import _MachineryFilter
+from asyncrepl._scripts import _LoopEntry
 
 
 def cell_namer(filename):

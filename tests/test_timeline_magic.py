@@ -51,7 +51,7 @@ def test_errors_draw_the_timeline_then_show_the_error_once(ip, capsys):
     assert isinstance(result.error_in_exec, KeyError)
     assert out.index("cell ") < out.index("KeyError")
     assert re.search(r"^cell .*✗$", out, re.M) and re.search(r"\d+ bg delay\(\)", out)
-    assert out.count("KeyError: 'oops'") == 1 and "_timeline.py" not in out and "magics.py" not in out
+    assert out.count("KeyError: 'oops'") == 1 and "_timeline.py" not in out and "_magics" not in out
 
 
 def test_a_cell_without_tasks_draws_the_cell_alone(ip, capsys):

@@ -130,7 +130,7 @@ def test_error_in_the_timed_code_is_shown_once_and_nothing_is_timed(ip, capsys):
     result, out = run(ip, capsys, "%timeit_async boom()")
     assert isinstance(result.error_in_exec, ValueError)
     assert out.count("ValueError: boom inside") == 1 and "per loop" not in out
-    assert "_timing.py" not in out and "magics.py" not in out
+    assert "_timing.py" not in out and "_magics" not in out
     _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())")
     assert out == "True\n"
 

@@ -1,0 +1,52 @@
+"""``%asyncdebug``: asyncio debug mode and asyncrepl's diagnostics, shown and switched.
+The diagnostics themselves are ``_diagnostics``."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import line_magic, magics_class
+
+from ._common import ReplMagics
+
+
+@magics_class
+class DiagnosticsMagics(ReplMagics):
+    """Debug mode and diagnostics."""
+
+    _SWITCHES = ("debug", "report_blocking", "warn_unawaited", "report_task_errors")
+
+    @line_magic
+    def asyncdebug(self, line: str = ""):
+        """Show, or turn on or off, asyncio debug mode and asyncrepl's diagnostics.
+
+        %asyncdebug        what is on, and the thresholds
+        %asyncdebug on     asyncio debug mode and every diagnostic on
+        %asyncdebug off    all of them off
+
+        The diagnostics: a task or callback that holds the loop longer than
+        AsyncRepl.slow_callback_duration is reported with the line it was
+        running (report_blocking); a coroutine that is never awaited is
+        reported at your line with the fix (warn_unawaited); a background task
+        that fails, and whose exception nobody retrieves, is reported as it
+        ends (report_task_errors).  Each is also an AsyncRepl setting of its
+        own: %config AsyncRepl.warn_unawaited = False.
+        """
+        settings = self._settings
+        words = line.split()
+        if len(words) > 1 or (words and words[0].lower() not in ("on", "off")):
+            raise UsageError(f"usage: %asyncdebug [on|off], not {line.strip()!r}")
+        if words:
+            on = words[0].lower() == "on"
+            for name in self._SWITCHES:
+                setattr(settings, name, on)
+
+        def state(name: str) -> str:
+            return "on " if getattr(settings, name) else "off"
+
+        print(f"asyncio debug mode         {state('debug')}  (AsyncRepl.debug)")
+        print(
+            f"blocked loop               {state('report_blocking')}  over "
+            f"{settings.slow_callback_duration:g} s (AsyncRepl.report_blocking, .slow_callback_duration)"
+        )
+        print(f"never-awaited coroutines   {state('warn_unawaited')}  (AsyncRepl.warn_unawaited)")
+        print(f"failed background tasks    {state('report_task_errors')}  (AsyncRepl.report_task_errors)")

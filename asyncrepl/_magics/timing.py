@@ -1,0 +1,184 @@
+"""``%timeit_async`` and ``%time_async``: ``%timeit`` and ``%time`` for awaitables.
+
+Both return coroutines, which asyncrepl awaits on the REPL's loop (see
+``_magics/__init__``); the timing itself is ``_timing``, which knows no IPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from IPython.core.error import UsageError
+from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
+
+from .._timing import (
+    AsyncTimeitResult,
+    AsyncTimer,
+    NotAwaitableError,
+    NothingToAwaitError,
+    paused_debug,
+    plan_timing,
+    time_once,
+)
+from ._common import ReplMagics, StatementSyntaxError, positive
+
+_DEFAULT_REPEAT = 7
+_SLOW_COMPILE = 0.1
+
+
+def _not_awaitable(statement: str, value) -> UsageError:
+    return UsageError(
+        f"{statement!r} is not awaitable (it gives {type(value).__name__}); "
+        "to time plain code use %timeit"
+    )
+
+
+
+@magics_class
+class TimingMagics(ReplMagics):
+    """Timing awaitables."""
+
+    def _plan(self, statement: str, setup: str = "pass"):
+        transform = self.shell.transform_cell
+        try:
+            return plan_timing(transform(statement), transform(setup))
+        except SyntaxError as error:
+            raise StatementSyntaxError(self.shell, error) from None
+        except NothingToAwaitError:
+            raise UsageError(
+                f"{statement.strip()!r} awaits nothing and is not an expression to await; "
+                "to time plain code use %timeit"
+            ) from None
+
+    @no_var_expand
+    @line_cell_magic
+    def timeit_async(self, line: str = "", cell: str | None = None):
+        """Time an awaitable, as %timeit times a statement.
+
+        Usage, in line mode::
+
+          %timeit_async [-n<N> -r<R> -p<P> -c<C> -q --debug [-o|-v <V>]] statement
+
+        or in cell mode (the line is setup, run once per run and not timed)::
+
+          %%timeit_async [options] setup
+          code...
+
+        The statement is an awaitable expression (``add_one(1)``,
+        ``asyncio.sleep(0.01)``; a leading ``await`` is accepted), or code that
+        contains ``await``.  It runs on the REPL's loop, in your namespace, in a
+        loop inside one coroutine, so the harness adds almost nothing per loop.
+        The output and the automatic choice of loop count are %timeit's.
+
+        Options:
+
+        -n<N>  loops per run (default: 1, 10, 100, ... until a run takes 0.2 s)
+        -r<R>  runs (default: 7)
+        -p<P>  significant digits shown (default: 3)
+        -c<C>, --concurrency=<C>
+               each loop runs C copies at once (gathered); the output adds how
+               many completed per second, so the gain of concurrency is measured
+        -q     quiet: print nothing
+        -o     return an AsyncTimeitResult (the attributes of IPython's TimeitResult)
+        -v<V>  like -o, but store the result in variable V
+        --debug
+               keep asyncio debug mode on while timing
+
+        asyncio debug mode and coroutine origin tracking cost 10x or more on
+        small coroutines, so they are paused while timing and restored
+        afterwards, also after an error or Ctrl-C; --debug keeps them on.
+
+        Background tasks keep running during the timing, as the loop runs them
+        whenever the timed code awaits; their work shows up in the figures.
+        """
+        opts, statement = self.parse_options(
+            line, "n:r:p:c:qov:", "concurrency=", "debug", posix=False, strict=False, preserve_non_opts=True
+        )
+        number = positive(getattr(opts, "n", None), 0, "-n", "loops per run")
+        repeat = positive(getattr(opts, "r", None), _DEFAULT_REPEAT, "-r", "runs")
+        precision = positive(getattr(opts, "p", None), 3, "-p", "digits")
+        concurrency = positive(
+            getattr(opts, "concurrency", None) or getattr(opts, "c", None), 1, "-c", "copies per loop"
+        )
+        setup, timed = ("pass", statement) if cell is None else (statement or "pass", cell)
+        if not timed.strip():
+            raise UsageError("%timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)")
+        plan = self._plan(timed, setup)
+        timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
+        return self._timeit(timer, timed.strip(), number, repeat, precision, opts)
+
+    async def _timeit(self, timer: AsyncTimer, statement: str, number, repeat, precision, opts):
+        __tracebackhide__ = True
+        async with paused_debug(asyncio.get_running_loop(), keep="debug" in opts):
+            try:
+                await timer.check()
+            except NotAwaitableError as error:
+                raise _not_awaitable(statement, error.value) from None
+            if number == 0:
+                number = await timer.autorange()
+            runs = await timer.repeat(repeat, number)
+        result = AsyncTimeitResult(
+            number,
+            repeat,
+            min(runs) / number,
+            max(runs) / number,
+            runs,
+            timer.compile_time,
+            precision,
+            timer.concurrency,
+        )
+        if "q" not in opts:
+            if result.worst > 4 * result.best and result.best > 0 and result.worst > 1e-6:
+                print(
+                    f"The slowest run took {result.worst / result.best:0.2f} times longer than the "
+                    "fastest. This could mean that an intermediate result is being cached."
+                )
+            print(result)
+            if timer.compile_time > _SLOW_COMPILE:
+                print(f"Compiler time: {timer.compile_time:.2f} s")
+        if "v" in opts:
+            self.shell.user_ns[opts.v] = result
+        if "o" in opts:
+            return result
+        return None
+
+    @no_var_expand
+    @line_cell_magic
+    def time_async(self, line: str = "", cell: str | None = None):
+        """Time one run of an awaitable, as %time times a statement, and return its value.
+
+        Usage::
+
+          %time_async [--debug] statement
+          %%time_async [--debug]
+          code...
+
+        The statement is an awaitable expression (``fetch(url)``; a leading
+        ``await`` is accepted), or code that contains ``await``; assignments
+        stay in your namespace.  Prints CPU (user, system) and wall time, then
+        gives the value of the expression, or of the code's last expression.
+
+        asyncio debug mode is paused during the run, as for %timeit_async, and
+        restored afterwards; --debug keeps it on.  Background tasks keep
+        running meanwhile: their CPU time counts, the wall time is the run's.
+        """
+        keep_debug = False
+        words = line.split(None, 1)
+        if words and words[0] == "--debug":
+            keep_debug, line = True, words[1] if len(words) > 1 else ""
+        if cell is not None and line.strip():
+            raise UsageError("%%time_async takes no statement on its line; put the code in the cell")
+        code = cell if cell is not None else line
+        if not code.strip():
+            raise UsageError("%time_async needs a statement, e.g. %time_async asyncio.sleep(0.01)")
+        return self._time(self._plan(code), code.strip(), keep_debug)
+
+    async def _time(self, plan, statement: str, keep_debug: bool):
+        __tracebackhide__ = True
+        async with paused_debug(asyncio.get_running_loop(), keep=keep_debug):
+            try:
+                run = await time_once(plan, self.shell.user_ns, self.shell.compile.flags)
+            except NotAwaitableError as error:
+                raise _not_awaitable(statement, error.value) from None
+        print(run)
+        return run.value
