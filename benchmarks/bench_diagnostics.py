@@ -19,7 +19,8 @@ import asyncio
 import logging
 import time
 
-from asyncrepl._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines
+from asyncrepl._diagnostics import FailedTasks, UnawaitedCoroutines
+from asyncrepl._monitor import BlockedLoopWatchdog
 from asyncrepl._tasks import TaskRegistry
 
 

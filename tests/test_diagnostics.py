@@ -9,7 +9,13 @@ import warnings
 
 import pytest
 
-from asyncrepl._diagnostics import BlockedLoopWatchdog, FailedTasks, UnawaitedCoroutines, suggest_await, unstarted
+from asyncrepl._diagnostics import (
+    FailedTasks,
+    UnawaitedCoroutines,
+    suggest_await,
+    unstarted,
+)
+from asyncrepl._monitor import BlockedLoopWatchdog
 from asyncrepl._tasks import TaskRegistry
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from asyncrepl._frames import code_location
-from asyncrepl._diagnostics import _MachineryFilter
+from asyncrepl._monitor import _MachineryFilter
 from asyncrepl._scripts import _LoopEntry
 
 
