@@ -28,14 +28,9 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
-from ._diagnostics import (
-    BlockedLoopWatchdog,
-    FailedTasks,
-    UnawaitedCoroutines,
-    _MachineryFilter,
-    report,
-)
+from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
 from ._interrupt import Interrupter
+from ._monitor import BlockedLoopWatchdog, _MachineryFilter
 from ._prompt import PromptHook
 from ._rewrite import rewrite_cell
 from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
