@@ -52,6 +52,13 @@ def report(message: str, context: contextvars.Context | None = None) -> None:
         emit()
 
 
+class StoppedByCtrlC(BaseException):
+    """What Ctrl-C raises in a task that swallowed its CancelledError, or in a
+    callback, that held the loop.  Not an Exception: asyncio stores it as the
+    task's outcome (or hands it to the loop's exception handler) and goes on;
+    Ctrl-C has reported it already, so the diagnostics keep quiet about it."""
+
+
 # -- never-awaited coroutines ----------------------------------------------------------
 
 
@@ -217,6 +224,8 @@ class FailedTasks:
         if not task._log_traceback:
             return
         error = task.exception()  # retrieved now: asyncio will not log it again
+        if isinstance(error, StoppedByCtrlC):
+            return  # Ctrl-C said so already
         created = self._created_at(task)
         where = f", created at {created}" if created else ""
         report(
@@ -230,6 +239,8 @@ class FailedTasks:
         return code_location(sites[0].filename, sites[0].lineno, self.cell_namer) if sites else None
 
     def _handle_exception(self, loop, context: dict) -> None:
+        if isinstance(context.get("exception"), StoppedByCtrlC):
+            return  # a callback Ctrl-C stopped, and said so
         task = context.get("task")
         if (
             self.enabled

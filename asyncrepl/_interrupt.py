@@ -1,19 +1,31 @@
 """What Ctrl-C does: everything about SIGINT lives here.
 
-The :class:`Interrupter` is the SIGINT handler while the REPL's loop is driven
-by the terminal (the cell runner and the prompt hook).  It decides by what
-holds the main thread; see its docstring.
+One rule, in the terminal and in a kernel: Ctrl-C stops only what has really
+held the loop, as the loop monitor saw it (``_monitor``).  Otherwise it means
+"cancel what the cell awaits", or "clear the prompt line", or (in a kernel)
+what ipykernel does anyway.  In detail, by what the main thread is doing when
+the signal arrives:
+
+* the cell's own code runs: KeyboardInterrupt in it, as in plain Python;
+* a task has held the loop (``while True: pass``): CancelledError inside it,
+  which cancels just that task, named with its line; a task that swallows
+  that is stopped for good the next time (:class:`StoppedByCtrlC`);
+* a plain callback has held the loop: it is stopped the same way;
+* otherwise (the loop waits, or runs short steps): the cell that awaits is
+  cancelled; at the prompt, Ctrl-C goes to the prompt as a key.
+
+The handler never raises while the cell runner or the prompt hook is setting
+up or tearing down (a burst of Ctrl-C must not break them), and never into a
+healthy task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import selectors
 import signal
-import sys
 import weakref
-from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 
 try:
@@ -21,94 +33,115 @@ try:
 except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
     termios = None
 
-from ._diagnostics import report
+from ._diagnostics import StoppedByCtrlC, report
 from ._frames import frame_location
-from ._tasks import TaskRegistry
+from ._monitor import LoopMonitor, in_debugger
+from ._tasks import TaskRegistry, is_repl_machinery
 
-# Frames inside these files mean the loop itself is running, between callbacks
-# or waiting for events, rather than user code.
-_LOOP_FILES = frozenset(
-    os.path.normcase(os.path.abspath(module.__file__))
-    for module in (
-        selectors,
-        sys.modules["asyncio.base_events"],
-        sys.modules["asyncio.selector_events"],
-        sys.modules["asyncio.unix_events"] if sys.platform != "win32" else selectors,
-    )
-)
-
-
-def _in_loop_machinery(frame) -> bool:
-    return frame is not None and os.path.normcase(frame.f_code.co_filename) in _LOOP_FILES
+# A step must have run this long (or the threshold, if lower) before Ctrl-C
+# stops it: a person presses Ctrl-C at a frozen prompt after longer than this,
+# and a healthy step never lasts it.
+_HELD_FOR = 0.1
 
 
 class Interrupter:
-    """The SIGINT handler while the REPL's loop is driven by the terminal.
+    """The SIGINT handler; see the module's docstring for what it does when."""
 
-    What Ctrl-C should do depends on what holds the main thread:
-
-    * the loop waits for events and a cell awaits something: cancel the cell's
-      task, so the awaited coroutine gets CancelledError and unwinds;
-    * the cell's own code runs: KeyboardInterrupt, as in plain Python;
-    * another task runs without awaiting (``while True: pass``): raise
-      CancelledError inside it, which cancels just that task; a task that
-      swallows that gets KeyboardInterrupt the next time;
-    * a plain callback holds the loop: KeyboardInterrupt, which the runner or
-      the prompt hook catches;
-    * the loop is idle at the prompt: hand Ctrl-C to the prompt, as a key.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, registry: TaskRegistry, cell_namer=None):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        registry: TaskRegistry,
+        monitor: LoopMonitor,
+        cell_namer=None,
+    ):
         self.loop = loop
-        self.cell_namer = cell_namer
         self.registry = registry
-        self.cell_task: asyncio.Task | None = None
-        self.cell_interrupted = False
-        self.forward_to_prompt = None  # set by PromptHook while it runs the loop
-        self._cancelled_by_us: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
-        self.stopped_names: deque[str] = deque(maxlen=8)  # for _MachineryFilter
+        self.monitor = monitor
+        self.cell_namer = cell_namer
+        self.cell_task: asyncio.Task | None = None  # the cell running now
+        self.cell_interrupted = False  # Ctrl-C cancelled the cell: show one line
+        # While the cell runner or the prompt hook sets up or tears down, what
+        # Ctrl-C does instead of raising (cancel the cell, press Ctrl-C at the prompt).
+        self.in_window: Callable[[], None] | None = None
+        self.forward_to_prompt: Callable[[], None] | None = None  # while the prompt hook runs the loop
+        # In a kernel: the handler ipykernel would have had (SIG_IGN while idle,
+        # its own cancel-the-cell handler during an await cell).
+        self.otherwise: Callable | None = None
+        self.stopped: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # named already: keep quiet
+        self._cancelled: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # got CancelledError from us
 
     def __call__(self, signum, frame) -> None:
+        __tracebackhide__ = True
         loop = self.loop
         if not loop.is_running():
-            raise KeyboardInterrupt
+            if self.in_window is not None:
+                self.in_window()
+            elif self.otherwise is not None:
+                self.otherwise(signum, frame)
+            else:
+                signal.default_int_handler(signum, frame)  # IPython's own code: as plain IPython
+            return
         task = asyncio.current_task(loop)
-        if task is None:
-            if _in_loop_machinery(frame):
-                if self.cell_task is not None:
-                    loop.call_soon_threadsafe(self.interrupt_cell)
-                elif self.forward_to_prompt is not None:
-                    self.forward_to_prompt()
-                return
-            loop.call_soon(
-                report,
-                f"Ctrl-C stopped a callback that held the loop at "
-                f"{frame_location(frame, self.cell_namer)}",
-            )
-            raise KeyboardInterrupt
-        if task is self.cell_task:
-            raise KeyboardInterrupt
+        if task is not None and task is self.cell_task:
+            self._keyboard_interrupt_in_cell()
+            return
+        if in_debugger(frame):
+            signal.default_int_handler(signum, frame)  # pdb's prompt: pdb says --KeyboardInterrupt--
+        held = self.monitor.holding(task, frame, min(_HELD_FOR, self.monitor.threshold))
+        if held is None or (task is not None and is_repl_machinery(task)):
+            self._not_held(signum, frame)
+            return
         where = frame_location(frame, self.cell_namer)
-        self.stopped_names.append(task.get_name())
-        if self.cell_task is not None:
-            loop.call_soon(self.interrupt_cell)
-        if task in self._cancelled_by_us:
+        self._also_interrupt_the_cell(signum, frame)
+        if task is None:
+            loop.call_soon(report, f"Ctrl-C stopped a callback that held the loop at {where}")
+            raise StoppedByCtrlC("Ctrl-C")
+        label = self.registry.label(task)
+        self.stopped.add(task)
+        if task in self._cancelled:
             loop.call_soon(
                 report,
-                f"Ctrl-C stopped task {self.registry.label(task)} at {where} with KeyboardInterrupt: "
-                "it caught CancelledError and kept the loop busy",
+                f"Ctrl-C stopped task {label} at {where}: it caught CancelledError and kept the loop busy",
             )
-            raise KeyboardInterrupt
-        self._cancelled_by_us.add(task)
+            raise StoppedByCtrlC("Ctrl-C")
+        self._cancelled.add(task)
         self.registry.note_cancel_by(task, "Ctrl-C")
-        loop.call_soon(
-            report, f"Ctrl-C cancelled task {self.registry.label(task)}, which held the loop at {where}"
-        )
-        raise asyncio.CancelledError
+        loop.call_soon(report, f"Ctrl-C cancelled task {label}, which held the loop at {where}")
+        raise asyncio.CancelledError("Ctrl-C")
 
-    def interrupt_cell(self) -> None:
-        task = self.cell_task
-        if task is not None and not task.done():
+    def _keyboard_interrupt_in_cell(self) -> None:
+        # The cell's own code runs: KeyboardInterrupt in it, as in plain
+        # Python.  Raised here, the traceback would end in this handler; so
+        # the signal goes once more to Python's own handler (in C), which
+        # raises it at the cell's next line, and this handler comes back
+        # when the cell's step is over.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.raise_signal(signal.SIGINT)
+        self.loop.call_soon_threadsafe(self._take_sigint_back)
+
+    def _take_sigint_back(self) -> None:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self)
+
+    def _not_held(self, signum, frame) -> None:
+        if self.otherwise is not None:
+            self.otherwise(signum, frame)
+        elif self.cell_task is not None:
+            self.loop.call_soon_threadsafe(self.interrupt_cell)
+        elif self.forward_to_prompt is not None:
+            self.forward_to_prompt()
+
+    def _also_interrupt_the_cell(self, signum, frame) -> None:
+        # Ctrl-C asks for the prompt back: an awaiting cell is cancelled too.
+        if self.otherwise is not None:
+            self.otherwise(signum, frame)
+        elif self.cell_task is not None:
+            self.loop.call_soon(self.interrupt_cell)
+
+    def interrupt_cell(self, task: asyncio.Task | None = None) -> None:
+        """Cancel the cell's task (*task*, or the cell running now) as Ctrl-C does."""
+        task = task or self.cell_task
+        if task is not None and task is self.cell_task and not task.done():
             self.cell_interrupted = True
             task.cancel("KeyboardInterrupt")
 
@@ -153,3 +186,77 @@ def ctrl_c_raises_sigint(fd: int | None):
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSANOW, before)
+
+
+# -- in a kernel ---------------------------------------------------------------------------------
+
+
+class KernelInterrupts:
+    """Puts the Interrupter in front of ipykernel's own SIGINT handling.
+
+    ipykernel ignores SIGINT while idle (SIG_IGN, restored after every message
+    from ``Kernel.saved_sigint_handler``) and, during an await cell, installs
+    a handler that cancels the cell (``IPythonKernel._cancel_on_sigint``).
+    Neither can stop a background task that holds the loop, so the kernel
+    freezes.  The Interrupter goes first in both states and passes on to
+    ipykernel's handler what is not a held loop.
+
+    PRIVATE (ipykernel 6.29-7.4): ``Kernel.saved_sigint_handler`` and
+    ``IPythonKernel._cancel_on_sigint``, both replaced on the kernel instance
+    only, and put back by :meth:`uninstall`.
+    """
+
+    def __init__(self, kernel, interrupter: Interrupter):
+        self.kernel = kernel
+        self.interrupter = interrupter
+        self._saved = None
+        self._had_own_cancel = False
+
+    @classmethod
+    def fits(cls, kernel) -> bool:
+        return hasattr(kernel, "saved_sigint_handler") and hasattr(kernel, "_cancel_on_sigint")
+
+    def install(self) -> None:
+        kernel, interrupter = self.kernel, self.interrupter
+        self._saved = kernel.saved_sigint_handler
+        interrupter.otherwise = self._idle
+        # post_handler_hook puts this back when the current message is done.
+        kernel.saved_sigint_handler = interrupter
+        self._had_own_cancel = "_cancel_on_sigint" in vars(kernel)
+        original = kernel._cancel_on_sigint
+
+        @contextmanager
+        def cancel_on_sigint(future):
+            with original(future):
+                theirs = signal.getsignal(signal.SIGINT)
+                previous_otherwise = interrupter.otherwise
+
+                def cancel_the_cell(signum, frame):
+                    interrupter.cell_interrupted = True
+                    theirs(signum, frame)
+
+                interrupter.otherwise = cancel_the_cell
+                signal.signal(signal.SIGINT, interrupter)
+                try:
+                    yield
+                finally:
+                    signal.signal(signal.SIGINT, theirs)
+                    interrupter.otherwise = previous_otherwise
+
+        kernel._cancel_on_sigint = cancel_on_sigint
+
+    def _idle(self, signum, frame) -> None:
+        saved = self._saved
+        if callable(saved):
+            saved(signum, frame)
+        # SIG_IGN (ipykernel's while idle) or SIG_DFL: nothing to do in Python.
+
+    def uninstall(self) -> None:
+        kernel = self.kernel
+        if kernel.saved_sigint_handler is self.interrupter:
+            kernel.saved_sigint_handler = self._saved
+        if signal.getsignal(signal.SIGINT) is self.interrupter:
+            signal.signal(signal.SIGINT, self._saved if self._saved is not None else signal.SIG_IGN)
+        if not self._had_own_cancel:
+            vars(kernel).pop("_cancel_on_sigint", None)
+        self.interrupter.otherwise = None

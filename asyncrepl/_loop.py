@@ -29,9 +29,9 @@ from contextlib import ExitStack
 from typing import Any
 
 from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
-from ._interrupt import Interrupter
-from ._monitor import BlockedLoopWatchdog, _MachineryFilter
-from ._prompt import PromptHook
+from ._interrupt import Interrupter, KernelInterrupts
+from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
+from ._prompt import PromptHook, _escaped
 from ._rewrite import rewrite_cell
 from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
 from ._tasks import TaskRegistry
@@ -43,12 +43,14 @@ class CellRunner:
     """Runs each cell's coroutine as a task on the REPL's loop.
 
     IPython hands it every cell, with or without ``await``, so that cell code
-    always runs with the loop running.
+    always runs with the loop running.  The cell finishes, fails or is
+    cancelled before the runner returns: nothing of it runs later.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interrupter: Interrupter, shell):
+    def __init__(self, loop: asyncio.AbstractEventLoop, interrupter: Interrupter, monitor, shell):
         self.loop = loop
         self.interrupter = interrupter
+        self.monitor = monitor
         self.shell = shell
 
     def __str__(self) -> str:  # %autoawait shows this
@@ -60,21 +62,35 @@ class CellRunner:
             # A cell run from inside a cell (%%capture, %rerun, run_cell() in
             # user code): the loop is already busy with the outer cell.
             return _run_without_suspending(coro)
-        task = _create_machinery_task(loop, coro, f"In [{self.shell.execution_count}]")
         interrupter = self.interrupter
-        interrupter.cell_task, interrupter.cell_interrupted = task, False
+        # While the loop is not running, Ctrl-C is remembered, never raised
+        # here: the cell is cancelled as soon as the loop runs it.
+        pressed: list[bool] = []
+        interrupter.in_window = lambda: pressed.append(True)
         try:
+            task = _create_machinery_task(loop, coro, f"In [{self.shell.execution_count}]")
+            interrupter.cell_task, interrupter.cell_interrupted = task, False
+            interrupter.in_window = lambda: loop.call_soon_threadsafe(interrupter.interrupt_cell, task)
+            if pressed:
+                interrupter.interrupt_cell(task)
             while True:
                 try:
                     return loop.run_until_complete(task)
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, SystemExit) as error:
+                    if task.done():
+                        raise  # the cell's own: IPython shows it
+                    # A background task or callback raised it and stopped
+                    # the loop: the cell goes on.
+                    _escaped(error)
+                except RuntimeError:
                     if task.done():
                         raise
-                    # Ctrl-C stopped a callback or a stubborn task, not the
-                    # cell: cancel what the cell awaits and let it unwind.
-                    interrupter.interrupt_cell()
+                    # The loop was stopped before the cell ended: run on.
+                finally:
+                    self.monitor.paused()
         finally:
             interrupter.cell_task = None
+            interrupter.in_window = None
 
 
 def _create_machinery_task(loop, coro, name: str) -> asyncio.Task:
@@ -127,7 +143,8 @@ class ReplLoop:
         self.tasks: TaskRegistry | None = None
         self.interrupter: Interrupter | None = None
         self.unawaited: UnawaitedCoroutines | None = None
-        self.watchdog: BlockedLoopWatchdog | None = None
+        self.monitor: LoopMonitor | None = None
+        self.blocked: BlockedLoopReporter | None = None
         self.failed_tasks: FailedTasks | None = None
         self._cell_context: contextvars.Context | None = None
         self.runner: CellRunner | None = None
@@ -147,6 +164,7 @@ class ReplLoop:
 
             if not self.in_kernel:
                 self._run_cells_on_loop()
+                self._follow_autoawait()
                 self._install_sigint_handler()
                 self._run_loop_at_prompt()
             self._explain_errors()
@@ -171,9 +189,11 @@ class ReplLoop:
         self.tasks = TaskRegistry(self.loop, self.settings.task_history)
         self.tasks.install()
         self._undo.callback(self.tasks.uninstall)
-        if not self.in_kernel:
-            self.interrupter = Interrupter(self.loop, self.tasks, _cell_namer(self.shell))
         self._start_diagnostics()
+        self.interrupter = Interrupter(self.loop, self.tasks, self.monitor, _cell_namer(self.shell))
+        self.blocked.reported_already = self.interrupter.stopped  # Ctrl-C named those
+        if self.in_kernel:
+            self._interrupt_in_kernel()
         self._keep_loop_settings(self.loop)
         self._apply_settings()
         names = [
@@ -196,13 +216,12 @@ class ReplLoop:
         self.failed_tasks = FailedTasks(self.loop, self.tasks, namer)
         self.failed_tasks.install()
         undo.callback(self.failed_tasks.uninstall)
-        self.watchdog = BlockedLoopWatchdog(
-            self.loop, self.tasks, self.settings.slow_callback_duration, namer, lambda: self._cell_context
+        self.blocked = BlockedLoopReporter(self.loop, self.tasks, namer, lambda: self._cell_context)
+        self.monitor = LoopMonitor(
+            self.loop, self._slow_step_threshold, on_hold=self.blocked, describe=self.tasks.label
         )
-        if self.interrupter is not None:
-            self.watchdog.quiet_names = self.interrupter.stopped_names  # Ctrl-C said it already
-        self.watchdog.start()
-        undo.callback(self.watchdog.stop)
+        self.monitor.start()
+        undo.callback(self.monitor.stop)
         shell.events.register("pre_run_cell", self._before_cell)
         undo.callback(_unregister_if_present, shell.events, "pre_run_cell", self._before_cell)
         shell.events.register("post_run_cell", self._after_cell)
@@ -212,8 +231,17 @@ class ReplLoop:
         # The cell's context: reports about callbacks print in it, so that
         # ipykernel puts them in this cell's output.
         self._cell_context = contextvars.copy_context()
+        self._follow_loop_threshold()
+        if self.in_kernel:
+            # The cell's task, which Ctrl-C treats as the cell's own code.
+            self.interrupter.cell_task = asyncio.current_task()
+            self.interrupter.cell_interrupted = False
 
     def _after_cell(self, result) -> None:
+        if self.in_kernel:
+            self.interrupter.cell_task = None
+        else:
+            self._check_prompt_hook()
         if result is not None:
             source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
             self.unawaited.check_cell(source, result.result, self.shell.user_ns)
@@ -243,16 +271,29 @@ class ReplLoop:
         settings = self.settings
         self.loop.set_debug(settings.debug)
         self.loop.slow_callback_duration = settings.slow_callback_duration
-        self.watchdog.threshold = settings.slow_callback_duration
-        self.watchdog.enabled = settings.report_blocking
+        self.blocked.enabled = settings.report_blocking
         self.unawaited.enabled = settings.warn_unawaited
         self.failed_tasks.enabled = settings.report_task_errors
         if self.tasks.history_size != self.settings.task_history:
             self.tasks.resize_history(self.settings.task_history)
 
+    def _slow_step_threshold(self) -> float:
+        """How long a step may hold the loop: the loop's ``slow_callback_duration``,
+        which is AsyncRepl.slow_callback_duration unless code set the loop's own."""
+        value = self.loop.slow_callback_duration
+        if isinstance(value, (int, float)) and 0.001 <= value < float("inf"):
+            return float(value)
+        return self.settings.slow_callback_duration
+
+    def _follow_loop_threshold(self) -> None:
+        # One setting: code that set loop.slow_callback_duration (as books
+        # show) changed AsyncRepl.slow_callback_duration too.
+        value = self._slow_step_threshold()
+        if value != self.settings.slow_callback_duration:
+            self.settings.slow_callback_duration = value
+
     def _filter_machinery_reports(self) -> None:
-        stopped = self.interrupter.stopped_names if self.interrupter is not None else ()
-        machinery_filter = _MachineryFilter(stopped, lambda: self.settings.report_blocking)
+        machinery_filter = _MachineryFilter(self.interrupter.stopped, lambda: self.settings.report_blocking)
         logger = logging.getLogger("asyncio")
         logger.addFilter(machinery_filter)
         self._undo.callback(logger.removeFilter, machinery_filter)
@@ -261,7 +302,7 @@ class ReplLoop:
 
     def _run_cells_on_loop(self) -> None:
         shell = self.shell
-        self.runner = CellRunner(self.loop, self.interrupter, shell)
+        self.runner = CellRunner(self.loop, self.interrupter, self.monitor, shell)
         # IPython (7.0 to 9.x) sends every cell, awaiting or not, to
         # ``trio_runner`` when one is set; ``set_trio_runner`` is the public
         # setter ipykernel uses.  Despite the name it is the only switch that
@@ -298,10 +339,10 @@ class ReplLoop:
 
     def _explain_errors(self) -> None:
         shell = self.shell
-        interrupter = self.interrupter
         previous_types, previous_handler = shell.custom_exceptions, shell.CustomTB
 
         def handler(shell, etype, value, tb, tb_offset=None):
+            interrupter = self.interrupter  # in a kernel loaded from config: from the first cell on
             if (
                 issubclass(etype, asyncio.CancelledError)
                 and interrupter is not None
@@ -333,6 +374,40 @@ class ReplLoop:
         previous = signal.signal(signal.SIGINT, self.interrupter)
         self._undo.callback(signal.signal, signal.SIGINT, previous)
 
+    def _interrupt_in_kernel(self) -> None:
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is None or not KernelInterrupts.fits(kernel) or threading.current_thread() is not threading.main_thread():
+            return
+        interrupts = KernelInterrupts(kernel, self.interrupter)
+        interrupts.install()
+        self._undo.callback(interrupts.uninstall)
+
+    def _follow_autoawait(self) -> None:
+        """``%autoawait trio`` (or curio, or any runner): asyncrepl steps aside
+        for cells, and comes back with ``%autoawait asyncio``."""
+        shell, runner = self.shell, self.runner
+        from IPython.core.interactiveshell import _asyncio_runner
+
+        def changed(change) -> None:
+            new = change["new"]
+            if new is runner:
+                return
+            if new is _asyncio_runner:
+                shell.loop_runner = runner  # asyncio: asyncrepl's runner is asyncio's
+                if shell.trio_runner is not runner:
+                    shell.set_trio_runner(runner)
+                    report("cells run on the REPL's loop again")
+                return
+            if shell.trio_runner is runner:
+                shell.set_trio_runner(None)
+                report(
+                    f"cells now run with {getattr(new, '__name__', new)}, not on the REPL's asyncio loop; "
+                    "'%autoawait asyncio' brings asyncrepl back"
+                )
+
+        shell.observe(changed, names="loop_runner")
+        self._undo.callback(shell.unobserve, changed, names="loop_runner")
+
     def _run_loop_at_prompt(self) -> None:
         shell = self.shell
         if getattr(shell, "pt_app", None) is None or not hasattr(shell, "enable_gui"):
@@ -346,7 +421,7 @@ class ReplLoop:
                 "prompt waits; run '%gui' then '%reload_ext asyncrepl' to change that"
             )
             return
-        pt_inputhooks.register("asyncrepl", PromptHook(self.loop, self.interrupter, shell))
+        pt_inputhooks.register("asyncrepl", PromptHook(self.loop, self.interrupter, self.monitor, shell))
         self._undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
         if previous_gui is not None:
             shell.enable_gui(None)
@@ -360,6 +435,37 @@ class ReplLoop:
                 shell.enable_gui(previous_gui)
 
         self._undo.callback(restore)
+
+    def _check_prompt_hook(self) -> None:
+        """After a cell: say what a ``%gui`` in it did to the loop at the prompt."""
+        shell = self.shell
+        if "asyncrepl" not in _registered_input_hooks():
+            return  # never ours (another %gui was active at load)
+        gui = getattr(shell, "active_eventloop", None)
+        if gui == "asyncio":
+            # IPython's own integration runs the prompt itself on the REPL's
+            # loop, where a task that never yields freezes it for good, and
+            # Ctrl-C with it.  asyncrepl's hook does the same job safely.
+            shell.enable_gui(None)
+            shell.enable_gui("asyncrepl")
+            gui = "asyncrepl"
+            report("asyncrepl runs the loop while the prompt waits already; kept its own hook instead of %gui asyncio")
+        if gui == "asyncrepl" or not self.prompt_hook_active:
+            self.prompt_hook_active = gui == "asyncrepl"
+            return
+        self.prompt_hook_active = False
+        now = "nothing runs the loop there now" if gui is None else f"%gui {gui} runs {gui}'s loop there instead"
+        report(
+            f"background tasks now pause while the prompt waits ({now}); "
+            "they run during cells, and '%gui asyncrepl' brings them back at the prompt"
+        )
+
+
+
+def _registered_input_hooks() -> dict:
+    from IPython.terminal import pt_inputhooks
+
+    return pt_inputhooks.registered
 
 
 def _loop_running() -> bool:

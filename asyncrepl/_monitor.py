@@ -1,6 +1,17 @@
-"""Watching the loop: a task or callback that holds it too long, named with its line.
+"""Watching the loop: which step holds it, for how long, and how late it runs.
 
-Plain asyncio and threads; nothing here knows IPython.
+A :class:`LoopMonitor` learns when the loop is busy without timing any
+callback: a probe notes each iteration's start and end (the loop asks its
+selector for events exactly once per iteration), and a thread that sleeps
+while the loop waits for events samples the loop thread's stack only while an
+iteration runs long.  Consecutive samples of the same task step (or callback)
+make a :class:`Hold`; one that lasts longer than the threshold is reported
+with the user's line it was running.  Ctrl-C asks the monitor whether the step
+running now has really held the loop (see ``_interrupt``), and the
+iterations' lengths give the loop's lag (:class:`LagStats`).
+
+An idle loop costs nothing: no timer, no thread wakeup.  Plain asyncio and
+threads; nothing here knows IPython.
 """
 
 from __future__ import annotations
@@ -9,10 +20,14 @@ import asyncio
 import contextvars
 import linecache
 import logging
+import os
 import sys
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from ._diagnostics import report
 from ._frames import CellNamer, code_location
@@ -24,148 +39,34 @@ from ._tasks import (
     task_label,
 )
 
-# -- a blocked loop -------------------------------------------------------------------------
+__all__ = ["Hold", "LagStats", "LoopMonitor", "step_of"]
+
+_SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
+_EVENTS_FILE = os.path.normcase(asyncio.events.__file__)
+_DEBUGGER_FILES = frozenset(
+    os.path.normcase(os.path.join(os.path.dirname(os.__file__), name)) for name in ("bdb.py", "pdb.py")
+)
 
 
-class BlockedLoopWatchdog:
-    """Reports a task or callback that holds the loop longer than *threshold* seconds.
-
-    A heartbeat callback on the loop notes the time every *threshold*/4
-    seconds.  A thread checks the heartbeat as often; once it is late by more
-    than the threshold, the loop is blocked, and the thread samples the loop
-    thread's stack (``sys._current_frames``) until the heartbeat comes back,
-    keeping the innermost line of the user's code.  The heartbeat then reports
-    the episode, once, on the loop.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        registry: TaskRegistry | None = None,
-        threshold: float = 0.1,
-        cell_namer: CellNamer | None = None,
-        cell_context: Callable[[], contextvars.Context | None] = lambda: None,
-    ):
-        self.loop = loop
-        self.registry = registry
-        self.threshold = threshold
-        self.cell_namer = cell_namer
-        self.cell_context = cell_context
-        self.enabled = True
-        self.quiet_names = ()  # names of tasks reported already (stopped by Ctrl-C)
-        self._beat = time.monotonic()
-        self._episode: dict | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._loop_thread: int | None = None
-
-    @property
-    def interval(self) -> float:
-        return max(0.005, self.threshold / 4)
-
-    def start(self) -> None:
-        """Start watching; call it from the loop's thread."""
-        self._loop_thread = threading.get_ident()
-        self._stop.clear()
-        self._schedule()
-        self._thread = threading.Thread(target=self._watch, name="asyncrepl-watchdog", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._handle is not None:
-            self._handle.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
-
-    def _schedule(self) -> None:
-        if not self._stop.is_set() and not self.loop.is_closed():
-            self._handle = self.loop.call_later(self.interval, self._heartbeat)
-
-    def _heartbeat(self) -> None:
-        now = time.monotonic()
-        self._loop_thread = threading.get_ident()
-        with self._lock:
-            episode, self._episode = self._episode, None
-            late = now - self._beat - self.interval
-            self._beat = now
-        if episode is not None and self.enabled and late >= self.threshold:
-            self._report(episode, late)
-        self._schedule()
-
-    def _watch(self) -> None:
-        wait = self.interval
-        while not self._stop.wait(wait):
-            wait = self.interval
-            if not self.loop.is_running() or self._loop_thread is None:
-                with self._lock:
-                    self._beat = time.monotonic()  # a stopped loop is not a blocked one
-                continue
-            with self._lock:
-                late = time.monotonic() - self._beat - self.interval
-            if late < self.threshold:
-                continue
-            frame = sys._current_frames().get(self._loop_thread)
-            task = asyncio.current_task(self.loop)
-            step = _step_key(task, frame)
-            sample = _innermost_users_line(frame)
-            with self._lock:
-                if self._episode is None:
-                    self._episode = {"task": task, "line": sample, "steps": {step}, "samples": 1}
-                else:
-                    self._episode["steps"].add(step)
-                    self._episode["samples"] += 1
-                    if sample is not None:
-                        self._episode["line"] = sample
-            # During an episode, sample often: one sample cannot tell a step
-            # that blocks from a process the OS did not run for a moment.
-            wait = min(self.interval, 0.005)
-
-    def _report(self, episode: dict, seconds: float) -> None:
-        steps = episode["steps"]
-        if episode["samples"] < 2 or len(steps) > 1 or any(kind == "loop" for kind, _ in steps):
-            # Different steps in the samples: one loop iteration ran many
-            # short callbacks (a gather of thousands of tasks), none of which
-            # held the loop by itself.  Or the loop was between callbacks or
-            # waiting for events: the process was not scheduled, nothing of
-            # the user's blocked.
-            return
-        task = episode["task"]
-        if task is not None and is_repl_machinery(task):
-            return  # the user's own cell code, or IPython's: not a slow callback
-        line = episode["line"]
-        where = "" if line is None else (
-            f" at {code_location(line[0], line[1], self.cell_namer)}: {linecache.getline(line[0], line[1]).strip()}"
-        )
-        if task is not None:
-            if task.get_name() in self.quiet_names:
-                return
-            if self.registry is not None:
-                who, context = f"task {self.registry.label(task)}", self.registry.context_of(task)
-            else:
-                who, context = f"task {task_label('?', task.get_name(), coroutine_name(task))}", None
-        else:
-            who = "a callback"
-            context = self.cell_context()
-        report(f"{who} held the loop for {seconds:.2f} s{where}", context)
+# -- which step the loop thread is in -------------------------------------------------------
 
 
-def _step_key(task, frame) -> tuple[str, object]:
-    """Which step the loop thread is in: a task's, a callback's (by its
-    handle), or none (the loop's own machinery: a unique key)."""
+def step_of(task: asyncio.Task | None, frame) -> object | None:
+    """What identifies the step the loop thread runs: the current task, or the
+    frame of ``Handle._run`` for a plain callback; None between steps (the
+    loop's own machinery)."""
     if task is not None:
-        return "task", id(task)
+        return task
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "_run" and code.co_filename == asyncio.events.__file__:
-            return "handle", id(frame.f_locals.get("self"))
+        if code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE:
+            return frame
         frame = frame.f_back
-    return "loop", object()
+    return None
 
 
-def _innermost_users_line(frame) -> tuple[str, int] | None:
+def _users_line(frame) -> tuple[str, int] | None:
+    """The innermost line of the user's code on the stack."""
     while frame is not None:
         if _kind_of_code(frame.f_code) == "user":
             return frame.f_code.co_filename, frame.f_lineno
@@ -173,35 +74,487 @@ def _innermost_users_line(frame) -> tuple[str, int] | None:
     return None
 
 
-# -- asyncio's own slow-callback log --------------------------------------------------------
+def in_debugger(frame) -> bool:
+    """pdb is on the stack: the loop waits for the person at the (Pdb) prompt."""
+    while frame is not None:
+        if os.path.normcase(frame.f_code.co_filename) in _DEBUGGER_FILES:
+            return True
+        frame = frame.f_back
+    return False
 
-# Coroutines of IPython's and ipykernel's own tasks.  A cell that computes for
-# a while holds the loop by design; asyncio's debug report about it is noise.
-_MACHINERY = (
-    "InteractiveShell.run_cell_async()",
-    "Kernel.shell_main()",
-    "Kernel.dispatch_queue()",
-    "Kernel.process_one()",
-    "Kernel.dispatch_shell()",
-    "Kernel.execute_request()",
-    "run_in_context()",
-)
+
+@dataclass
+class Hold:
+    """One step (a task's run between two awaits, or a callback) seen holding the loop.
+
+    Times are ``time.monotonic()``.  *start* and *end* are bounds the samples
+    allow: the step began after the previous step's last sample (or the
+    iteration's start) and ended before the next step's first sample (or the
+    iteration's end).
+    """
+
+    step: object  # the task, or the callback's Handle._run frame
+    task: asyncio.Task | None
+    start: float
+    first_seen: float
+    last_seen: float
+    end: float | None = None
+    samples: int = 1
+    line: tuple[str, int] | None = None
+    debugger: bool = False
+    who: str = ""  # how the REPL names the task (or "a callback"), for later reading
+
+    @property
+    def duration(self) -> float:
+        return (self.end if self.end is not None else self.last_seen) - self.start
+
+
+@dataclass
+class _Iteration:
+    """The samples of one long loop iteration, as consecutive holds."""
+
+    number: int
+    start: float
+    holds: list[Hold] = field(default_factory=list)
+
+    def sample(self, step, task, now: float, line, debugger: bool) -> None:
+        last = self.holds[-1] if self.holds else None
+        if last is not None and last.step is step:
+            last.last_seen, last.samples = now, last.samples + 1
+            last.line = line or last.line
+            last.debugger = last.debugger or debugger
+            return
+        if last is not None:
+            last.end = now
+        start = last.last_seen if last is not None else self.start
+        self.holds.append(Hold(step, task, start, now, now, line=line, debugger=debugger))
+
+    def close(self, end: float) -> None:
+        if self.holds and self.holds[-1].end is None:
+            self.holds[-1].end = end
+
+
+# -- knowing when the loop is busy ------------------------------------------------------------
+
+
+class _SelectorProbe:
+    """Notes when each iteration of the loop starts and ends, by standing in
+    for the loop's selector, which the loop asks for events once per
+    iteration, between running callbacks.
+
+    PRIVATE (CPython 3.11-3.15: ``BaseSelectorEventLoop._selector``, called as
+    ``self._selector.select(timeout)`` once in each ``_run_once``).  Everything
+    else is passed on to the real selector.
+    """
+
+    def __init__(self, loop, on_iteration: Callable[[float, float], None]):
+        self.loop = loop
+        self.selector = loop._selector
+        self.on_iteration = on_iteration  # (start, end) of each busy stretch
+        self.iteration = 0
+        self.busy_since = time.monotonic()
+        self.idle_since = self.busy_since
+        self.waiting = True  # in select(), or the loop is not running
+        self.busy = threading.Event()  # set when an iteration starts and the watcher sleeps
+
+    @classmethod
+    def fits(cls, loop) -> bool:
+        return hasattr(getattr(loop, "_selector", None), "select")
+
+    def install(self) -> None:
+        self.loop._selector = self
+
+    def uninstall(self) -> None:
+        if self.loop._selector is self:
+            self.loop._selector = self.selector
+
+    def select(self, timeout=None):
+        now = time.monotonic()
+        if not self.waiting:
+            self.waiting, self.idle_since = True, now
+            self.on_iteration(self.busy_since, now)
+        try:
+            return self.selector.select(timeout)
+        finally:
+            self.busy_since = time.monotonic()
+            self.iteration += 1
+            self.waiting = False
+            if not self.busy.is_set():
+                self.busy.set()
+
+    def paused(self) -> None:
+        """The loop stopped (run_forever returned): the iteration in progress is over."""
+        if not self.waiting:
+            now = time.monotonic()
+            self.waiting, self.idle_since = True, now
+            self.on_iteration(self.busy_since, now)
+
+    def wait_busy(self, stop: threading.Event) -> None:
+        """Return once an iteration is running (or *stop* is set)."""
+        while not stop.is_set():
+            self.busy.clear()
+            if not self.waiting and self.loop.is_running():
+                return
+            self.busy.wait(1.0)  # a timeout, only so that stop() is noticed
+
+    def __getattr__(self, name):
+        return getattr(self.selector, name)
+
+
+class _HeartbeatProbe:
+    """For loops without a Python selector (uvloop): a timer every *interval*
+    seconds; the loop is busy when the timer is late.  Costs a wakeup per
+    interval even when idle, which is why the selector probe is preferred."""
+
+    def __init__(self, loop, on_iteration: Callable[[float, float], None], interval: float):
+        self.loop = loop
+        self.on_iteration = on_iteration
+        self.interval = interval
+        self.iteration = 0
+        self.beat = time.monotonic()
+        self.handle = None
+
+    @classmethod
+    def fits(cls, loop) -> bool:
+        return True
+
+    @property
+    def busy_since(self) -> float:
+        return self.beat + self.interval
+
+    @property
+    def waiting(self) -> bool:
+        return time.monotonic() - self.beat < 2 * self.interval
+
+    def install(self) -> None:
+        self.beat = time.monotonic()
+        self.handle = self.loop.call_later(self.interval, self._heartbeat)
+
+    def uninstall(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        late = now - self.beat - self.interval
+        if late > 0:
+            self.on_iteration(now - late, now)
+        self.beat = now
+        self.iteration += 1
+        if self.handle is not None and not self.loop.is_closed():
+            self.handle = self.loop.call_later(self.interval, self._heartbeat)
+
+    def paused(self) -> None:
+        self.beat = time.monotonic()
+
+    def wait_busy(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
+            if not self.waiting and self.loop.is_running():
+                return
+
+
+# -- the loop's lag -----------------------------------------------------------------------------
+
+
+class LagStats:
+    """How late the loop runs what becomes ready: from the lengths of its busy iterations.
+
+    Something that becomes ready while an iteration runs waits for that
+    iteration to end, so over time the lag is 0 while the loop waits for
+    events, and falls from *d* to 0 during a busy iteration of length *d*.
+    Iterations are counted in power-of-two buckets per 10-second slot, the
+    last six slots make the last minute, and percentiles are taken over time,
+    as a heartbeat sampling the lag at random moments would measure it.
+    """
+
+    SLOT = 10.0
+    SLOTS = 6
+    _BUCKETS = 40  # 2**k microseconds, k < 40: up to about 12 days
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.started = clock()
+        self._slots: deque = deque(maxlen=self.SLOTS)  # (slot number, counts, sums, max)
+        self._new_slot(self._slot_number(self.started))
+
+    def _slot_number(self, now: float) -> int:
+        return int(now // self.SLOT)
+
+    def _new_slot(self, number: int) -> list:
+        slot = [number, [0] * self._BUCKETS, [0.0] * self._BUCKETS, 0.0]
+        self._slots.append(slot)
+        return slot
+
+    def add(self, start: float, end: float) -> None:
+        duration = end - start
+        slot = self._slots[-1]
+        number = self._slot_number(end)
+        if slot[0] != number:
+            slot = self._new_slot(number)
+        bucket = min(self._BUCKETS - 1, int(duration * 1e6).bit_length())
+        slot[1][bucket] += 1
+        slot[2][bucket] += duration
+        if duration > slot[3]:
+            slot[3] = duration
+
+    def _window(self, seconds: float, now: float):
+        first = self._slot_number(now - seconds)
+        return [slot for slot in self._slots if slot[0] >= first]
+
+    def maximum(self, seconds: float = 60.0) -> float:
+        now = self.clock()
+        return max((slot[3] for slot in self._window(seconds, now)), default=0.0)
+
+    def percentiles(self, quantiles=(0.5, 0.99), seconds: float = 60.0) -> list[float]:
+        """The lag not exceeded during the given fractions of the last *seconds*."""
+        now = self.clock()
+        slots = self._window(seconds, now)
+        span = min(seconds, now - self.started) if slots else 0.0
+        if span <= 0:
+            return [0.0 for _ in quantiles]
+        counts = [sum(slot[1][b] for slot in slots) for b in range(self._BUCKETS)]
+        sums = [sum(slot[2][b] for slot in slots) for b in range(self._BUCKETS)]
+        means = [s / c for s, c in zip(sums, counts) if c]
+        weights = [c for c in counts if c]
+
+        def time_above(x: float) -> float:
+            return sum(w * (m - x) for m, w in zip(means, weights) if m > x)
+
+        results = []
+        for q in quantiles:
+            allowed = (1 - q) * span
+            if time_above(0.0) <= allowed:
+                results.append(0.0)
+                continue
+            low, high = 0.0, max(means)
+            for _ in range(50):
+                middle = (low + high) / 2
+                low, high = (middle, high) if time_above(middle) > allowed else (low, middle)
+            results.append(high)
+        return results
+
+
+# -- the monitor --------------------------------------------------------------------------------
+
+
+class LoopMonitor:
+    """Watches one loop from a thread and tells who holds it and how late it runs.
+
+    *on_hold* is called, on the watching thread, with each :class:`Hold` that
+    lasted at least *threshold* seconds, once its iteration ends.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        threshold: Callable[[], float] | float = 0.1,
+        on_hold: Callable[[Hold], None] | None = None,
+        describe: Callable[[asyncio.Task], str] = lambda task: f"task {task.get_name()!r}",
+    ):
+        self.loop = loop
+        self.describe = describe  # called on the monitor's thread: must only read
+        self._threshold = threshold if callable(threshold) else (lambda: threshold)
+        self.on_hold = on_hold
+        self.lag = LagStats()
+        self.worst: deque[tuple[float, Hold]] = deque(maxlen=200)  # (ended, hold) over threshold
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop_thread: int | None = None
+        self._iteration: _Iteration | None = None  # being sampled now
+        probe_class = _SelectorProbe if _SelectorProbe.fits(loop) else _HeartbeatProbe
+        if probe_class is _SelectorProbe:
+            self.probe = _SelectorProbe(loop, self.lag.add)
+        else:
+            self.probe = _HeartbeatProbe(loop, self.lag.add, interval=0.025)
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold()
+
+    @property
+    def grace(self) -> float:
+        """How long an iteration runs before the thread starts sampling it."""
+        return max(0.001, min(0.025, self.threshold / 4))
+
+    def start(self) -> None:
+        """Start watching; call it from the loop's thread."""
+        self._loop_thread = threading.get_ident()
+        self._stop.clear()
+        self.probe.install()
+        self._thread = threading.Thread(target=self._watch, name="asyncrepl-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.probe.uninstall()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def paused(self) -> None:
+        """Tell the monitor the loop stopped running (its runner returned)."""
+        self.probe.paused()
+
+    # -- what Ctrl-C asks --
+
+    def holding(self, task: asyncio.Task | None, frame, at_least: float) -> Hold | None:
+        """The step running now (*task*, or the callback *frame* is in), if it
+        has held the loop for *at_least* seconds; call from the loop's thread."""
+        iteration, probe = self._iteration, self.probe
+        if iteration is None or iteration.number != probe.iteration or probe.waiting or not iteration.holds:
+            return None
+        hold = iteration.holds[-1]
+        if hold.step is not step_of(task, frame) or hold.samples < 2:
+            return None
+        return hold if time.monotonic() - hold.start >= at_least else None
+
+    def current_lag(self) -> float:
+        """How long the iteration running now has run (0 while the loop waits)."""
+        probe = self.probe
+        if probe.waiting or not self.loop.is_running():
+            return 0.0
+        return max(0.0, time.monotonic() - probe.busy_since)
+
+    # -- the watching thread --
+
+    def _watch(self) -> None:
+        probe, stop = self.probe, self._stop
+        while not stop.is_set():
+            probe.wait_busy(stop)
+            if stop.is_set():
+                return
+            number, since = probe.iteration, probe.busy_since
+            if stop.wait(max(0.0, since + self.grace - time.monotonic())):
+                return
+            if probe.iteration == number and not probe.waiting and self.loop.is_running():
+                self._sample(number, since)
+
+    def _sample(self, number: int, since: float) -> None:
+        probe = self.probe
+        iteration = _Iteration(number, since)
+        self._iteration = iteration
+        try:
+            while not self._stop.is_set():
+                frame = sys._current_frames().get(self._loop_thread)
+                now = time.monotonic()
+                if probe.iteration != number or probe.waiting:
+                    break
+                task = asyncio.current_task(self.loop)
+                step = step_of(task, frame)
+                if step is not None:
+                    iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
+                del frame
+                self._stop.wait(_SAMPLE_EVERY)
+            ended = probe.iteration != number or probe.waiting
+            iteration.close(probe.idle_since if ended and probe.idle_since >= since else time.monotonic())
+        finally:
+            self._iteration = None
+        threshold = self.threshold
+        for hold in iteration.holds:
+            if hold.samples >= 2 and hold.duration >= threshold:
+                hold.who = "a callback" if hold.task is None else self.describe(hold.task)
+                if self.on_hold is not None:
+                    self.on_hold(hold)
+                # Kept for %asyncdebug without the task or the callback's frame.
+                self.worst.append((hold.end, replace(hold, step=None, task=None)))
+            hold.step = None
+
+    def worst_holds(self, seconds: float = 60.0, count: int = 5) -> list[Hold]:
+        """The longest holds over the threshold in the last *seconds*, longest first."""
+        since = time.monotonic() - seconds
+        recent = [hold for ended, hold in self.worst if ended >= since]
+        return sorted(recent, key=lambda hold: hold.duration, reverse=True)[:count]
+
+
+# -- reporting a blocked loop ----------------------------------------------------------------
+
+
+class BlockedLoopReporter:
+    """Reports each step that held the loop longer than the threshold, with its line.
+
+    Never reported: the REPL's own tasks (a cell computing is the user's own
+    cell code), a step stopped in the debugger, and tasks Ctrl-C already named.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        registry: TaskRegistry | None = None,
+        cell_namer: CellNamer | None = None,
+        cell_context: Callable[[], contextvars.Context | None] = lambda: None,
+    ):
+        self.loop = loop
+        self.registry = registry
+        self.cell_namer = cell_namer
+        self.cell_context = cell_context
+        self.enabled = True
+        self.reported_already: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # by Ctrl-C
+
+    def __call__(self, hold: Hold) -> None:
+        """Called on the monitor's thread: report on the loop, in the right context."""
+        if not self.enabled or hold.debugger:
+            return
+        task = hold.task
+        if task is not None and (is_repl_machinery(task) or task in self.reported_already):
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._report, task, hold.duration, hold.line)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def _report(self, task, seconds: float, line) -> None:
+        if task is not None and task in self.reported_already:
+            return
+        where = "" if line is None else (
+            f" at {code_location(line[0], line[1], self.cell_namer)}: {linecache.getline(line[0], line[1]).strip()}"
+        )
+        if task is not None:
+            if self.registry is not None:
+                who, context = f"task {self.registry.label(task)}", self.registry.context_of(task)
+            else:
+                who, context = f"task {task_label('?', task.get_name(), coroutine_name(task))}", None
+        else:
+            who, context = "a callback", self.cell_context()
+        report(f"{who} held the loop for {seconds:.2f} s{where}", context)
+
+
+# -- asyncio's own slow-callback log -------------------------------------------------------------
+
+
+def _task_being_reported() -> asyncio.Task | None:
+    """The task whose step asyncio's slow-callback warning is about.
+
+    PRIVATE (CPython 3.11-3.15): asyncio logs the warning from
+    ``BaseEventLoop._run_once`` (debug mode only) while ``_current_handle``
+    still holds the handle it ran; a task step's ``Handle._callback`` is a
+    bound method or C method wrapper whose ``__self__`` is the task.  The
+    record itself carries only the handle's repr.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    handle = getattr(loop, "_current_handle", None)
+    owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+    return owner if isinstance(owner, asyncio.Task) else None
+
 
 class _MachineryFilter(logging.Filter):
-    """Drop asyncio's "Executing <Task ...> took N seconds" about IPython's own
-    tasks, and about tasks that Ctrl-C stopped (asyncrepl has named those)."""
+    """Drop asyncio's "Executing <Task ...> took N seconds" while asyncrepl
+    reports blocked steps itself, and always about IPython's own tasks and
+    about tasks that Ctrl-C stopped (asyncrepl has named those)."""
 
     def __init__(self, already_reported=(), replaced=lambda: False):
         super().__init__()
-        self.already_reported = already_reported
-        self.replaced = replaced  # True while asyncrepl's watchdog reports slow steps itself
+        self.already_reported = already_reported  # tasks, compared by identity
+        self.replaced = replaced  # True while asyncrepl's reporter reports slow steps itself
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Executing %s took %.3f seconds" and record.args:
             if self.replaced():
                 return False
-            handle = str(record.args[0])
-            if any(marker in handle for marker in _MACHINERY):
+            task = _task_being_reported()
+            if task is not None and (is_repl_machinery(task) or task in self.already_reported):
                 return False
-            return not any(f"name={name!r}" in handle for name in self.already_reported)
         return True

@@ -9,7 +9,9 @@ import sys
 import threading
 from contextlib import ExitStack, contextmanager
 
+from ._diagnostics import report
 from ._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
+from ._monitor import LoopMonitor
 
 
 class PromptHook:
@@ -19,12 +21,19 @@ class PromptHook:
     whenever it waits for input; the hook runs the REPL's loop until a key (or
     prompt_toolkit's own work) arrives.  The prompt's tasks, exception handler
     and settings thereby stay off the user's loop.
+
+    prompt_toolkit blocks until input arrives once the hook returns, so the
+    hook returns only then: whatever stops the loop early (an exception that
+    escapes it) is reported and the loop runs on.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interrupter: Interrupter, shell):
+    def __init__(self, loop: asyncio.AbstractEventLoop, interrupter: Interrupter, monitor: LoopMonitor, shell):
         self.loop = loop
         self.interrupter = interrupter
+        self.monitor = monitor
         self.shell = shell
+        # The loop's own stop, taken before any wrapper user code could meet.
+        self._stop_loop = type(loop).stop.__get__(loop)
 
     def __call__(self, context) -> None:
         loop = self.loop
@@ -35,18 +44,29 @@ class PromptHook:
         ):
             return  # a prompt shown from inside a cell (a debugger): do nothing
         prompt_loop = asyncio.get_running_loop()  # prompt_toolkit's, parked in its selector
-        with ExitStack() as stack:
-            stack.enter_context(sigint_handler(self.interrupter))
-            stack.enter_context(ctrl_c_raises_sigint(self._tty_fd()))
-            stack.enter_context(_running_loop_cleared(prompt_loop))
-            self.interrupter.forward_to_prompt = lambda: self._send_ctrl_c(prompt_loop)
-            stack.callback(setattr, self.interrupter, "forward_to_prompt", None)
-            loop.add_reader(context.fileno(), loop.stop)
-            stack.callback(loop.remove_reader, context.fileno())
-            try:
-                loop.run_forever()
-            except KeyboardInterrupt:
-                pass  # the Interrupter stopped a callback or task and reports it
+        interrupter = self.interrupter
+        forward = lambda: self._send_ctrl_c(prompt_loop)  # noqa: E731
+        # From here on a Ctrl-C never raises: outside the loop it goes to the prompt.
+        interrupter.in_window = forward
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(sigint_handler(interrupter))
+                stack.enter_context(ctrl_c_raises_sigint(self._tty_fd()))
+                stack.enter_context(_running_loop_cleared(prompt_loop))
+                stack.enter_context(self._breakpoints_in_tasks())
+                loop.add_reader(context.fileno(), self._stop_loop)
+                stack.callback(loop.remove_reader, context.fileno())
+                while not context.input_is_ready():
+                    interrupter.forward_to_prompt = forward
+                    try:
+                        loop.run_forever()
+                    except (KeyboardInterrupt, SystemExit) as error:
+                        _escaped(error)
+                    finally:
+                        interrupter.forward_to_prompt = None
+                        self.monitor.paused()
+        finally:
+            interrupter.in_window = None
 
     def _tty_fd(self) -> int | None:
         app = getattr(self.shell, "pt_app", None)
@@ -66,13 +86,73 @@ class PromptHook:
             processor.feed(KeyPress(Keys.ControlC, "\x03"))
             processor.process_keys()
 
-        if prompt_loop is not None:
+        if prompt_loop is not None and not prompt_loop.is_closed():
             prompt_loop.call_soon_threadsafe(press)
+
+    @contextmanager
+    def _breakpoints_in_tasks(self):
+        """``breakpoint()`` in a task that runs while the prompt waits.
+
+        While its application runs, prompt_toolkit installs a breakpoint hook
+        that hides the prompt around pdb, but finds the prompt's loop as the
+        running loop, which here is the REPL's, and crashes the REPL.  This
+        hook does what prompt_toolkit's does (hide the prompt, give pdb a
+        cooked terminal) without looking for a loop.  A hook the user set
+        (PYTHONBREAKPOINT, sys.breakpointhook) is left alone.
+        """
+        app = getattr(getattr(self.shell, "pt_app", None), "app", None)
+        theirs = getattr(app, "_breakpointhook", None)
+        if app is None or sys.breakpointhook != theirs:
+            yield
+            return
+        sys.breakpointhook = lambda *args, **kwargs: _debug_in_task(app, sys._getframe(1))
+        try:
+            yield
+        finally:
+            if sys.breakpointhook is not theirs:
+                sys.breakpointhook = theirs
+
+
+def _debug_in_task(app, frame) -> None:
+    import pdb
+
+    class PromptHiddenPdb(pdb.Pdb):
+        def interaction(self, *args, **kwargs):
+            app.renderer.erase()
+            with app.input.cooked_mode():
+                return super().interaction(*args, **kwargs)
+
+    PromptHiddenPdb(stdout=sys.__stdout__).set_trace(frame)
+
+
+def _escaped(error: BaseException) -> None:
+    """An exception that stopped the loop at the prompt: the REPL goes on.
+
+    A task's SystemExit is reported as its failure (see _diagnostics); a
+    callback's is said here.
+    """
+    if isinstance(error, SystemExit) and not _raised_in_a_task(error):
+        report(
+            f"a callback raised SystemExit({error.code!r}): in a script it would have ended "
+            "the program; the REPL goes on (exit leaves it)"
+        )
+
+
+def _raised_in_a_task(error: BaseException) -> bool:
+    # A task's step runs its coroutine right below Handle._run; a callback runs
+    # a plain function there.
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_flags & 0x80:  # CO_COROUTINE
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @contextmanager
 def _running_loop_cleared(prompt_loop):
-    # PRIVATE (asyncio 3.11-3.14: asyncio._set_running_loop is exported but
+    # PRIVATE (asyncio 3.11-3.15: asyncio._set_running_loop is exported but
     # undocumented).  The hook is called from inside prompt_toolkit's
     # run_until_complete, so asyncio believes a loop is running in this thread
     # and would refuse to run ours.  prompt_toolkit's loop is parked in its

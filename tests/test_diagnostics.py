@@ -2,9 +2,7 @@
 
 import asyncio
 import gc
-import re
 import sys
-import time
 import warnings
 
 import pytest
@@ -15,7 +13,6 @@ from asyncrepl._diagnostics import (
     suggest_await,
     unstarted,
 )
-from asyncrepl._monitor import BlockedLoopWatchdog
 from asyncrepl._tasks import TaskRegistry
 
 
@@ -123,72 +120,6 @@ def test_unstarted():
     assert unstarted(coro)
     coro.close()
     assert not unstarted(coro) and not unstarted(42)
-
-
-def watch(scenario, threshold=0.1):
-    """Run scenario() on a loop watched by a BlockedLoopWatchdog."""
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        registry = TaskRegistry(loop)
-        registry.install()
-        watchdog = BlockedLoopWatchdog(loop, registry, threshold)
-        watchdog.start()
-        try:
-            await scenario()
-            await asyncio.sleep(threshold)  # let the heartbeat report
-        finally:
-            watchdog.stop()
-            registry.uninstall()
-
-    asyncio.run(main())
-
-
-async def blocker():
-    await asyncio.sleep(0.05)
-    time.sleep(0.4)  # BLOCKING LINE
-
-
-def test_watchdog_names_the_task_and_the_line_that_blocked(capsys):
-    async def scenario():
-        await asyncio.create_task(blocker(), name="blk")
-
-    watch(scenario)
-    err = capsys.readouterr().err
-    assert err.count("asyncrepl:") == 1  # once per episode
-    assert re.search(r"task \d+ 'blk' \(blocker\(\)\) held the loop for 0\.[345]\d s", err), err
-    assert f"at test_diagnostics.py:{line_of(blocker, 'BLOCKING LINE')}: time.sleep(0.4)" in err
-
-
-def test_watchdog_is_quiet_when_nothing_blocks(capsys):
-    async def scenario():
-        await asyncio.gather(*(asyncio.sleep(0.01) for _ in range(200)))
-        await asyncio.sleep(0.3)
-
-    watch(scenario)
-    assert capsys.readouterr().err == ""
-
-
-def test_a_busy_loop_running_many_short_steps_is_not_blamed_on_one_of_them(capsys):
-    async def step():
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
-    async def scenario():
-        await asyncio.gather(*(step() for _ in range(30_000)))  # one iteration takes > 0.1 s
-
-    watch(scenario, threshold=0.05)
-    assert capsys.readouterr().err == ""
-
-
-def test_watchdog_names_a_callback(capsys):
-    async def scenario():
-        asyncio.get_running_loop().call_soon(time.sleep, 0.3)
-        await asyncio.sleep(0.4)
-
-    watch(scenario)
-    err = capsys.readouterr().err
-    assert "a callback held the loop for 0." in err
 
 
 def failing(scenario):

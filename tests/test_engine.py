@@ -1,6 +1,7 @@
 """The loop-side pieces that need asyncio but not IPython."""
 
 import asyncio
+import os
 import logging
 import time
 
@@ -21,8 +22,9 @@ def test_code_location_names_cells_and_files():
     assert code_location("/home/me/project/app.py", 42) == "app.py:42"
 
 
-def slow_callback_records(coro_factory):
-    """Run *coro_factory* on a debug-mode loop; return asyncio's slow-callback records."""
+def slow_callback_records(coro_factory, log_filter=None):
+    """Run *coro_factory* on a debug-mode loop; return asyncio's slow-callback
+    records that *log_filter*, on the asyncio logger meanwhile, lets through."""
     records = []
 
     class Collect(logging.Handler):
@@ -33,10 +35,14 @@ def slow_callback_records(coro_factory):
     handler = Collect()
     logger = logging.getLogger("asyncio")
     logger.addHandler(handler)
+    if log_filter is not None:
+        logger.addFilter(log_filter)
     try:
         asyncio.run(coro_factory(), debug=True)
     finally:
         logger.removeHandler(handler)
+        if log_filter is not None:
+            logger.removeFilter(log_filter)
     return records
 
 
@@ -44,19 +50,31 @@ async def blocker():
     time.sleep(0.15)
 
 
-def test_filter_drops_reports_about_ipythons_cell_runner_only():
-    class InteractiveShell:  # the qualname IPython's cell runner has
-        async def run_cell_async(self):
-            time.sleep(0.15)
+def _coroutine_function_in(package, source: str, name: str):
+    """A coroutine function whose code lives in *package*'s folder, as the
+    REPL's machinery (IPython's run_cell_async, ipykernel's tasks) does."""
+    filename = os.path.join(os.path.dirname(package.__file__), "asyncrepl_test_machinery.py")
+    namespace = {"time": time}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[name]
+
+
+def test_filter_drops_reports_about_the_repls_own_tasks_and_tasks_ctrl_c_stopped():
+    import IPython
+
+    run_cell_async = _coroutine_function_in(IPython, "async def run_cell_async():\n    time.sleep(0.15)\n", "run_cell_async")
+    stopped_by_ctrl_c = set()
 
     async def main():
-        await asyncio.gather(InteractiveShell().run_cell_async(), asyncio.create_task(blocker()))
+        quiet = asyncio.create_task(blocker(), name="stopped")
+        stopped_by_ctrl_c.add(quiet)
+        await asyncio.gather(run_cell_async(), asyncio.create_task(blocker(), name="user"), quiet)
 
-    records = slow_callback_records(main)
-    assert len(records) >= 2  # asyncio reports both...
-    kept = [r for r in records if _MachineryFilter().filter(r)]
+    assert len(slow_callback_records(main)) >= 3  # asyncio reports all three...
+    kept = slow_callback_records(main, _MachineryFilter(stopped_by_ctrl_c))
     assert len(kept) == 1  # ...the filter keeps the user's task only
-    assert "blocker()" in str(kept[0].args[0])
+    assert "name='user'" in str(kept[0].args[0])
+    assert slow_callback_records(main, _MachineryFilter(replaced=lambda: True)) == []
 
 
 def test_asyncio_run_helper_runs_main_as_a_task_and_cancels_leftovers(capsys):

@@ -43,7 +43,15 @@ class DiagnosticsMagics(ReplMagics):
         def state(name: str) -> str:
             return "on " if getattr(settings, name) else "off"
 
-        print(f"asyncio debug mode         {state('debug')}  (AsyncRepl.debug)")
+        loop = self._tasks_registry().loop
+        debug = "on " if loop.get_debug() else "off"
+        print(f"asyncio debug mode         {debug}  (AsyncRepl.debug)")
+        if loop.get_debug() != settings.debug:
+            # Code turned it over (loop.set_debug; nest_asyncio's run() does): say what is true.
+            print(
+                f"  AsyncRepl.debug is {settings.debug}, but code called loop.set_debug({loop.get_debug()}); "
+                f"'%asyncdebug {'on' if settings.debug else 'off'}' applies the setting again"
+            )
         print(
             f"blocked loop               {state('report_blocking')}  over "
             f"{settings.slow_callback_duration:g} s (AsyncRepl.report_blocking, .slow_callback_duration)"

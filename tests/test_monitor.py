@@ -1,0 +1,248 @@
+"""The loop monitor without IPython: who holds the loop, for how long, and the loop's lag."""
+
+import asyncio
+import inspect
+import re
+import threading
+import time
+
+import pytest
+
+from asyncrepl._monitor import BlockedLoopReporter, LagStats, LoopMonitor, _SelectorProbe
+from asyncrepl._tasks import TaskRegistry
+
+
+def line_of(function, marker):
+    lines, start = inspect.getsourcelines(function)
+    return start + next(i for i, text in enumerate(lines) if marker in text)
+
+
+def watch(scenario, threshold=0.1):
+    """Run scenario() on a loop watched by a LoopMonitor that reports blocked steps."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        registry = TaskRegistry(loop)
+        registry.install()
+        monitor = LoopMonitor(loop, threshold, on_hold=BlockedLoopReporter(loop, registry), describe=registry.label)
+        monitor.start()
+        try:
+            await scenario()
+            await asyncio.sleep(0.05)  # the reports are printed on the loop
+        finally:
+            monitor.stop()
+            registry.uninstall()
+
+    asyncio.run(main())
+
+
+async def blocker():
+    await asyncio.sleep(0.05)
+    time.sleep(0.4)  # BLOCKING LINE
+
+
+def test_names_the_task_and_the_line_that_blocked(capsys):
+    async def scenario():
+        await asyncio.create_task(blocker(), name="blk")
+
+    watch(scenario)
+    err = capsys.readouterr().err
+    assert err.count("asyncrepl:") == 1  # once per step
+    assert re.search(r"task \d+ 'blk' \(blocker\(\)\) held the loop for 0\.[345]\d s", err), err
+    assert f"at test_monitor.py:{line_of(blocker, 'BLOCKING LINE')}: time.sleep(0.4)" in err
+
+
+def test_quiet_when_nothing_blocks(capsys):
+    async def scenario():
+        await asyncio.gather(*(asyncio.sleep(0.01) for _ in range(200)))
+        await asyncio.sleep(0.3)
+
+    watch(scenario)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_busy_loop_running_many_short_steps_is_not_blamed_on_one_of_them(capsys):
+    async def step():
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def scenario():
+        await asyncio.gather(*(step() for _ in range(30_000)))  # one iteration takes > 0.05 s
+
+    watch(scenario, threshold=0.05)
+    assert capsys.readouterr().err == ""
+
+
+async def cpu_bound(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:  # CPU LINE
+        pass
+
+
+def test_two_long_steps_in_one_iteration_are_each_reported(capsys):
+    # Two tasks created together run back to back in the same iteration, as in
+    # the books' chapter on CPU-bound code.
+    async def scenario():
+        first = asyncio.create_task(cpu_bound(0.3), name="first")
+        second = asyncio.create_task(cpu_bound(0.3), name="second")
+        await first
+        await second
+
+    watch(scenario)
+    err = capsys.readouterr().err
+    line = line_of(cpu_bound, "CPU LINE")
+    for name in ("first", "second"):
+        assert re.search(
+            rf"task \d+ '{name}' \(cpu_bound\(\)\) held the loop for 0\.[234]\d s at test_monitor.py:{line}", err
+        ), err
+    assert err.count("asyncrepl:") == 2
+
+
+def test_one_task_blocking_in_two_steps_is_reported_twice(capsys):
+    async def busy():
+        time.sleep(0.25)  # FIRST
+        await asyncio.sleep(0)
+        time.sleep(0.25)  # SECOND
+
+    async def scenario():
+        await asyncio.create_task(busy(), name="busy")
+
+    watch(scenario)
+    err = capsys.readouterr().err
+    assert err.count("held the loop for 0.2") == 2, err
+    assert f"test_monitor.py:{line_of(busy, 'FIRST')}" in err and f"test_monitor.py:{line_of(busy, 'SECOND')}" in err
+
+
+def test_names_a_callback(capsys):
+    async def scenario():
+        asyncio.get_running_loop().call_soon(time.sleep, 0.3)
+        await asyncio.sleep(0.4)
+
+    watch(scenario)
+    err = capsys.readouterr().err
+    assert "a callback held the loop for 0." in err
+
+
+def test_the_threshold_is_read_live():
+    seen = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        threshold = [0.5]
+        monitor = LoopMonitor(loop, lambda: threshold[0], on_hold=seen.append)
+        monitor.start()
+        try:
+            time.sleep(0.2)  # under 0.5: not a hold
+            await asyncio.sleep(0.05)
+            threshold[0] = 0.1
+            time.sleep(0.2)  # over 0.1 now
+            await asyncio.sleep(0.05)
+        finally:
+            monitor.stop()
+
+    asyncio.run(main())
+    assert len(seen) == 1 and 0.15 < seen[0].duration < 0.35
+
+
+def test_the_monitor_sleeps_while_the_loop_waits():
+    """An idle loop costs nothing: no sample taken, no thread wakeup, no timer."""
+    sampled = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        monitor = LoopMonitor(loop, 0.1)
+        original = monitor._sample
+        monitor._sample = lambda *args: (sampled.append(args), original(*args))
+        monitor.start()
+        try:
+            assert isinstance(monitor.probe, _SelectorProbe)
+            await asyncio.sleep(1.0)  # the loop waits in select() for a whole second
+            assert sampled == []
+            assert not [h for h in loop._scheduled if not h.cancelled()]  # no heartbeat timer
+        finally:
+            monitor.stop()
+
+    asyncio.run(main())
+
+
+def test_ctrl_c_asks_who_held_the_loop():
+    answers = {}
+
+    async def spin():
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            if time.monotonic() > end - 0.2 and "held" not in answers:
+                # What the SIGINT handler would see now, from the loop's thread.
+                task = asyncio.current_task()
+                answers["held"] = monitor.holding(task, inspect.currentframe(), at_least=0.1)
+                answers["other"] = monitor.holding(other, inspect.currentframe(), at_least=0.1)
+                answers["too long"] = monitor.holding(task, inspect.currentframe(), at_least=5)
+
+    async def main():
+        global monitor, other
+        loop = asyncio.get_running_loop()
+        monitor = LoopMonitor(loop, 0.1)
+        monitor.start()
+        other = asyncio.create_task(asyncio.sleep(10))
+        try:
+            await asyncio.sleep(0.01)
+            assert monitor.holding(None, inspect.currentframe(), at_least=0) is None  # nothing holds it now
+            await asyncio.create_task(spin())
+        finally:
+            other.cancel()
+            monitor.stop()
+
+    asyncio.run(main())
+    assert answers["held"] is not None and answers["held"].samples >= 2
+    assert answers["other"] is None and answers["too long"] is None
+
+
+def test_the_selector_probe_is_put_back():
+    async def main():
+        loop = asyncio.get_running_loop()
+        selector = loop._selector
+        monitor = LoopMonitor(loop, 0.1)
+        monitor.start()
+        assert loop._selector is not selector
+        await asyncio.sleep(0.01)
+        monitor.stop()
+        assert loop._selector is selector
+        assert not [t for t in threading.enumerate() if t.name == "asyncrepl-monitor"]
+
+    asyncio.run(main())
+
+
+# -- lag --------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_lag_is_zero_while_the_loop_waits_and_weighted_by_time():
+    clock = Clock()
+    lag = LagStats(clock)
+    # 60 s: 1,000 iterations of 1 ms, and one of 1.2 s (2% of the time).
+    for _ in range(1000):
+        lag.add(clock.now, clock.now + 0.001)
+        clock.now += 0.05
+    lag.add(clock.now, clock.now + 1.2)
+    clock.now += 10.0
+    p50, p99 = lag.percentiles((0.5, 0.99))
+    assert p50 == 0.0  # the loop waited most of the time
+    assert 0.4 < p99 < 1.2  # during the 1.2 s iteration, lag fell from 1.2 s to 0
+    assert lag.maximum() == pytest.approx(1.2)
+
+
+def test_lag_forgets_what_is_older_than_a_minute():
+    clock = Clock()
+    lag = LagStats(clock)
+    lag.add(clock.now, clock.now + 2.0)
+    clock.now += 75
+    lag.add(clock.now, clock.now + 0.002)
+    assert lag.maximum() == pytest.approx(0.002)
+    assert lag.percentiles((0.99,))[0] < 0.002
