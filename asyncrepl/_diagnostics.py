@@ -228,6 +228,9 @@ class FailedTasks:
             return  # Ctrl-C said so already
         created = self._created_at(task)
         where = f", created at {created}" if created else ""
+        if isinstance(error, (SystemExit, KeyboardInterrupt)):
+            # asyncio lets these out of the loop; the REPL caught them and went on.
+            where += "; in a script it would have ended the program, the REPL goes on"
         report(
             f"task {self.registry.label(task)} failed: "
             f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback",

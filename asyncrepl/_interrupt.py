@@ -83,8 +83,7 @@ class Interrupter:
             return
         task = asyncio.current_task(loop)
         if task is not None and task is self.cell_task:
-            self._keyboard_interrupt_in_cell()
-            return
+            raise KeyboardInterrupt  # the cell's own code, as plain Python (see without_handler_frames)
         if in_debugger(frame):
             signal.default_int_handler(signum, frame)  # pdb's prompt: pdb says --KeyboardInterrupt--
         held = self.monitor.holding(task, frame, min(_HELD_FOR, self.monitor.threshold))
@@ -94,34 +93,26 @@ class Interrupter:
         where = frame_location(frame, self.cell_namer)
         self._also_interrupt_the_cell(signum, frame)
         if task is None:
-            loop.call_soon(report, f"Ctrl-C stopped a callback that held the loop at {where}")
+            self._say(f"Ctrl-C stopped a callback that held the loop at {where}")
             raise StoppedByCtrlC("Ctrl-C")
         label = self.registry.label(task)
         self.stopped.add(task)
         if task in self._cancelled:
-            loop.call_soon(
-                report,
-                f"Ctrl-C stopped task {label} at {where}: it caught CancelledError and kept the loop busy",
-            )
+            self._say(f"Ctrl-C stopped task {label} at {where}: it caught CancelledError and kept the loop busy", task)
             raise StoppedByCtrlC("Ctrl-C")
         self._cancelled.add(task)
         self.registry.note_cancel_by(task, "Ctrl-C")
-        loop.call_soon(report, f"Ctrl-C cancelled task {label}, which held the loop at {where}")
+        self._say(f"Ctrl-C cancelled task {label}, which held the loop at {where}", task)
         raise asyncio.CancelledError("Ctrl-C")
 
-    def _keyboard_interrupt_in_cell(self) -> None:
-        # The cell's own code runs: KeyboardInterrupt in it, as in plain
-        # Python.  Raised here, the traceback would end in this handler; so
-        # the signal goes once more to Python's own handler (in C), which
-        # raises it at the cell's next line, and this handler comes back
-        # when the cell's step is over.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.raise_signal(signal.SIGINT)
-        self.loop.call_soon_threadsafe(self._take_sigint_back)
-
-    def _take_sigint_back(self) -> None:
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self)
+    def _say(self, message: str, task: asyncio.Task | None = None) -> None:
+        # Now, not on the loop: a task that swallows the CancelledError and
+        # spins on would keep the loop from ever printing it.
+        context = self.registry.context_of(task) if task is not None else None
+        try:
+            report(message, context)
+        except RuntimeError:  # the interrupted code was printing: say it when the loop runs
+            self.loop.call_soon(report, message, context)
 
     def _not_held(self, signum, frame) -> None:
         if self.otherwise is not None:
@@ -144,6 +135,22 @@ class Interrupter:
         if task is not None and task is self.cell_task and not task.done():
             self.cell_interrupted = True
             task.cancel("KeyboardInterrupt")
+
+
+def without_handler_frames(tb):
+    """The traceback of a KeyboardInterrupt raised by the Interrupter, without
+    the Interrupter's own frame at its end: the user's lines only, as plain
+    Python shows them.  (A signal handler that raises is always the innermost
+    frame; IPython never hides the innermost frame.)"""
+    head, last_users = tb, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == __file__:
+            if last_users is None:
+                return head
+            last_users.tb_next = None
+            return head
+        last_users, tb = tb, tb.tb_next
+    return head
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
-from ._interrupt import Interrupter, KernelInterrupts
+from ._interrupt import Interrupter, KernelInterrupts, without_handler_frames
 from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
 from ._prompt import PromptHook, _escaped
 from ._rewrite import rewrite_cell
@@ -350,6 +350,8 @@ class ReplLoop:
             ):
                 print("KeyboardInterrupt")
                 return None
+            if issubclass(etype, KeyboardInterrupt):
+                tb = without_handler_frames(tb)
             if issubclass(etype, RuntimeError) and str(value) in LOOP_BUSY_MESSAGES:
                 close_abandoned_coroutine(tb)
                 if LOOP_BUSY_HINT not in getattr(value, "__notes__", ()):
@@ -359,7 +361,7 @@ class ReplLoop:
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
             return None
 
-        shell.set_custom_exc((RuntimeError, asyncio.CancelledError, *previous_types), handler)
+        shell.set_custom_exc((RuntimeError, asyncio.CancelledError, KeyboardInterrupt, *previous_types), handler)
 
         def restore() -> None:
             shell.custom_exceptions, shell.CustomTB = previous_types, previous_handler

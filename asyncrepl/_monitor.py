@@ -212,6 +212,7 @@ class _HeartbeatProbe:
         self.interval = interval
         self.iteration = 0
         self.beat = time.monotonic()
+        self.idle_since = self.beat  # when the last late beat came
         self.handle = None
 
     @classmethod
@@ -240,6 +241,7 @@ class _HeartbeatProbe:
         late = now - self.beat - self.interval
         if late > 0:
             self.on_iteration(now - late, now)
+            self.idle_since = now
         self.beat = now
         self.iteration += 1
         if self.handle is not None and not self.loop.is_closed():
