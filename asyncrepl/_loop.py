@@ -425,6 +425,7 @@ class ReplLoop:
             return
         pt_inputhooks.register("asyncrepl", PromptHook(self.loop, self.interrupter, self.monitor, shell))
         self._undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
+        self._no_size_polling(shell.pt_app.app)
         if previous_gui is not None:
             shell.enable_gui(None)
         shell.enable_gui("asyncrepl")
@@ -437,6 +438,17 @@ class ReplLoop:
                 shell.enable_gui(previous_gui)
 
         self._undo.callback(restore)
+
+    def _no_size_polling(self, app) -> None:
+        # prompt_toolkit polls the terminal's size twice a second (for Windows
+        # and threads); through the input hook each poll wakes three threads.
+        # The hook passes SIGWINCH to the prompt itself (see _prompt), so an
+        # idle prompt wakes nothing.
+        if getattr(app, "terminal_size_polling_interval", None) is None:
+            return
+        previous = app.terminal_size_polling_interval
+        app.terminal_size_polling_interval = None
+        self._undo.callback(setattr, app, "terminal_size_polling_interval", previous)
 
     def _check_prompt_hook(self) -> None:
         """After a cell: say what a ``%gui`` in it did to the loop at the prompt."""

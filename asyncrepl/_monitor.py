@@ -182,6 +182,9 @@ class _SelectorProbe:
             if not self.busy.is_set():
                 self.busy.set()
 
+    def wake(self) -> None:
+        self.busy.set()
+
     def paused(self) -> None:
         """The loop stopped (run_forever returned): the iteration in progress is over."""
         if not self.waiting:
@@ -195,7 +198,7 @@ class _SelectorProbe:
             self.busy.clear()
             if not self.waiting and self.loop.is_running():
                 return
-            self.busy.wait(1.0)  # a timeout, only so that stop() is noticed
+            self.busy.wait()  # LoopMonitor.stop() sets it too
 
     def __getattr__(self, name):
         return getattr(self.selector, name)
@@ -249,6 +252,9 @@ class _HeartbeatProbe:
 
     def paused(self) -> None:
         self.beat = time.monotonic()
+
+    def wake(self) -> None:
+        pass  # wait_busy polls
 
     def wait_busy(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):
@@ -390,6 +396,7 @@ class LoopMonitor:
     def stop(self) -> None:
         self._stop.set()
         self.probe.uninstall()
+        self.probe.wake()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None

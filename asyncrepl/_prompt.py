@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import threading
 from contextlib import ExitStack, contextmanager
@@ -54,6 +55,7 @@ class PromptHook:
                 stack.enter_context(ctrl_c_raises_sigint(self._tty_fd()))
                 stack.enter_context(_running_loop_cleared(prompt_loop))
                 stack.enter_context(self._breakpoints_in_tasks())
+                stack.enter_context(_resizes_reach_the_prompt(prompt_loop, self._app()))
                 loop.add_reader(context.fileno(), self._stop_loop)
                 stack.callback(loop.remove_reader, context.fileno())
                 while not context.input_is_ready():
@@ -67,6 +69,9 @@ class PromptHook:
                         self.monitor.paused()
         finally:
             interrupter.in_window = None
+
+    def _app(self):
+        return getattr(getattr(self.shell, "pt_app", None), "app", None)
 
     def _tty_fd(self) -> int | None:
         app = getattr(self.shell, "pt_app", None)
@@ -148,6 +153,30 @@ def _raised_in_a_task(error: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+@contextmanager
+def _resizes_reach_the_prompt(prompt_loop, app):
+    """Redraw the prompt when the terminal is resized while the hook runs.
+
+    prompt_toolkit learns of resizes from SIGWINCH through its loop's wakeup
+    fd, which the hook turns off (see sigint_handler), and otherwise by
+    polling the size twice a second, which asyncrepl turns off: each poll
+    wakes the prompt, the hook and the loop (see ReplLoop._run_loop_at_prompt).
+    So the hook passes SIGWINCH on itself, at once.
+    """
+    winch = getattr(signal, "SIGWINCH", None)
+    if winch is None or app is None:
+        yield
+        return
+    # PRIVATE (prompt_toolkit 3.0.x): Application._on_resize is what its own
+    # SIGWINCH handler calls: erase, ask for the cursor position, redraw.
+    on_resize = getattr(app, "_on_resize", app.invalidate)
+    previous = signal.signal(winch, lambda signum, frame: prompt_loop.call_soon_threadsafe(on_resize))
+    try:
+        yield
+    finally:
+        signal.signal(winch, previous)
 
 
 @contextmanager

@@ -229,10 +229,15 @@ def test_asyncdebug_says_what_is_true_after_nest_asyncio(terminal):
     pytest.importorskip("nest_asyncio")
     term = terminal("asyncrepl")
     term.run("import asyncio, nest_asyncio\nnest_asyncio.apply()\nasync def main():\n    return 1\n")
-    term.run("asyncio.run(main())")
-    out = term.run("%asyncdebug")
+    # A call asyncrepl does not rewrite reaches nest_asyncio's run(), which
+    # sets the loop's debug mode to its own default, False.
+    term.run("def go():\n    return asyncio.run(main())\n")
+    term.run("go()")
     debug_now = value(term, "asyncio.get_running_loop().get_debug()")
+    out = term.run("%asyncdebug")
     first = out.splitlines()[0]
     assert ("on " in first) == (debug_now == "True"), out
     if debug_now == "False":
-        assert "loop.set_debug(False)" in out
+        assert "loop.set_debug(False)" in out and "'%asyncdebug on' applies the setting again" in out
+        term.run("%asyncdebug on")
+        assert value(term, "asyncio.get_running_loop().get_debug()") == "True"

@@ -354,3 +354,16 @@ def test_timeline_in_the_terminal(terminal):
     assert sum(bool(re.match(r"\d+ Task-\d+ delay\(\)\s+─?█[─█]+●$", line)) for line in lines) == 3
     assert all(len(line) <= 160 for line in lines) and max(len(line) for line in lines) > 120  # the terminal's width
     assert re.search(r"concurrency (2\.[5-9]|3\.[01])x", out)
+
+
+def test_resizing_the_terminal_redraws_the_prompt_at_once(terminal):
+    # asyncrepl turns off prompt_toolkit's size polling and passes SIGWINCH on.
+    term = terminal("asyncrepl")
+    term.child.send("half typed")
+    term.read_pending(0.3)
+    term.child.setwinsize(30, 100)  # sends SIGWINCH
+    redrawn = term.read_pending(0.3)
+    assert "In [1]:" in redrawn and "half typed" in redrawn, repr(redrawn)
+    term.child.send(" = 1\r")
+    term.wait()
+    assert "Out[2]: 100" in term.run("import shutil; shutil.get_terminal_size().columns")

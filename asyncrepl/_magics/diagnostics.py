@@ -39,6 +39,8 @@ class DiagnosticsMagics(ReplMagics):
             on = words[0].lower() == "on"
             for name in self._SWITCHES:
                 setattr(settings, name, on)
+            # Also when the setting did not change but code turned the loop's over.
+            self._tasks_registry().loop.set_debug(on)
 
         def state(name: str) -> str:
             return "on " if getattr(settings, name) else "off"
