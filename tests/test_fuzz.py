@@ -254,7 +254,7 @@ def legitimate_changes(line: str, before: dict, after: dict, succeeded: bool) ->
     named = set(re.findall(r"[^\W\d]\w*", line))
     # the user's own names that the line names, and IPython's history names
     names = before["namespace"].keys() | after["namespace"].keys()
-    keep = {name for name in names if name in named or IPYTHON_NAMES.fullmatch(name)}
+    keep = {name for name in names if name in named or IPYTHON_NAMES.fullmatch(name) or "import *" in line}
     after["namespace"] = {
         **{name: value for name, value in after["namespace"].items() if name not in keep},
         **{name: value for name, value in before["namespace"].items() if name in keep},
@@ -312,7 +312,11 @@ def check_invariants(ip):
     assert math.isfinite(values.slow_callback_duration) and 0.001 <= values.slow_callback_duration <= 3600
 
 
-@settings(settings.get_profile(os.environ.get("ASYNCREPL_FUZZ", "asyncrepl-fuzz")))
+PROFILE = os.environ.get("ASYNCREPL_FUZZ", "asyncrepl-fuzz")
+
+
+@pytest.mark.timeout(120 if PROFILE == "asyncrepl-fuzz" else 0)
+@settings(settings.get_profile(PROFILE))
 @given(data=st.data())
 def test_any_line_gives_output_a_usage_error_or_a_syntax_error_and_changes_nothing_else(ip, capsys, data):
     magics = {name for _, name in ip.asyncrepl_magics}
