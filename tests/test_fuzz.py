@@ -8,7 +8,8 @@ for.  First the classes of mistakes found so far, each as a regression test;
 then a property-based test (hypothesis) over every registered magic and
 every option its help names, so magics added later are covered too.
 
-The fuzz test runs ``asyncrepl-fuzz`` (about 20 s); for a longer run::
+The fuzz test runs the ``asyncrepl-fuzz`` profile (150 examples, about 10 s); for a longer
+run (3,000 examples, about 2 minutes)::
 
     ASYNCREPL_FUZZ=asyncrepl-fuzz-long python -m pytest tests/test_fuzz.py
 """
