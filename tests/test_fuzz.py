@@ -54,9 +54,10 @@ WORKERS = "workers = [asyncio.create_task(worker(), name=f'worker-{i}') for i in
 
 
 @pytest.fixture
-def ip(shell, capsys, monkeypatch):
+def ip(shell, capsys, monkeypatch, tmp_path):
     import asyncrepl._timing
 
+    monkeypatch.chdir(tmp_path)  # where a random --save PATH writes
     monkeypatch.setattr(asyncrepl._timing, "_AUTORANGE_TARGET", 0.002)  # %timeit_async in ms, not s
     before = {kind: set(table) for kind, table in shell.magics_manager.magics.items()}
     shell.run_line_magic("load_ext", "asyncrepl")
