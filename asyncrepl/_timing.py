@@ -101,8 +101,8 @@ def _compile_as_cell(source: str, filename: str, line: int):
     return compile(padded, filename, "exec", ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
 
 
-def _parse(source: str, filename: str, line: int, mode: str = "exec") -> ast.AST:
-    return ast.parse("\n" * (line - 1) + source, filename, mode)
+def _parse(source: str, filename: str, line: int) -> ast.Module:
+    return ast.parse("\n" * (line - 1) + source, filename, "exec")
 
 
 def plan_timing(
@@ -136,7 +136,9 @@ def plan_timing(
 
 def _awaited_expression(plan: TimingPlan) -> ast.expr:
     """The expression an awaitable plan awaits, without its leading ``await``."""
-    expression = _parse(plan.statement, plan.filename, plan.statement_line, "eval").body
+    # Parsed as a statement, as plan_timing did: "*a, f()" is an expression
+    # statement, but no expression for mode "eval".
+    expression = _parse(plan.statement, plan.filename, plan.statement_line).body[0].value
     return expression.value if isinstance(expression, ast.Await) else expression
 
 

@@ -199,6 +199,7 @@ STATEMENTS = [
     "lambda: await noop()",
     "async def f():\n    pass",
     "await (await add_one(1))",
+    "*noop(), noop()",
     "[await add_one(i) for i in range(2)]",
     "del missing",
     "%tasks",
@@ -207,7 +208,9 @@ STATEMENTS = [
 CONFIG_VALUES = ["0", "1", "-1", "0.5", "0.001", "3600", "True", "False", "None", "'x'", "[]", "10**20",
                  "float('nan')", "float('inf')", "1e300", "2**63"]
 TEXT = st.text(st.sampled_from(list("abn019 -_*#'\"()[]:;=.,\\%\t²٣é")), max_size=25)
-IPYTHON_NAMES = re.compile(r"_+|_\d+|_i+\d*|_oh|_dh|Out|In|exit|quit|get_ipython|__warningregistry__")
+# IPython's history names, Python's warning registry, and __doc__, which a cell
+# that starts with a string sets (in IPython as in a module)
+IPYTHON_NAMES = re.compile(r"_+|_\d+|_i+\d*|_oh|_dh|Out|In|exit|quit|get_ipython|__warningregistry__|__doc__")
 
 
 def magic_options(ip, kind, name):

@@ -102,6 +102,10 @@ def test_debug_mode_is_paused_while_timing_unless_asked(ip, capsys):
         ("%timeit_async", "UsageError: %timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)"),
         ("%time_async 1 + 1", "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"),
         ("%%time_async x\nawait noop()", "UsageError: %%time_async takes no statement on its line; put the code in the cell"),
+        # a starred expression statement is no expression for ast's "eval" mode: a SyntaxError
+        # raised through the magic
+        ("%time_async *[1],", "UsageError: '*[1],' is not awaitable (it gives tuple); to time plain code use %timeit"),
+        ("%timeit_async *[1], 2", "UsageError: '*[1], 2' is not awaitable (it gives tuple); to time plain code use %timeit"),
         # an option given twice was a TypeError from inside the magic
         ("%timeit_async -n 5 -n 5 noop()", "UsageError: -n is given twice"),
         ("%timeit_async -q -v r -v s noop()", "UsageError: -v is given twice"),
