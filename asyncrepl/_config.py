@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from traitlets import Bool, Float, Int, TraitError
+import math
+
+from traitlets import Bool, Float, Int, TraitError, validate
 from traitlets.config import Config, Configurable
+
+# Past these, a setting only breaks things: a threshold of an hour reports
+# nothing, and a history longer than this is memory that nobody reads.
+_MOST_SECONDS = 3600.0
+_MOST_HISTORY = 1_000_000
 
 
 class AsyncRepl(Configurable):
@@ -22,9 +29,11 @@ class AsyncRepl(Configurable):
     slow_callback_duration = Float(
         0.1,
         min=0.001,
+        max=_MOST_SECONDS,
         help=(
             "Seconds one task step or callback may hold the loop before it is "
-            "reported (asyncrepl's watchdog, and loop.slow_callback_duration)."
+            "reported (asyncrepl's watchdog, and loop.slow_callback_duration); "
+            "from 0.001 to 3600."
         ),
     ).tag(config=True)
 
@@ -46,8 +55,21 @@ class AsyncRepl(Configurable):
     task_history = Int(
         100,
         min=0,
-        help="How many finished tasks %tasks --done remembers.",
+        max=_MOST_HISTORY,
+        help="How many finished tasks %tasks --done remembers (0 to 1000000).",
     ).tag(config=True)
+
+    @validate("slow_callback_duration")
+    def _not_nan(self, proposal):
+        # Float's min and max let nan through (every comparison with it is
+        # false), and nan would silently turn the watchdog off.
+        seconds = proposal["value"]
+        if math.isnan(seconds):
+            raise TraitError(
+                "The value of the 'slow_callback_duration' trait of an AsyncRepl instance "
+                "should be seconds from 0.001 to 3600, but nan was specified"
+            )
+        return seconds
 
 
 def settings_for(shell) -> tuple[AsyncRepl, list[str]]:

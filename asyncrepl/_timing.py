@@ -27,7 +27,7 @@ import os
 import sys
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 try:
     import resource
@@ -64,12 +64,19 @@ class NothingToAwaitError(ValueError):
 @dataclass(frozen=True)
 class TimingPlan:
     """What to time: *statement* is Python code; *awaitable* says whether it is
-    an expression whose value gets awaited (``add_one(1)``), rather than code
-    that does its own awaiting (``await f(); await g()``)."""
+    an expression whose value gets awaited (``add_one(1)``, ``await add_one(1)``),
+    rather than code that does its own awaiting (``await f(); await g()``).
+
+    The code is compiled as lines *setup_line* and *statement_line* on of the
+    file *filename*, so that tracebacks show the lines as the user typed them.
+    """
 
     setup: str
     statement: str
     awaitable: bool
+    filename: str = "<statement>"
+    setup_line: int = 1
+    statement_line: int = 1
 
 
 def _awaits(tree: ast.AST) -> bool:
@@ -85,48 +92,82 @@ def _awaits(tree: ast.AST) -> bool:
     return False
 
 
-def plan_timing(statement: str, setup: str = "pass") -> TimingPlan:
+def _compile_as_cell(source: str, filename: str, line: int):
+    """Compile *source* as the lines of a cell from *line* on, with top-level
+    await, as IPython compiles a cell: so ``return``, ``yield``, ``break``
+    and ``nonlocal`` are SyntaxErrors here as there, rather than changing what
+    the timing function does (a ``return 0`` in its loop would time nothing)."""
+    padded = "\n" * (line - 1) + source
+    return compile(padded, filename, "exec", ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+
+
+def _parse(source: str, filename: str, line: int) -> ast.Module:
+    return ast.parse("\n" * (line - 1) + source, filename, "exec")
+
+
+def plan_timing(
+    statement: str,
+    setup: str = "pass",
+    filename: str = "<statement>",
+    statement_line: int = 1,
+    setup_line: int = 1,
+) -> TimingPlan:
     """Decide how to time *statement*; raises SyntaxError or NothingToAwaitError.
 
-    A single expression is awaited (a leading ``await`` is allowed and
-    dropped); code that contains ``await`` is timed as it is.
+    A single expression is awaited (a leading ``await`` is allowed);
+    code that contains ``await`` is timed as it is.  Both must be valid as a
+    cell (see ``_compile_as_cell``).
     """
-    statement = statement.strip("\n")
-    ast.parse(setup or "pass", "<setup>", "exec")
-    tree = ast.parse(statement, "<statement>", "exec")
+    statement, setup = statement.strip("\n"), setup or "pass"
+    _compile_as_cell(setup, filename, setup_line)
+    _compile_as_cell(statement, filename, statement_line)
+    plan = TimingPlan(setup, statement, True, filename, setup_line, statement_line)
+    tree = _parse(statement, filename, statement_line)
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
         expression = tree.body[0].value
         if isinstance(expression, ast.Await) and not _awaits(expression.value):
-            return TimingPlan(setup or "pass", ast.unparse(expression.value), True)
+            return plan
         if not _awaits(expression):
-            return TimingPlan(setup or "pass", statement, True)
+            return plan
     if _awaits(tree):
-        return TimingPlan(setup or "pass", statement, False)
+        return replace(plan, awaitable=False)
     raise NothingToAwaitError(statement)
 
 
+def _awaited_expression(plan: TimingPlan) -> ast.expr:
+    """The expression an awaitable plan awaits, without its leading ``await``."""
+    # Parsed as a statement, as plan_timing did: "*a, f()" is an expression
+    # statement, but no expression for mode "eval".
+    expression = _parse(plan.statement, plan.filename, plan.statement_line).body[0].value
+    return expression.value if isinstance(expression, ast.Await) else expression
+
+
+# The helpers come in through a closure, so that a traceback through the
+# timed code reads "in inner(_it, _timer)", as one through %timeit's does.
 _TEMPLATE = """\
-async def inner(_it, _timer, _gather=None, _copies=None, _isawaitable=None, _not_awaitable=None):
-    __tracebackhide__ = True
-    setup
-    _t0 = _timer()
-    for _i in _it:
-        stmt
-    _t1 = _timer()
-    return _t1 - _t0
+def make(_gather, _copies, _isawaitable, _not_awaitable):
+    async def inner(_it, _timer):
+        setup
+        _t0 = _timer()
+        for _i in _it:
+            stmt
+        _t1 = _timer()
+        return _t1 - _t0
+    return inner
 """
 
 _CONCURRENT_TEMPLATE = """\
-async def inner(_it, _timer, _gather=None, _copies=None, _isawaitable=None, _not_awaitable=None):
-    __tracebackhide__ = True
-    setup
-    async def _one():
-        stmt
-    _t0 = _timer()
-    for _i in _it:
-        await _gather(*[_one() for _c in _copies])
-    _t1 = _timer()
-    return _t1 - _t0
+def make(_gather, _copies, _isawaitable, _not_awaitable):
+    async def inner(_it, _timer):
+        setup
+        async def _one():
+            stmt
+        _t0 = _timer()
+        for _i in _it:
+            await _gather(*[_one() for _c in _copies])
+        _t1 = _timer()
+        return _t1 - _t0
+    return inner
 """
 
 # The first run checks that the expression really gives an awaitable.
@@ -138,9 +179,14 @@ await _v
 """
 
 
-def _fill(template: str, **parts: list[ast.stmt]) -> ast.Module:
-    """Replace each bare name statement ``setup`` / ``stmt`` by the given statements."""
+def _fill(template: str, location: ast.AST, **parts: list[ast.stmt]) -> ast.Module:
+    """Replace each bare name statement ``setup`` / ``stmt`` by the given
+    statements; the template's own code is placed at *location* (the user's
+    statement), so that a traceback through it shows the user's line."""
     module = ast.parse(template)
+    for node in ast.walk(module):
+        if isinstance(node, (ast.stmt, ast.expr)):
+            ast.copy_location(node, location)
     for node in ast.walk(module):
         body = getattr(node, "body", None)
         if not isinstance(body, list):
@@ -153,19 +199,18 @@ def _fill(template: str, **parts: list[ast.stmt]) -> ast.Module:
     return ast.fix_missing_locations(module)
 
 
-def _statements(source: str) -> list[ast.stmt]:
-    return ast.parse(source, "<statement>", "exec").body
-
-
 def _timed_statements(plan: TimingPlan, checked: bool) -> list[ast.stmt]:
     if not plan.awaitable:
-        return _statements(plan.statement)
-    expression = ast.parse(plan.statement, "<statement>", "eval").body
+        return _parse(plan.statement, plan.filename, plan.statement_line).body
+    expression = _awaited_expression(plan)
     if checked:
-        checks = _statements(_CHECKED_AWAIT)
+        checks = ast.parse(_CHECKED_AWAIT).body
+        for node in checks:
+            for child in ast.walk(node):
+                ast.copy_location(child, expression)
         checks[0].value = expression
         return checks
-    return [ast.Expr(ast.Await(expression))]
+    return [ast.copy_location(ast.Expr(ast.copy_location(ast.Await(expression), expression)), expression)]
 
 
 class AsyncTimer:
@@ -183,24 +228,19 @@ class AsyncTimer:
         self._checked_inner = self._compile(namespace, checked=True)
 
     def _compile(self, namespace: dict, checked: bool):
+        plan = self.plan
         template = _TEMPLATE if self.concurrency == 1 else _CONCURRENT_TEMPLATE
+        stmt = _timed_statements(plan, checked)
         module = _fill(
             template,
-            setup=_statements(self.plan.setup),
-            stmt=_timed_statements(self.plan, checked),
+            stmt[0],
+            setup=_parse(plan.setup, plan.filename, plan.setup_line).body,
+            stmt=stmt,
         )
-        code = compile(module, "<timeit_async>", "exec", dont_inherit=True)
-        helpers = {
-            "_gather": asyncio.gather,
-            "_copies": range(self.concurrency),
-            "_isawaitable": inspect.isawaitable,
-            "_not_awaitable": NotAwaitableError,
-        }
+        code = compile(module, plan.filename, "exec", dont_inherit=True)
         local: dict = {}
         exec(code, namespace, local)
-        inner = local["inner"]
-        inner.__defaults__ = tuple(helpers[name] for name in ("_gather", "_copies", "_isawaitable", "_not_awaitable"))
-        return inner
+        return local["make"](asyncio.gather, range(self.concurrency), inspect.isawaitable, NotAwaitableError)
 
     async def check(self) -> float:
         """Run once, checking the expression is awaitable; the run also warms up."""
@@ -333,9 +373,10 @@ async def paused_debug(loop: asyncio.AbstractEventLoop, keep: bool = False):
         yield
         return
     loop.set_debug(False)
-    # set_debug stops origin tracking through a callback: let it run first.
-    await asyncio.sleep(0)
     try:
+        # set_debug stops origin tracking through a callback: let it run
+        # first.  A cancellation can land here too, so this is inside the try.
+        await asyncio.sleep(0)
         yield
     finally:
         loop.set_debug(True)
@@ -364,10 +405,12 @@ async def time_once(plan: TimingPlan, namespace: dict, compile_flags: int = 0) -
     """
     __tracebackhide__ = True
     if plan.awaitable:
-        expression = ast.parse(plan.statement, "<statement>", "eval").body
-        code = compile_with_value([], ast.Await(_checked_awaitable_call(expression)), "<time_async>", compile_flags)
+        expression = _awaited_expression(plan)
+        awaited = ast.copy_location(ast.Await(_checked_awaitable_call(expression)), expression)
+        code = compile_with_value([], awaited, plan.filename, compile_flags)
     else:
-        code = compile_with_value(*split_value(_statements(plan.statement)), "<time_async>", compile_flags)
+        body = _parse(plan.statement, plan.filename, plan.statement_line).body
+        code = compile_with_value(*split_value(body), plan.filename, compile_flags)
     namespace.setdefault("__builtins__", __builtins__)
     helpers = {"_asyncrepl_checked": _check_awaitable}
     (user0, system0), started = _cpu_times(), time.perf_counter()
@@ -392,7 +435,8 @@ def _check_awaitable(value):
 
 
 def _checked_awaitable_call(expression: ast.expr) -> ast.expr:
-    return ast.Call(ast.Name("_asyncrepl_checked", ast.Load()), [expression], [])
+    check = ast.copy_location(ast.Name("_asyncrepl_checked", ast.Load()), expression)
+    return ast.copy_location(ast.Call(check, [expression], []), expression)
 
 
 def split_value(body: list[ast.stmt]) -> tuple[list[ast.stmt], ast.expr | None]:

@@ -38,7 +38,7 @@ def run(coro, debug=False):
     "statement, awaitable, timed",
     [
         ("add_one(1)", True, "add_one(1)"),
-        ("await add_one(1)", True, "add_one(1)"),
+        ("await add_one(1)", True, "await add_one(1)"),  # kept as typed, for tracebacks
         ("asyncio.sleep(0.01)", True, "asyncio.sleep(0.01)"),
         ("x = await add_one(1)", False, "x = await add_one(1)"),
         ("await noop(); await noop()", False, "await noop(); await noop()"),
@@ -54,11 +54,48 @@ def test_plain_statements_have_nothing_to_await():
     with pytest.raises(NothingToAwaitError):
         plan_timing("x = 1")
     with pytest.raises(NothingToAwaitError):
-        plan_timing("def f():\n    await g()")  # the await is in another scope
+        plan_timing("async def f():\n    await g()")  # the await is in another scope
     with pytest.raises(SyntaxError):
         plan_timing("noop(")
     with pytest.raises(SyntaxError):
         plan_timing("noop()", setup="x = (")
+
+
+@pytest.mark.parametrize(
+    "statement, message",
+    [
+        ("await noop(); return 0", "'return' outside function"),
+        ("return 3", "'return' outside function"),
+        ("await noop(); yield 1", "'yield' outside function"),
+        ("await noop(); break", "'break' outside loop"),
+        ("await noop(); continue", "'continue' not properly in loop"),
+        ("await noop(); nonlocal x", "nonlocal declaration not allowed at module level"),
+    ],
+)
+def test_code_that_a_cell_cannot_hold_is_a_syntax_error_not_a_wrong_time(statement, message):
+    # In the timing function, "return 0" would end the loop at once and time
+    # nothing ("0 ns"); as a cell, IPython would say SyntaxError: so do we.
+    for where in ({"statement": statement}, {"statement": "noop()", "setup": statement}):
+        with pytest.raises(SyntaxError) as info:
+            plan_timing(**where, filename="<cell>", statement_line=2)
+        assert info.value.msg == message and info.value.filename == "<cell>"
+    assert info.value.lineno == 1  # the setup's line
+    with pytest.raises(SyntaxError) as info:
+        plan_timing(f"await noop()\n{statement}", filename="<cell>", statement_line=2)
+    assert info.value.lineno == 3  # the statement's second line, counted in the cell
+
+
+def test_errors_point_at_the_users_line():
+    ns = namespace()
+    source = "await noop()\n[] + missing"
+
+    async def main():
+        await AsyncTimer(plan_timing(source, filename="<cell>", statement_line=2), ns).timeit(1)
+
+    with pytest.raises(NameError) as info:
+        run(main())
+    frame = info.traceback[-1]
+    assert (frame.path, frame.lineno + 1, frame.name) == ("<cell>", 3, "inner")
 
 
 def test_sleep_reads_its_own_duration():
@@ -169,6 +206,23 @@ def test_debug_mode_is_paused_while_timing_and_restored_after_errors():
 
     assert run(main(), debug=True) == (True, 10)
     assert seen == {"debug": False, "tracking": 0}
+
+
+def test_debug_mode_comes_back_after_a_cancel_in_the_pause_itself():
+    async def timing():
+        async with paused_debug(asyncio.get_running_loop()):
+            await asyncio.sleep(10)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(timing())
+        await asyncio.sleep(0)  # the task ran to the pause's own yield to the loop
+        paused = loop.get_debug()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return paused, task.cancelled(), loop.get_debug()
+
+    assert run(main(), debug=True) == (False, True, True)
 
 
 def test_result_has_timeit_results_attributes_and_line():

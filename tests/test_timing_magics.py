@@ -102,6 +102,23 @@ def test_debug_mode_is_paused_while_timing_unless_asked(ip, capsys):
         ("%timeit_async", "UsageError: %timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)"),
         ("%time_async 1 + 1", "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"),
         ("%%time_async x\nawait noop()", "UsageError: %%time_async takes no statement on its line; put the code in the cell"),
+        # a starred expression statement is no expression for ast's "eval" mode: a SyntaxError
+        # raised through the magic
+        ("%time_async *[1],", "UsageError: '*[1],' is not awaitable (it gives tuple); to time plain code use %timeit"),
+        ("%timeit_async *[1], 2", "UsageError: '*[1], 2' is not awaitable (it gives tuple); to time plain code use %timeit"),
+        # an option given twice was a TypeError from inside the magic
+        ("%timeit_async -n 5 -n 5 noop()", "UsageError: -n is given twice"),
+        ("%timeit_async -q -v r -v s noop()", "UsageError: -v is given twice"),
+        ("%timeit_async -c 2 --concurrency 3 noop()", "UsageError: -c and --concurrency are one option: give it once"),
+        ("%time_async --debug --debug noop()", "UsageError: --debug is given twice"),
+        ("%time_async --debg noop()", "UsageError: option --debg not recognized (options: --debug)"),
+        # numbers past what the timer can take (an OverflowError from inside)
+        ("%timeit_async -n 99999999999999999999 noop()",
+         "UsageError: -n takes a whole number from 1 to 9,223,372,036,854,775,807 (loops per run), not 99,999,999,999,999,999,999"),
+        ("%timeit_async -p 4000000000 noop()", "UsageError: -p takes a whole number from 1 to 17 (digits), not 4,000,000,000"),
+        # -v stores under a name: only a name
+        ("%timeit_async -v 1x noop()", "UsageError: -v takes a variable name to store the result in, not '1x'"),
+        ("%timeit_async -v None noop()", "UsageError: -v takes a variable name to store the result in, not 'None'"),
     ],
 )
 def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
@@ -112,6 +129,80 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
     assert set(ip.user_ns) - before <= {"_", "__", "___"} | {k for k in ip.user_ns if k.startswith("_i")}
     _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())")
     assert out == "True\n"
+
+
+def test_options_end_where_the_statement_starts(ip, capsys):
+    # IPython's parse_options deletes each option's text where it first
+    # occurs, which turns "-qn1 noop()" into the statement "n noop()".
+    result, out = run(ip, capsys, "r = %timeit_async -oqn1 -r1 noop()")
+    assert result.success and out == ""
+    assert (ip.user_ns["r"].loops, ip.user_ns["r"].repeat) == (1, 1)
+    result, out = run(ip, capsys, "%timeit_async -n 10 -r 1 asyncio.sleep(0, '-n 10 -r 1')")
+    assert parse(out.strip())[1:] == (1, 10)
+
+
+def _as_a_cell_shows_it(ip, capsys, code):
+    """What IPython shows for *code* typed as a cell of its own, minus the cell's number."""
+    _, out = run(ip, capsys, code)
+    return re.sub(r"Cell In\[\d+\]", "Cell In[N]", out)
+
+
+@pytest.mark.parametrize(
+    "magic, code",
+    [
+        ("%timeit_async -n 1 -r 1 ", "await asyncio.sleep(0); return 0"),
+        ("%timeit_async ", "await noop(); yield 1"),
+        ("%timeit_async ", "await noop(); break"),
+        ("%timeit_async ", "await noop(); nonlocal x"),
+        ("%time_async ", "return 1"),
+        ("%time_async ", "await noop(); yield 1"),
+        ("%time_async ", "break"),
+        ("%time_async ", "nonlocal x"),
+        ("%%timeit_async -n 1 -r 1\n", "return 3"),
+        ("%%timeit_async -n 1 -r 1 ", "return 3\nawait noop()"),
+        ("%%time_async\n", "await noop()\nreturn 1"),
+    ],
+)
+def test_code_a_cell_cannot_hold_is_a_syntax_error_shown_as_for_a_cell(ip, capsys, magic, code):
+    # These printed "0 ns" or "3 s per loop" (the return ended the timing
+    # function), or a traceback through the magic.
+    result, out = run(ip, capsys, magic + code)
+    assert not result.success and "per loop" not in out and "Wall time" not in out
+    # in cell mode the code starts on the cell's second line (IPython drops a leading blank line)
+    expected = _as_a_cell_shows_it(ip, capsys, ("pass\n" if magic.endswith("\n") else "") + code)
+    assert re.sub(r"Cell In\[\d+\]", "Cell In[N]", out) == expected
+    assert expected.strip().splitlines()[-1].startswith("SyntaxError: ")
+
+
+def test_the_users_error_shows_the_users_line(ip, capsys):
+    # It read "File <timeit_async>:1 ... Could not get source".
+    number = ip.execution_count
+    _, out = run(ip, capsys, "%timeit_async -n 1 -r 1 missing_name()")
+    assert f"Cell In[{number}], line 1, in inner(_it, _timer)\n----> 1 missing_name()" in out
+    _, out = run(ip, capsys, "%%timeit_async -n 1 -r 1 x = 1\nawait noop()\n[] + missing_name")
+    assert "----> 3 [] + missing_name" in out
+    _, out = run(ip, capsys, "%%time_async\nawait noop()\nawait boom()")
+    assert "----> 3 await boom()" in out and out.count("ValueError: boom inside") == 1
+    assert "Could not get source" not in out and "asyncrepl" not in out
+
+
+def test_ctrl_c_right_after_debug_mode_is_paused_puts_it_back(ip, capsys):
+    # paused_debug turns debug mode off, then yields once to the loop (so
+    # origin tracking stops); a cancellation in that one iteration left debug
+    # mode off for good, while %asyncdebug said on.
+    run(ip, capsys, "def start():\n    return asyncio.create_task(get_ipython().run_line_magic('timeit_async', '-q noop()'))")
+    result, _ = run(
+        ip,
+        capsys,
+        "timing = start()\n"
+        "await asyncio.sleep(0)\n"  # the timing task has run up to its first yield, and no further
+        "paused = asyncio.get_running_loop().get_debug()\n"
+        "timing.cancel()\n"
+        "await asyncio.gather(timing, return_exceptions=True)",
+    )
+    assert result.success and ip.user_ns["paused"] is False and ip.user_ns["timing"].cancelled()
+    _, out = run(ip, capsys, "print(asyncio.get_running_loop().get_debug())\n%asyncdebug")
+    assert out.startswith("True\nasyncio debug mode         on ")
 
 
 def test_unknown_option_is_a_usage_error(ip, capsys):

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import getopt
+import math
+import shlex
+import sys
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
+from IPython.core.magic_arguments import parse_argstring
 
 from .._render import Views
 from .._tasks import TaskRegistry
@@ -29,8 +35,67 @@ class ReplMagics(Magics):
         return Views(getattr(self.shell.compile, "format_code_name", None))
 
 
-def positive(raw, default: int, flag: str, what: str) -> int:
-    """An option's whole number of at least 1, or a UsageError saying what it takes."""
+def parse_arguments(magic, line: str):
+    """The arguments of a ``magic_arguments`` magic, with every mistake in the
+    line a UsageError: an unbalanced quote, and a number that is not finite
+    (argparse's ``float`` takes ``nan`` and ``inf``)."""
+    try:
+        args = parse_argstring(magic, line)
+    except ValueError as error:  # from shlex: "No closing quotation"
+        raise UsageError(f"{str(error).lower()} in {line.strip()!r}") from None
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--{name.replace('_', '-')} takes a finite number, not {value}")
+    return args
+
+
+def parse_options(line: str, short: str, *long: str) -> tuple[dict[str, str], str]:
+    """Options in front of Python code, as ``%timeit`` takes them: the options
+    (by letter or long name, each given at most once), and the code, exactly
+    as typed after them.
+
+    *short* and *long* are getopt's (``"n:r:q"``, ``"concurrency="``).  Unlike
+    ``Magics.parse_options``, the code is cut from the line where the options
+    end, rather than by deleting each option's text wherever it first occurs
+    (which turns ``-qn1 f()`` into ``n f()``), and an option given twice is
+    a UsageError rather than a list.
+    """
+    words = _words(line)
+    try:
+        pairs, rest = getopt.getopt(words, short, long)
+    except getopt.GetoptError as error:
+        allowed = " ".join([f"-{letter}" for letter in short.replace(":", "")] + [f"--{name.rstrip('=')}" for name in long])
+        raise UsageError(f"{error.msg} (options: {allowed})") from None
+    options: dict[str, str] = {}
+    for flag, value in pairs:
+        name = flag.lstrip("-")
+        if name in options:
+            raise UsageError(f"{flag} is given twice")
+        options[name] = value
+    position = 0
+    for word in words[: len(words) - len(rest)]:
+        position = line.index(word, position) + len(word)
+    return options, line[position:].strip()
+
+
+def _words(line: str) -> list[str]:
+    """The line split at whitespace, as ``Magics.parse_options`` splits it on
+    POSIX, each word an unchanged piece of the line (quotes kept); from an
+    unbalanced quote on, the rest of the line is one word (it is code)."""
+    lexer = shlex.shlex(line, posix=False)
+    lexer.whitespace_split, lexer.commenters = True, ""
+    words = []
+    while True:
+        try:
+            words.append(next(lexer))
+        except StopIteration:
+            return words
+        except ValueError:  # no closing quotation
+            return words + [lexer.token]
+
+
+def positive(raw, default: int, flag: str, what: str, most: int = sys.maxsize) -> int:
+    """An option's whole number from 1 to *most*, or a UsageError saying what it takes."""
     if raw is None:
         return default
     try:
@@ -39,6 +104,8 @@ def positive(raw, default: int, flag: str, what: str) -> int:
         raise UsageError(f"{flag} takes a whole number ({what}), not {raw!r}") from None
     if value < 1:
         raise UsageError(f"{flag} takes a whole number of at least 1 ({what}), not {value}")
+    if value > most:
+        raise UsageError(f"{flag} takes a whole number from 1 to {most:,} ({what}), not {value:,}")
     return value
 
 

@@ -7,11 +7,11 @@ import asyncio
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .. import _tasks
-from ._common import ReplMagics
+from ._common import ReplMagics, parse_arguments
 
 
 @magics_class
@@ -42,7 +42,7 @@ class TaskMagics(ReplMagics):
         %tasks --done         recently finished tasks: result, exception, or
                               cancelled (and from where), when, after how long
         """
-        args = parse_argstring(self.tasks, line)
+        args = parse_arguments(self.tasks, line)
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         registry = self._tasks_registry()
@@ -127,7 +127,7 @@ class TaskMagics(ReplMagics):
         caught CancelledError and went on - a bug worth fixing.  Tasks are named
         as in %tasks.
         """
-        args = parse_argstring(self.cancel, line)
+        args = parse_arguments(self.cancel, line)
         if args.all and args.patterns:
             raise UsageError("give task ids, names or globs, or --all, not both")
         if not args.all and not args.patterns:

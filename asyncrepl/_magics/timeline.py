@@ -8,13 +8,13 @@ import asyncio
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .. import _timeline
 from .._render import terminal_width
 from .._timing import compile_with_value, run_with_value, split_value
-from ._common import ReplMagics, StatementSyntaxError
+from ._common import ReplMagics, StatementSyntaxError, parse_arguments
 
 
 @magics_class
@@ -45,19 +45,19 @@ class TimelineMagics(ReplMagics):
         times each step of the recorded tasks, a cost of about a microsecond
         per step (see benchmarks/bench_timeline.py).
         """
-        args = parse_argstring(self.timeline, line)
+        args = parse_arguments(self.timeline, line)
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
-        source = self.shell.transform_cell(cell)
-        number = max(0, self.shell.execution_count - 1)
-        filename = self.shell.compile.cache(source, number)
         try:
+            source = self.shell.transform_cell(cell)
+            number = max(0, self.shell.execution_count - 1)
+            filename = self.shell.compile.cache(source, number)
             tree = ast.parse(source, filename, "exec")
+            code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
-        code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         return self._timeline(code, args)
 
     async def _timeline(self, code, args):

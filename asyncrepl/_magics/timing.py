@@ -7,6 +7,7 @@ Both return coroutines, which asyncrepl awaits on the REPL's loop (see
 from __future__ import annotations
 
 import asyncio
+import keyword
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
@@ -20,10 +21,11 @@ from .._timing import (
     plan_timing,
     time_once,
 )
-from ._common import ReplMagics, StatementSyntaxError, positive
+from ._common import ReplMagics, StatementSyntaxError, parse_options, positive
 
 _DEFAULT_REPEAT = 7
 _SLOW_COMPILE = 0.1
+_MOST_DIGITS = 17  # enough to tell any two floats apart
 
 
 def _not_awaitable(statement: str, value) -> UsageError:
@@ -38,10 +40,22 @@ def _not_awaitable(statement: str, value) -> UsageError:
 class TimingMagics(ReplMagics):
     """Timing awaitables."""
 
-    def _plan(self, statement: str, setup: str = "pass"):
+    def _plan(self, statement: str, setup: str | None = None):
+        """The timing plan, its code named as a part of the running cell
+        (``Cell In[5]``), so that syntax errors and tracebacks show the user's
+        lines; in cell mode the setup is line 1 and the statement starts on
+        line 2, as in the cell the user typed."""
         transform = self.shell.transform_cell
         try:
-            return plan_timing(transform(statement), transform(setup))
+            statement = transform(statement)  # tokenizing can raise IndentationError
+            if setup is None:
+                source, setup, statement_line = statement, "pass", 1
+            else:
+                setup = transform(setup) if setup.strip() else "\n"
+                source, statement_line = setup + statement, setup.count("\n") + 1
+            number = max(0, self.shell.execution_count - 1)  # the running cell's, as IPython counts
+            filename = self.shell.compile.cache(source, number)
+            return plan_timing(statement, setup.strip() or "pass", filename, statement_line)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
         except NothingToAwaitError:
@@ -91,20 +105,23 @@ class TimingMagics(ReplMagics):
         Background tasks keep running during the timing, as the loop runs them
         whenever the timed code awaits; their work shows up in the figures.
         """
-        opts, statement = self.parse_options(
-            line, "n:r:p:c:qov:", "concurrency=", "debug", posix=False, strict=False, preserve_non_opts=True
-        )
-        number = positive(getattr(opts, "n", None), 0, "-n", "loops per run")
-        repeat = positive(getattr(opts, "r", None), _DEFAULT_REPEAT, "-r", "runs")
-        precision = positive(getattr(opts, "p", None), 3, "-p", "digits")
-        concurrency = positive(
-            getattr(opts, "concurrency", None) or getattr(opts, "c", None), 1, "-c", "copies per loop"
-        )
-        setup, timed = ("pass", statement) if cell is None else (statement or "pass", cell)
+        opts, statement = parse_options(line, "n:r:p:c:qov:", "concurrency=", "debug")
+        if "c" in opts and "concurrency" in opts:
+            raise UsageError("-c and --concurrency are one option: give it once")
+        number = positive(opts.get("n"), 0, "-n", "loops per run")
+        repeat = positive(opts.get("r"), _DEFAULT_REPEAT, "-r", "runs")
+        precision = positive(opts.get("p"), 3, "-p", "digits", most=_MOST_DIGITS)
+        concurrency = positive(opts.get("concurrency", opts.get("c")), 1, "-c", "copies per loop")
+        if "v" in opts and not (opts["v"].isidentifier() and not keyword.iskeyword(opts["v"])):
+            raise UsageError(f"-v takes a variable name to store the result in, not {opts['v']!r}")
+        timed = statement if cell is None else cell
         if not timed.strip():
             raise UsageError("%timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)")
-        plan = self._plan(timed, setup)
-        timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
+        plan = self._plan(timed) if cell is None else self._plan(cell, setup=statement)
+        try:
+            timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
+        except SyntaxError as error:  # valid in a cell, not in a function: from m import *
+            raise StatementSyntaxError(self.shell, error) from None
         return self._timeit(timer, timed.strip(), number, repeat, precision, opts)
 
     async def _timeit(self, timer: AsyncTimer, statement: str, number, repeat, precision, opts):
@@ -137,7 +154,7 @@ class TimingMagics(ReplMagics):
             if timer.compile_time > _SLOW_COMPILE:
                 print(f"Compiler time: {timer.compile_time:.2f} s")
         if "v" in opts:
-            self.shell.user_ns[opts.v] = result
+            self.shell.user_ns[opts["v"]] = result
         if "o" in opts:
             return result
         return None
@@ -162,16 +179,14 @@ class TimingMagics(ReplMagics):
         restored afterwards; --debug keeps it on.  Background tasks keep
         running meanwhile: their CPU time counts, the wall time is the run's.
         """
-        keep_debug = False
-        words = line.split(None, 1)
-        if words and words[0] == "--debug":
-            keep_debug, line = True, words[1] if len(words) > 1 else ""
-        if cell is not None and line.strip():
+        opts, statement = parse_options(line, "", "debug")
+        if cell is not None and statement:
             raise UsageError("%%time_async takes no statement on its line; put the code in the cell")
-        code = cell if cell is not None else line
+        code = cell if cell is not None else statement
         if not code.strip():
             raise UsageError("%time_async needs a statement, e.g. %time_async asyncio.sleep(0.01)")
-        return self._time(self._plan(code), code.strip(), keep_debug)
+        plan = self._plan(code) if cell is None else self._plan(cell, setup="")
+        return self._time(plan, code.strip(), "debug" in opts)
 
     async def _time(self, plan, statement: str, keep_debug: bool):
         __tracebackhide__ = True
