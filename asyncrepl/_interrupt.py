@@ -198,6 +198,11 @@ def ctrl_c_raises_sigint(fd: int | None):
 # -- in a kernel ---------------------------------------------------------------------------------
 
 
+def _nothing() -> None:
+    pass
+
+
+
 class KernelInterrupts:
     """Puts the Interrupter in front of ipykernel's own SIGINT handling.
 
@@ -241,6 +246,11 @@ class KernelInterrupts:
                 def cancel_the_cell(signum, frame):
                     interrupter.cell_interrupted = True
                     theirs(signum, frame)
+                    # Theirs schedules the cancel with plain call_soon (tornado's
+                    # add_callback on the loop's thread), which does not wake
+                    # the loop: the cell would be cancelled only at the loop's
+                    # next timer or message.  Wake it now.
+                    interrupter.loop.call_soon_threadsafe(_nothing)
 
                 interrupter.otherwise = cancel_the_cell
                 signal.signal(signal.SIGINT, interrupter)

@@ -238,6 +238,9 @@ class ReplLoop:
             self.interrupter.cell_interrupted = False
 
     def _after_cell(self, result) -> None:
+        interrupted = self.interrupter.cell_interrupted
+        if result is not None and interrupted and isinstance(result.error_in_exec, asyncio.CancelledError):
+            result.error_in_exec = KeyboardInterrupt()  # what the cell's reply names
         if self.in_kernel:
             self.interrupter.cell_task = None
         else:
@@ -348,7 +351,9 @@ class ReplLoop:
                 and interrupter is not None
                 and interrupter.cell_interrupted
             ):
-                print("KeyboardInterrupt")
+                # What Ctrl-C on the cell means, in one line (ipykernel turns
+                # it into the cell's error output).
+                shell._showtraceback(KeyboardInterrupt, KeyboardInterrupt(), ["KeyboardInterrupt"])
                 return None
             if issubclass(etype, KeyboardInterrupt):
                 tb = without_handler_frames(tb)

@@ -349,8 +349,10 @@ class LagStats:
 class LoopMonitor:
     """Watches one loop from a thread and tells who holds it and how late it runs.
 
-    *on_hold* is called, on the watching thread, with each :class:`Hold` that
-    lasted at least *threshold* seconds, once its iteration ends.
+    *on_hold* is called on the loop's thread, as the iteration ends, with each
+    :class:`Hold` that lasted at least *threshold* seconds, so that its report
+    comes before anything else the loop runs (in ipykernel: before the cell's
+    reply).
     """
 
     def __init__(
@@ -370,11 +372,12 @@ class LoopMonitor:
         self._thread: threading.Thread | None = None
         self._loop_thread: int | None = None
         self._iteration: _Iteration | None = None  # being sampled now
+        self._lock = threading.Lock()  # between the sampling thread and the loop's
         probe_class = _SelectorProbe if _SelectorProbe.fits(loop) else _HeartbeatProbe
         if probe_class is _SelectorProbe:
-            self.probe = _SelectorProbe(loop, self.lag.add)
+            self.probe = _SelectorProbe(loop, self._iteration_ended)
         else:
-            self.probe = _HeartbeatProbe(loop, self.lag.add, interval=0.025)
+            self.probe = _HeartbeatProbe(loop, self._iteration_ended, interval=0.025)
 
     @property
     def threshold(self) -> float:
@@ -440,25 +443,37 @@ class LoopMonitor:
                 self._sample(number, since)
 
     def _sample(self, number: int, since: float) -> None:
+        """Sample the iteration running now until it ends; the loop's thread
+        finishes it (see _iteration_ended), so that its reports come before
+        anything else the loop runs."""
         probe = self.probe
         iteration = _Iteration(number, since)
         self._iteration = iteration
-        try:
-            while not self._stop.is_set():
-                frame = sys._current_frames().get(self._loop_thread)
-                now = time.monotonic()
-                if probe.iteration != number or probe.waiting:
-                    break
-                task = asyncio.current_task(self.loop)
-                step = step_of(task, frame)
+        while not self._stop.is_set():
+            frame = sys._current_frames().get(self._loop_thread)
+            now = time.monotonic()
+            task = asyncio.current_task(self.loop)
+            step = step_of(task, frame)
+            with self._lock:
+                if self._iteration is not iteration or probe.iteration != number or probe.waiting:
+                    break  # it ended
                 if step is not None:
                     iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
-                del frame
-                self._stop.wait(_SAMPLE_EVERY)
-            ended = probe.iteration != number or probe.waiting
-            iteration.close(probe.idle_since if ended and probe.idle_since >= since else time.monotonic())
-        finally:
-            self._iteration = None
+            del frame, task, step
+            self._stop.wait(_SAMPLE_EVERY)
+
+    def _iteration_ended(self, start: float, end: float) -> None:
+        """Called by the probe on the loop's thread at the end of each busy stretch."""
+        self.lag.add(start, end)
+        if self._iteration is not None:
+            self._finish(end)
+
+    def _finish(self, end: float) -> None:
+        with self._lock:
+            iteration, self._iteration = self._iteration, None
+        if iteration is None:
+            return
+        iteration.close(end)
         threshold = self.threshold
         for hold in iteration.holds:
             if hold.samples >= 2 and hold.duration >= threshold:
@@ -501,20 +516,13 @@ class BlockedLoopReporter:
         self.reported_already: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # by Ctrl-C
 
     def __call__(self, hold: Hold) -> None:
-        """Called on the monitor's thread: report on the loop, in the right context."""
+        """Called on the loop's thread as the iteration that held it ends."""
+        task = hold.task
         if not self.enabled or hold.debugger:
             return
-        task = hold.task
         if task is not None and (is_repl_machinery(task) or task in self.reported_already):
             return
-        try:
-            self.loop.call_soon_threadsafe(self._report, task, hold.duration, hold.line)
-        except RuntimeError:  # the loop closed meanwhile
-            pass
-
-    def _report(self, task, seconds: float, line) -> None:
-        if task is not None and task in self.reported_already:
-            return
+        seconds, line = hold.duration, hold.line
         where = "" if line is None else (
             f" at {code_location(line[0], line[1], self.cell_namer)}: {linecache.getline(line[0], line[1]).strip()}"
         )
