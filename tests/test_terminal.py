@@ -367,3 +367,28 @@ def test_resizing_the_terminal_redraws_the_prompt_at_once(terminal):
     term.child.send(" = 1\r")
     term.wait()
     assert "Out[2]: 100" in term.run("import shutil; shutil.get_terminal_size().columns")
+
+
+def test_autoawait_trio_steps_aside_and_asyncio_comes_back(terminal):
+    pytest.importorskip("trio")
+    term = terminal("asyncrepl")
+    out = term.run("%autoawait trio")
+    assert "cells now run with _trio_runner" in out and "'%autoawait asyncio' brings asyncrepl back" in out
+    assert "_trio_runner" in term.run("%autoawait")
+    assert "Error" not in term.run("import trio\nawait trio.sleep(0.01)\nprint('trio ran')"), "trio cell failed"
+    out = term.run("%autoawait asyncio")
+    assert "cells run on the REPL's loop again" in out
+    assert "asyncrepl" in term.run("%autoawait")
+    assert count(term, "import asyncio; asyncio.get_running_loop().get_debug()") == "True"
+
+
+def test_the_loops_slow_callback_duration_is_asyncrepls_threshold(terminal):
+    # Books show `loop.slow_callback_duration = 0.25`; it is one setting with AsyncRepl's.
+    term = terminal("asyncrepl")
+    term.run("import asyncio, time\nasyncio.get_running_loop().slow_callback_duration = 0.25")
+    assert "0.25" in term.run("%config AsyncRepl.slow_callback_duration")
+    term.run("async def block(s):\n    time.sleep(s)\n")
+    assert "held the loop" not in term.run("await asyncio.create_task(block(0.15))")
+    assert "held the loop for 0.3" in term.run("await asyncio.create_task(block(0.35))")
+    term.run("%config AsyncRepl.slow_callback_duration = 0.1")
+    assert count(term, "asyncio.get_running_loop().slow_callback_duration") == "0.1"
