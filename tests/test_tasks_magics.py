@@ -192,3 +192,37 @@ def test_help_is_complete(ip, capsys):
         assert flag in tasks_doc
     for flag in ("--all", "--msg", "--timeout", "STILL RUNNING"):
         assert flag in cancel_doc
+
+
+def test_unnamed_tasks_are_called_as_asyncio_calls_them(ip, capsys):
+    run(ip, capsys, "t = asyncio.create_task(leaf(10))")
+    (row,) = [r for r in ip.run_line_magic("tasks", "-o") if r.task is ip.user_ns["t"]]
+    assert re.fullmatch(r"Task-\d+", row.name)
+    _, out = run(ip, capsys, "%tasks")
+    assert f" {row.name} " in out and "None" not in out
+
+
+def test_a_tasks_repr_names_the_users_cell_and_no_asyncrepl_callback(ip, capsys):
+    run(ip, capsys, "t = asyncio.get_running_loop().create_task(leaf(10))")
+    _, out = run(ip, capsys, "print(repr(t))")
+    assert re.fullmatch(r"<Task pending name='Task-\d+' coro=<leaf\(\) running at \S+:3> wait_for=<Future pending cb=\[Task\.task_wakeup\(\)\] created at \S+base_events\.py:\d+> created at <ipython-input-\d+-\w+>:1>\n", out)
+
+
+def test_a_task_factory_set_in_a_cell_is_composed_at_the_next_cell(ip, capsys):
+    run(ip, capsys, "made = []\ndef factory(loop, coro, **kwargs):\n    made.append(coro)\n    return asyncio.Task(coro, loop=loop, **kwargs)")
+    _, out = run(ip, capsys, "asyncio.get_running_loop().set_task_factory(factory)")
+    assert out == ""
+    _, out = run(ip, capsys, "t = asyncio.create_task(bad(), name='after')")
+    assert out.startswith(
+        "asyncrepl: the loop's task factory factory now runs inside asyncrepl's, so %tasks, "
+        "%%timeline and failure reports still see every task\n"
+    )
+    assert out.count("asyncrepl: the loop's task factory") == 1
+    _, out = run(ip, capsys, "await asyncio.sleep(0.01)")
+    assert re.search(r"asyncrepl: task \d+ 'after' \(bad\(\)\) failed: ValueError: boom, created at In \[\d+\] line 1", out)
+    assert [coro.__qualname__ for coro in ip.user_ns["made"]].count("bad") == 1  # the user's factory made it
+    _, out = run(ip, capsys, "%tasks --done")
+    assert re.search(r"after\s+bad\(\)\s+raised\s+ValueError: boom", out)
+    run(ip, capsys, "t.exception()")
+    _, out = run(ip, capsys, "x = 1")
+    assert out == ""  # said once

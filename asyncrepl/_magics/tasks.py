@@ -81,10 +81,9 @@ class TaskMagics(ReplMagics):
             raise UsageError(f"no task matches {still_unmatched[0]!r} (see %tasks and %tasks --done)")
         if args.objects:
             return [_tasks.row(registry, task) for task in tasks] + finished
-        pending = registry.pending(include_machinery=True)
-        waiters = _tasks.awaited_by(pending)
+        graph = _tasks.AwaitGraph(registry.pending(include_machinery=True))
         for task in tasks:
-            awaiting = [_tasks.row(registry, waiter) for waiter in waiters.get(task, [])]
+            awaiting = [_tasks.row(registry, waiter) for waiter in graph.awaited_by(task)]
             display(
                 views.detail(
                     _tasks.row(registry, task), _tasks.await_chain(task), registry.info(task).created_at, awaiting
@@ -95,11 +94,10 @@ class TaskMagics(ReplMagics):
         return None
 
     def _task_tree(self, registry, views, tasks, args):
-        rows = {id(task): _tasks.row(registry, task) for task in tasks}
-        awaits = {id(task): [t for t in _tasks.awaited_tasks(task) if id(t) in rows] for task in tasks}
-        awaited = {id(t) for targets in awaits.values() for t in targets}
-        children = {rows[key].id: [rows[id(t)] for t in targets] for key, targets in awaits.items()}
-        roots = [rows[id(task)] for task in tasks if id(task) not in awaited]
+        rows = {task: _tasks.row(registry, task) for task in tasks}
+        graph = _tasks.AwaitGraph(tasks)
+        children = {rows[task].id: [rows[target] for target in graph.awaits(task)] for task in tasks}
+        roots = [rows[task] for task in graph.roots()]
         if args.objects:
             return roots, children
         if not tasks:
