@@ -128,13 +128,8 @@ class Views:
         notes = []
         if any(row.machinery for row in rows):
             notes.append("* IPython's, the kernel's or asyncrepl's own task")
-        if counts is not None and total > len(rows):
-            notes.append(f"showing {len(rows):,} of {total:,} pending tasks ({total - len(rows):,} left out); all of them:")
-            for (coroutine, state), count in counts.most_common(10):
-                notes.append(f"  {count:>9,}  {coroutine}()  {state}")
-            if len(counts) > 10:
-                rest = sum(count for _, count in counts.most_common()[10:])
-                notes.append(f"  {rest:>9,}  in {len(counts) - 10} more groups")
+        if counts is not None:
+            notes.extend(left_out(len(rows), total, counts))
         headers = ["id", "name", "state", "coroutine", "suspended at", "waits on", "age", "created at"]
         return Table(headers, body, notes)
 
@@ -195,12 +190,16 @@ class Views:
             lines.extend("  " + text for chunk in entry.traceback for text in chunk.rstrip("\n").split("\n"))
         return TextBlock(lines)
 
-    def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow]]) -> TextBlock:
+    def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow | str]], notes: Sequence[str] = ()) -> TextBlock:
+        """Each root and, under it, what it awaits; a str child is drawn as is (``… 46 more``)."""
         lines: list[str] = []
         seen: set[int] = set()
 
-        def walk(row: TaskRow, prefix: str, last: bool, top: bool) -> None:
+        def walk(row: TaskRow | str, prefix: str, last: bool, top: bool) -> None:
             branch = "" if top else ("└── " if last else "├── ")
+            if isinstance(row, str):  # what a bounded tree left out here
+                lines.append(f"{prefix}{branch}{row}")
+                return
             waits = f"  ({row.waits_on})" if row.waits_on else ""
             lines.append(f"{prefix}{branch}{self.task_label(row)} {row.state}{waits}")
             if row.id in seen:
@@ -213,7 +212,22 @@ class Views:
 
         for root in roots:
             walk(root, "", True, True)
-        return TextBlock(lines)
+        return TextBlock(lines + list(notes))
+
+
+def left_out(shown: int, total: int, counts: Counter | None = None, what: str = "pending tasks") -> list[str]:
+    """What a bounded listing left out: a line, and counts of all by coroutine and state."""
+    if total <= shown:
+        return []
+    lines = [f"showing {shown:,} of {total:,} {what} ({total - shown:,} left out; --limit shows more)"]
+    if counts:
+        lines[0] += "; all of them:"
+        for (coroutine, state), count in counts.most_common(10):
+            lines.append(f"  {count:>9,}  {coroutine}()  {state}")
+        if len(counts) > 10:
+            rest = sum(count for _, count in counts.most_common()[10:])
+            lines.append(f"  {rest:>9,}  in {len(counts) - 10} more groups")
+    return lines
 
 
 def format_age(seconds: float | None) -> str:

@@ -360,6 +360,17 @@ class TaskRegistry:
             sites = _sites(frame, limit=1)
             info.cancelled_at = sites[0] if sites else None
 
+    def cancel(self, tasks: Iterable[asyncio.Task], who: str, message=None) -> None:
+        """Cancel *tasks* on behalf of *who* (``%cancel``), noting who and the
+        user's line once for all of them: 100,000 tasks take no longer than 100,000 cancel() calls."""
+        sites = _sites(sys._getframe(1), limit=1)
+        site = sites[0] if sites else None
+        for task in tasks:
+            info = self.info(task)
+            if info.cancelled_by is None:
+                info.cancelled_by, info.cancelled_at = who, site
+            task.cancel(message)
+
     def note_cancel_by(self, task: asyncio.Task, who: str) -> None:
         """Say who is about to cancel *task* (``%cancel``, ``Ctrl-C``), for the history."""
         info = self.info(task)

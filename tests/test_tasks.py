@@ -355,7 +355,7 @@ def test_pending_table_marks_machinery_and_summarizes_what_it_left_out():
     table = Views().pending_table([main, a], total=1000, counts=Counter({("leaf", "waiting"): 998, ("main", "waiting"): 2}))
     text = table.text(width=200)
     assert "2*" in text and "* IPython's, the kernel's or asyncrepl's own task" in text
-    assert "showing 2 of 1,000 pending tasks (998 left out)" in text
+    assert "showing 2 of 1,000 pending tasks (998 left out; --limit shows more)" in text
     assert "      998  leaf()  waiting" in text
     assert "app.py:3" in text
 

@@ -160,7 +160,7 @@ def test_many_tasks_are_summarized(ip, capsys):
     run(ip, capsys, "many = [asyncio.create_task(leaf(10)) for _ in range(500)] + [asyncio.create_task(middle()) for _ in range(5)]")
     run(ip, capsys, "await asyncio.sleep(0.01)")
     _, out = run(ip, capsys, "%tasks --limit 10")
-    assert "showing 10 of 505 pending tasks (495 left out); all of them:" in out
+    assert "showing 10 of 505 pending tasks (495 left out; --limit shows more); all of them:" in out
     assert re.search(r"\s+500\s+leaf\(\)\s+waiting", out) and re.search(r"\s+5\s+middle\(\)\s+waiting", out)
     table_rows = [line for line in out.splitlines() if re.match(r"\d+\s", line)]
     assert len(table_rows) == 10
@@ -226,3 +226,37 @@ def test_a_task_factory_set_in_a_cell_is_composed_at_the_next_cell(ip, capsys):
     run(ip, capsys, "t.exception()")
     _, out = run(ip, capsys, "x = 1")
     assert out == ""  # said once
+
+
+# -- output that stays readable with many tasks ---------------------------------------------
+
+
+def test_the_tree_is_bounded_by_limit_and_counts_what_it_left_out(ip, capsys):
+    run(ip, capsys, "async def parent():\n    await asyncio.gather(*(leaf(30) for _ in range(50)))\np = asyncio.create_task(parent(), name='parent')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks --tree --limit 5")
+    lines = out.splitlines()
+    assert lines[0].startswith(lines[0].split()[0] + " 'parent' (parent()) waiting  (gather: tasks ")
+    assert [line[:4] for line in lines[1:5]] == ["├── "] * 4 and "leaf()" in lines[4]
+    assert lines[5] == "└── … 46 more"
+    assert lines[6] == "showing 5 of 51 pending tasks (46 left out; --limit shows more); all of them:"
+    assert re.fullmatch(r"\s+50\s+leaf\(\)\s+waiting", lines[7]) and re.fullmatch(r"\s+1\s+parent\(\)\s+waiting", lines[8])
+    assert len(lines) == 9
+
+
+def test_details_of_many_matching_tasks_are_bounded_by_limit(ip, capsys):
+    run(ip, capsys, "many = [asyncio.create_task(leaf(30)) for _ in range(40)]\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks leaf --limit 3")
+    assert out.count("await chain, from the task's coroutine") == 3
+    assert re.search(r"\nshowing 3 of 40 matching pending tasks \(37 left out; --limit shows more\); all of them:\n\s+40  leaf\(\)  waiting\n$", out)
+
+
+def test_cancel_names_at_most_limit_tasks_the_stubborn_first(ip, capsys):
+    run(ip, capsys, "many = [asyncio.create_task(leaf(30)) for _ in range(50)]\ns = asyncio.create_task(stubborn(), name='stub')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%cancel --all --limit 5 --timeout 0.2")
+    lines = out.splitlines()
+    assert len(lines) == 6
+    assert sum(line.startswith("cancelled: task ") for line in lines) == 4
+    assert any(line.startswith("STILL RUNNING: task ") and "'stub'" in line for line in lines[:5])
+    assert lines[5] == "46 more not named; of all 51: 1 STILL RUNNING, 50 cancelled (--limit names more)"
+    _, out = run(ip, capsys, "%tasks --done --limit 100")
+    assert out.count("by %cancel at In [") == 50
