@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import linecache
 import shutil
+import traceback
 from collections import Counter
 from collections.abc import Sequence
 
@@ -185,10 +186,27 @@ class Views:
         if entry.created_at:
             lines.append("created at, innermost first:")
             lines.extend(f"  {site.function}  {self.place(site)}" for site in entry.created_at)
-        if entry.traceback:
+        if entry.error is not None:
             lines.append("traceback:")
-            lines.extend("  " + text for chunk in entry.traceback for text in chunk.rstrip("\n").split("\n"))
+            lines.extend("  " + text for text in self.traceback(entry.error))
         return TextBlock(lines)
+
+    def traceback(self, error: BaseException) -> list[str]:
+        """The traceback of *error* as Python prints it, its frames in cells
+        named ``In [3]`` (not ``<ipython-input-3-...>`` or ``/tmp/ipykernel_…``)."""
+        formatted = traceback.TracebackException.from_exception(error)
+        pending, seen = [formatted], set()
+        while pending:  # the exception, its causes and contexts, a group's members
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            for frame in current.stack:
+                if self.cell_namer is not None and self.cell_namer(frame.filename) is not None:
+                    frame.filename = code_location(frame.filename, frame.lineno, self.cell_namer).rsplit(" line ", 1)[0]
+            pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+            pending.extend(getattr(current, "exceptions", None) or ())
+        return "".join(formatted.format()).rstrip("\n").split("\n")
 
     def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow | str]], notes: Sequence[str] = ()) -> TextBlock:
         """Each root and, under it, what it awaits; a str child is drawn as is (``… 46 more``)."""

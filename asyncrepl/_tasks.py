@@ -198,6 +198,7 @@ class Finished:
     traceback: tuple[str, ...] = ()
     cancelled_by: str | None = None  # "%cancel", "Ctrl-C"
     cancelled_at: Site | None = None  # where cancel() was called
+    error: BaseException | None = field(default=None, repr=False)  # what it raised
 
 
 class _ReplTask(asyncio.Task):
@@ -497,6 +498,7 @@ class TaskRegistry:
             traceback=lines,
             cancelled_by=info.cancelled_by if cancelled else None,
             cancelled_at=info.cancelled_at if cancelled else None,
+            error=error,
         )
 
 

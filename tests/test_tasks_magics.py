@@ -139,6 +139,8 @@ def test_done_history_shows_how_tasks_ended(ip, capsys):
     bad_id = next(r.id for r in ip.run_line_magic("tasks", "--done -o") if r.name == "bad")
     _, out = run(ip, capsys, f"%tasks {bad_id}")
     assert "raised" in out and "traceback:" in out and "raise ValueError('boom')" in out
+    assert re.search(r'File "In \[\d+\]", line 15, in bad\n\s+raise ValueError\(\'boom\'\)', out)
+    assert "<ipython-input-" not in out
     run(ip, capsys, "b.exception()")  # retrieved: no warning at exit
 
 
@@ -260,3 +262,16 @@ def test_cancel_names_at_most_limit_tasks_the_stubborn_first(ip, capsys):
     assert lines[5] == "46 more not named; of all 51: 1 STILL RUNNING, 50 cancelled (--limit names more)"
     _, out = run(ip, capsys, "%tasks --done --limit 100")
     assert out.count("by %cancel at In [") == 50
+
+
+@pytest.mark.kernel
+def test_a_failed_tasks_traceback_names_kernel_cells_as_in_n(kernel):
+    k = kernel()
+    assert k.execute("%load_ext asyncrepl").status == "ok"
+    k.execute("import asyncio\nasync def bad():\n    raise ValueError('boom')")
+    k.execute("t = asyncio.create_task(bad(), name='bad')\nawait asyncio.sleep(0.05)")
+    reply = k.execute("%tasks bad")
+    assert reply.status == "ok", reply.error
+    out = "\n".join(reply.results) + reply.stdout
+    assert re.search(r'File "In \[\d+\]", line 3, in bad\n\s+raise ValueError\(\'boom\'\)', out), out
+    assert "ipykernel_" not in out and "/tmp/" not in out
