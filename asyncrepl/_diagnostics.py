@@ -230,7 +230,7 @@ class FailedTasks:
         where = f", created at {created}" if created else ""
         report(
             f"task {self.registry.label(task)} failed: "
-            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback",
+            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback, %debug_task {self.registry.info(task).id} to debug",
             self.registry.context_of(task),
         )
 

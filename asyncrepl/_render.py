@@ -96,6 +96,43 @@ class TextBlock:
         return f"<pre>{html.escape(self.text())}</pre>"
 
 
+class LocalsView:
+    """Frames, each with its local variables: indented text, or a table per frame in HTML."""
+
+    def __init__(self, title: str, frames: Sequence[tuple[str, Sequence[tuple[str, str]]]]):
+        self.title = title
+        self.frames = [(heading, list(variables)) for heading, variables in frames]
+
+    def text(self) -> str:
+        lines = [self.title, "locals of each frame, from the task's coroutine to where it waits:"]
+        for heading, variables in self.frames:
+            lines.append(f"  {heading}")
+            width = max((len(name) for name, _ in variables), default=0)
+            lines.extend(f"      {name.ljust(width)} = {value}" for name, value in variables)
+            if not variables:
+                lines.append("      (no local variables)")
+        if not self.frames:
+            lines.append("  (no frames: not started yet)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text())
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p>{html.escape(self.title)}</p>"]
+        for heading, variables in self.frames:
+            rows = "".join(
+                f"<tr><td style='text-align:left'><code>{html.escape(name)}</code></td>"
+                f"<td style='text-align:left'><code>{html.escape(value)}</code></td></tr>"
+                for name, value in variables
+            )
+            parts.append(f"<p><code>{html.escape(heading)}</code></p><table><tbody>{rows}</tbody></table>")
+        return "".join(parts)
+
+
 class Views:
     """Task views, naming code places as the REPL user knows them."""
 
@@ -175,6 +212,12 @@ class Views:
         else:
             lines.append("awaited by: no task")
         return TextBlock(lines)
+
+    def task_locals(self, row: TaskRow, chain: list[tuple[Link, list[tuple[str, str]]]]) -> LocalsView:
+        """What a suspended task holds: each frame of its await chain and its locals."""
+        title = f"task {self.task_label(row)}: {row.state}, age {format_age(row.age)}"
+        frames = [(f"{link.function}()  {self.place(link)}", variables) for link, variables in chain]
+        return LocalsView(title, frames)
 
     def finished_detail(self, entry: Finished, now: float) -> TextBlock:
         lines = [

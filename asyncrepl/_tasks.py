@@ -37,6 +37,7 @@ __all__ = [
     "TaskRow",
     "await_chain",
     "awaited_tasks",
+    "chain_locals",
     "ending",
     "outcome",
     "task_state",
@@ -848,6 +849,71 @@ def _called_api(frames):
         if not _in_asyncio(frames[index]):
             return frames[index + 1] if index + 1 < len(frames) else None
     return frames[0] if frames else None
+
+
+# -- what a suspended task holds ---------------------------------------------------------
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's bounded reprs that run no user code but ``__repr__``: containers
+    are walked only when they are the builtin types themselves (a dict is not
+    sorted: sorting would call the keys' ``__lt__``), and a repr that raises
+    says so."""
+
+    _CONTAINERS = {list, tuple, dict, set, frozenset, deque, str, bytes, int, float, complex, bool, type(None)}
+
+    def repr1(self, x, level):
+        if type(x) in self._CONTAINERS:
+            return super().repr1(x, level)
+        return self.repr_instance(x, level)
+
+    def repr_dict(self, x, level):
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pairs = list(x.items())[: self.maxdict]  # x[key] would hash the key: user code
+        items = [f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}" for key, value in pairs]
+        return "{" + ", ".join(items) + (", ..." if len(x) > self.maxdict else "") + "}"
+
+    def repr_set(self, x, level):
+        return self._unsorted(x, level, "{", "}", "set()")
+
+    def repr_frozenset(self, x, level):
+        return self._unsorted(x, level, "frozenset({", "})", "frozenset()")
+
+    def _unsorted(self, x, level, left, right, empty):
+        if not x:
+            return empty
+        if level <= 0:
+            return left + "..." + right
+        items = [self.repr1(item, level - 1) for item in list(x)[: self.maxset]]
+        return left + ", ".join(items) + (", ..." if len(x) > self.maxset else "") + right
+
+    def repr_instance(self, x, level):
+        try:
+            text = repr(x)
+        except Exception as error:
+            return f"<repr failed: {type(error).__name__}: {error}>"
+        if len(text) > self.maxother:
+            half = max(0, (self.maxother - 3) // 2)
+            text = text[:half] + "..." + text[len(text) - half :]
+        return text
+
+
+_locals_repr = _BoundedRepr()
+_locals_repr.maxother = _locals_repr.maxstring = 80
+
+
+def chain_locals(task: asyncio.Task) -> list[tuple[Link, list[tuple[str, str]]]]:
+    """Each frame of the task's await chain, outermost first, with its local
+    variables as bounded reprs: what the suspended task holds."""
+    chain = []
+    for frame in _frames_of(task):
+        (link,) = _links([frame])
+        variables = [(name, _locals_repr.repr(value)) for name, value in dict(frame.f_locals).items()]
+        chain.append((link, variables))
+    return chain
 
 
 # -- rows for %tasks --------------------------------------------------------------------

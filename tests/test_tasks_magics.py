@@ -1,6 +1,8 @@
 """%tasks and %cancel in IPython's in-process InteractiveShell."""
 
+import io
 import re
+import time
 
 import pytest
 
@@ -275,3 +277,102 @@ def test_a_failed_tasks_traceback_names_kernel_cells_as_in_n(kernel):
     out = "\n".join(reply.results) + reply.stdout
     assert re.search(r'File "In \[\d+\]", line 3, in bad\n\s+raise ValueError\(\'boom\'\)', out), out
     assert "ipykernel_" not in out and "/tmp/" not in out
+
+
+# -- what a suspended task holds, and why a failed one failed -------------------------------
+
+
+def test_locals_of_each_frame_of_the_await_chain_bounded_and_safe(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    run(ip, capsys, "class Touchy:\n    def __repr__(self):\n        raise RuntimeError('no repr for you')\n"
+        "async def holder(n):\n    big = list(range(100_000))\n    touchy = Touchy()\n    await leaf(n)\n"
+        "h = asyncio.create_task(holder(40), name='holder')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks holder --locals")
+    lines = out.splitlines()
+    assert re.fullmatch(r"task \d+ 'holder' \(holder\(\)\): waiting, age \d\.\d s", lines[0])
+    assert lines[1] == "locals of each frame, from the task's coroutine to where it waits:"
+    assert re.fullmatch(r"  holder\(\)  In \[\d+\] line 7: await leaf\(n\)", lines[2])
+    assert lines[3:6] == ["      n      = 40", "      big    = [0, 1, 2, 3, 4, 5, ...]", "      touchy = <repr failed: RuntimeError: no repr for you>"]
+    assert re.fullmatch(r"  leaf\(\)  In \[\d+\] line 3: await asyncio.sleep\(n\)", lines[6]) and lines[7] == "      n = 40"
+    assert lines[8].startswith("  sleep()  tasks.py:") and "      delay  = 40" in lines
+    html = ip.find_line_magic("tasks")  # the same view gives Jupyter a table per frame
+    view = __import__("asyncrepl._render", fromlist=["Views"]).Views().task_locals(
+        ip.run_line_magic("tasks", "holder -o")[0], __import__("asyncrepl._tasks", fromlist=["chain_locals"]).chain_locals(ip.user_ns["h"])
+    )
+    assert "<td style='text-align:left'><code>touchy</code></td><td style='text-align:left'><code>&lt;repr failed: RuntimeError: no repr for you&gt;</code></td>" in view._repr_html_()
+
+
+FAILING = (
+    "async def helper(y):\n    raise ValueError(y)\n"
+    "async def failing():\n    x = 41\n    await helper(x + 1)\n"
+    "f = asyncio.create_task(failing(), name='failing')\nawait asyncio.sleep(0.01)"
+)
+
+
+def test_debug_task_opens_ipythons_debugger_where_the_task_raised(ip, capsys, monkeypatch):
+    run(ip, capsys, FAILING)
+    monkeypatch.setattr("sys.stdin", io.StringIO("p y\nup\np x\nq\n"))
+    _, out = run(ip, capsys, "%debug_task")
+    assert "raise ValueError(y)" in out
+    assert "ipdb> 42\n" in out and "await helper(x + 1)" in out and "ipdb> 41\n" in out
+    run(ip, capsys, "f.exception()")
+
+
+@pytest.mark.parametrize(
+    "cells, line, message",
+    [
+        ([], "%debug_task", re.escape("no task has failed (of the last finished ones %tasks --done remembers)")),
+        ([], "%debug_task nothing", re.escape("no finished task matches 'nothing' (see %tasks --done)")),
+        (["k = asyncio.create_task(leaf(10), name='keep')"], "%debug_task keep", r"task \d+ 'keep' \(leaf\(\)\) has not finished: %tasks \d+ --locals shows what it holds"),
+        (["r = asyncio.create_task(leaf(0), name='fine')\nawait asyncio.sleep(0.01)"], "%debug_task fine", r"task \d+ 'fine' \(leaf\(\)\) did not fail: it returned None"),
+        ([], "%debug_task a b", r"usage: %debug_task \[ID\|NAME\]: one task, or none for the most recent failure"),
+    ],
+)
+def test_debug_task_without_a_failed_task_says_so_in_one_line(ip, capsys, cells, line, message):
+    for cell in cells:
+        run(ip, capsys, cell)
+    _, out = run(ip, capsys, line)
+    assert re.fullmatch("UsageError: " + message + "\n", out), out
+
+
+@pytest.mark.terminal
+def test_debug_task_in_the_terminal(terminal):
+    from harness import strip_escapes
+
+    term = terminal("ipython", "--ext=asyncrepl")
+    term.run("import asyncio")
+    term.run(FAILING)
+    term.child.logfile_read = seen = io.StringIO()
+    term.type("%debug_task")
+    for command in ("up", "p x", "q"):
+        term.child.expect("ipdb>")
+        time.sleep(0.2)  # let the prompt settle before typing
+        term.child.sendline(command)
+    term.wait()
+    transcript = strip_escapes(seen.getvalue())
+    raised = transcript.index("----> 2     raise ValueError(y)")
+    went_up = transcript.index("----> 5     await helper(x + 1)", raised)
+    assert re.search(r"^41\s*$", transcript[went_up:], re.MULTILINE), transcript
+    assert term.run("f.exception()").endswith("ValueError(42)")
+    assert term.run("asyncio.get_running_loop().is_running()").endswith("True")
+
+
+@pytest.mark.kernel
+def test_debug_task_in_the_kernel_reads_from_the_notebooks_stdin(kernel):
+    from harness import strip_escapes
+
+    k = kernel()
+    assert k.execute("%load_ext asyncrepl").status == "ok"
+    assert k.execute("import asyncio\n" + FAILING).status == "ok"
+    msg_id = k.client.execute("%debug_task", allow_stdin=True)
+    answers, prompts = ["up", "p x", "q"], []
+    while answers:
+        request = k.client.get_stdin_msg(timeout=20)
+        prompts.append(request["content"]["prompt"])
+        k.client.input(answers.pop(0))
+    reply = k.finish(msg_id)
+    assert reply.status == "ok", reply.error
+    reply.stdout = strip_escapes(reply.stdout)
+    assert prompts == ["ipdb> "] * 3
+    assert "raise ValueError(y)" in reply.stdout and "await helper(x + 1)" in reply.stdout
+    assert re.search(r"^41$", reply.stdout, re.MULTILINE), reply.stdout

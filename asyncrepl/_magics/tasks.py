@@ -4,15 +4,17 @@ what became of them.  The engine is ``_tasks``; the views are ``_render``."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 
+from IPython.core.display_trap import DisplayTrap
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
 from .. import _tasks
-from .._render import left_out
+from .._render import Views, left_out
 from .._timing import paused_debug
 from ._common import ReplMagics
 
@@ -26,6 +28,7 @@ class TaskMagics(ReplMagics):
     @argument("--all", action="store_true", help="also list IPython's, the kernel's and asyncrepl's own tasks, marked *")
     @argument("--tree", action="store_true", help="the awaited-by tree: who awaits whom")
     @argument("--done", action="store_true", help="recently finished tasks and how they ended (AsyncRepl.task_history of them)")
+    @argument("--locals", action="store_true", help="with ID|NAME|GLOB: the local variables of each frame of its await chain")
     @argument("--limit", type=int, default=30, help="list at most this many tasks, then a summary of all (default 30)")
     @argument("-o", dest="objects", action="store_true", help="return the rows as objects instead of printing")
     @line_magic
@@ -41,6 +44,9 @@ class TaskMagics(ReplMagics):
         %tasks ID|NAME|GLOB   one task in detail: its whole await chain, the
                               stack that created it, and which tasks await it
                               (for a finished task: how it ended)
+        %tasks ID --locals    what a suspended task holds: the local variables of
+                              each frame of its await chain (bounded reprs;
+                              nothing of yours runs but __repr__)
         %tasks --tree         who awaits whom
         %tasks --done         recently finished tasks: result, exception, or
                               cancelled (and from where), when, after how long
@@ -48,6 +54,8 @@ class TaskMagics(ReplMagics):
         args = parse_argstring(self.tasks, line)
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
+        if args.locals and not args.patterns:
+            raise UsageError("--locals shows the tasks you name: %tasks ID|NAME|GLOB --locals")
         registry = self._tasks_registry()
         views = self._views()
         if args.done:
@@ -87,6 +95,9 @@ class TaskMagics(ReplMagics):
         shown = tasks[: args.limit]
         graph = _tasks.AwaitGraph(registry.pending(include_machinery=True)) if shown else None
         for task in shown:
+            if args.locals:
+                display(views.task_locals(_tasks.row(registry, task), _tasks.chain_locals(task)))
+                continue
             awaiting = [_tasks.row(registry, waiter) for waiter in graph.awaited_by(task)]
             display(
                 views.detail(
@@ -129,6 +140,48 @@ class TaskMagics(ReplMagics):
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
         display(views.tree(roots, children, left_out(len(shown), len(tasks), counts)))
         return None
+
+    @line_magic
+    def debug_task(self, line: str = ""):
+        """Post-mortem debugging of a task that failed: IPython's debugger (the
+        one %debug opens) on the task's traceback, at the line that raised.
+
+        %debug_task           the most recent failure (see %tasks --done)
+        %debug_task ID|NAME   that task (an id, a name, or a glob over names and
+                              coroutines: the most recent failure among them)
+
+        Walk the frames with up/down, print variables with p, leave with q.  The
+        loop, and with it every other task, waits while the debugger is open.
+        """
+        registry = self._tasks_registry()
+        pattern = line.strip()
+        if len(pattern.split()) > 1:
+            raise UsageError("usage: %debug_task [ID|NAME]: one task, or none for the most recent failure")
+        entries = registry.history if not pattern else registry.finished(pattern)
+        failed = [entry for entry in entries if entry.outcome == "raised" and entry.error is not None]
+        if not failed:
+            raise UsageError(self._no_failure(registry, pattern, entries))
+        error = failed[-1].error
+        debugger = self.shell.debugger_cls()
+        # As %debug: Python's own displayhook while at the (Pdb) prompt.
+        with DisplayTrap(hook=sys.__displayhook__):
+            debugger.reset()
+            debugger.interaction(None, error.__traceback__)
+        return None
+
+    @staticmethod
+    def _no_failure(registry, pattern: str, entries) -> str:
+        views = Views()
+        if entries:  # it finished, but did not fail
+            entry = entries[-1]
+            ending = f"returned {entry.detail}" if entry.outcome == "returned" else "was cancelled"
+            return f"task {views.task_label(entry)} did not fail: it {ending}"
+        if not pattern:
+            return "no task has failed (of the last finished ones %tasks --done remembers)"
+        tasks, _ = registry.find([pattern])
+        if tasks:
+            return f"task {registry.label(tasks[0])} has not finished: %tasks {registry.info(tasks[0]).id} --locals shows what it holds"
+        return f"no finished task matches {pattern!r} (see %tasks --done)"
 
     @magic_arguments()
     @argument("patterns", nargs="*", help="task ids, names or globs (over names and coroutines)")
