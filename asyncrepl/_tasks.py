@@ -533,8 +533,8 @@ def _callable_name(function) -> str:
 
 # -- asyncio's insides: every private attribute asyncrepl reads, in this one place ----------
 #
-# Each was checked on CPython 3.11.7, 3.12.1, 3.13.0, 3.14 and 3.15, C and
-# pure-Python tasks alike.  asyncio has no public way to ask these questions.
+# Each was checked on CPython 3.11.7, 3.12.1, 3.13.0, 3.14.10 and 3.15.2 (C
+# tasks, asyncio's default).  asyncio has no public way to ask these questions.
 
 
 def _exception_of(task: asyncio.Task) -> BaseException | None:
@@ -597,6 +597,30 @@ def _trim_creation_stack(task: asyncio.Task) -> None:
         and frames[-1].filename == _LOOP_CREATE_TASK.co_filename
     ):
         del frames[-1]
+
+
+def _awaited_in(frame) -> list:
+    # What an asyncio function waits on, by the names of its locals: fut
+    # (wait_for on 3.11, shield...), fs (wait, as_completed), self (a TaskGroup).
+    local = frame.f_locals
+    found = []
+    if isinstance(local.get("fut"), asyncio.Future):
+        found.append(local["fut"])
+    if isinstance(local.get("fs"), (set, frozenset, list)):
+        found.extend(local["fs"])
+    if isinstance(local.get("self"), asyncio.TaskGroup):
+        found.extend(_group_tasks(local["self"]))
+    return found
+
+
+def _timer_in(frame) -> tuple[str, asyncio.TimerHandle] | None:
+    # The timer of an asyncio function, by the name of its local: sleep()'s
+    # h, or wait_for()'s timeout_handle (3.11; from 3.12 see _timeouts_in).
+    for name, kind in (("h", "sleep"), ("timeout_handle", "timeout")):
+        handle = frame.f_locals.get(name)
+        if isinstance(handle, asyncio.TimerHandle):
+            return kind, handle
+    return None
 
 
 def _timeouts_in(awaitable) -> list:
@@ -742,16 +766,7 @@ def awaited_tasks(task: asyncio.Task, frames=None) -> list[asyncio.Task]:
     for frame in reversed(_frames_of(task) if frames is None else frames):
         if not _in_asyncio(frame):
             break
-        local = frame.f_locals
-        candidates = []
-        if isinstance(local.get("fut"), asyncio.Future):
-            candidates.append(local["fut"])
-        if isinstance(local.get("fs"), (set, frozenset, list)):
-            candidates.extend(local["fs"])
-        group = local.get("self")
-        if isinstance(group, asyncio.TaskGroup):
-            candidates.extend(_group_tasks(group))
-        found.extend(c for c in candidates if isinstance(c, asyncio.Task))
+        found.extend(c for c in _awaited_in(frame) if isinstance(c, asyncio.Task))
     unique, seen = [], {id(task)}
     for candidate in found:
         if id(candidate) not in seen and not candidate.done():
@@ -823,13 +838,11 @@ def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_ti
             parts = [f"future {_short_repr(waiter)}"]
         else:
             parts = ["sleep" if api.f_code.co_name == "sleep" else f"{api.f_code.co_qualname}()"]
-            left = None
-            for name in ("h", "timeout_handle"):  # sleep()'s handle; wait_for()'s (3.11)
-                handle = api.f_locals.get(name)
-                if isinstance(handle, asyncio.TimerHandle):
-                    left = max(0.0, handle.when() - loop_time)
-                    parts.append(f"{left:.1f} s left" if name == "h" else f"times out in {left:.1f} s")
-                    break
+            timer = _timer_in(api)
+            if timer is not None:
+                kind, handle = timer
+                left = max(0.0, handle.when() - loop_time)
+                parts.append(f"{left:.1f} s left" if kind == "sleep" else f"times out in {left:.1f} s")
             waited = awaited_tasks(task, frames)
             if waited:
                 parts.insert(1, f"task{'s' if len(waited) > 1 else ''} {_ids(waited, task_id)}")
