@@ -524,7 +524,7 @@ def ending(task: asyncio.Task) -> tuple[str, str]:
 def _pattern_id(pattern: str) -> int | None:
     """The task id a pattern names (``3`` or ``#3``), if it names one."""
     bare = pattern[1:] if pattern.startswith("#") else pattern
-    return int(bare) if bare.isdigit() else None
+    return int(bare) if bare.isascii() and bare.isdigit() else None  # not "²", which isdigit() accepts
 
 
 def _callable_name(function) -> str:

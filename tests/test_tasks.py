@@ -640,3 +640,8 @@ def test_await_chain_and_awaited_by_on_every_version():
         assert inner_awaited_by == [shielding] and shielding_awaits == [inner]
     else:
         assert inner_awaited_by == [] and shielding_awaits == []
+
+
+@pytest.mark.parametrize("pattern, wanted", [("3", 3), ("#3", 3), ("²", None), ("#²", None), ("٣", None), ("x3", None), ("", None)])
+def test_only_ascii_digits_name_a_task_id(pattern, wanted):
+    assert _tasks._pattern_id(pattern) == wanted
