@@ -783,8 +783,10 @@ class AwaitGraph:
     """
 
     def __init__(self, tasks: list[asyncio.Task]):
-        self._awaits: dict[asyncio.Task, list[asyncio.Task]] = {task: [] for task in tasks}
-        self._awaited_by: dict[asyncio.Task, list[asyncio.Task]] = {task: [] for task in tasks}
+        # Dicts used as ordered sets: a gather of 100,000 tasks is one waiter
+        # with 100,000 targets.
+        self._awaits: dict[asyncio.Task, dict[asyncio.Task, None]] = {task: {} for task in tasks}
+        self._awaited_by: dict[asyncio.Task, dict[asyncio.Task, None]] = {task: {} for task in tasks}
         if _capture_call_graph is not None:
             for task in tasks:
                 for waiter in _capture_call_graph(task, limit=0).awaited_by:
@@ -795,17 +797,17 @@ class AwaitGraph:
                     self._link(task, target)
 
     def _link(self, waiter, target) -> None:
-        if waiter in self._awaits and target in self._awaits and target not in self._awaits[waiter]:
-            self._awaits[waiter].append(target)
-            self._awaited_by[target].append(waiter)
+        if waiter in self._awaits and target in self._awaits:
+            self._awaits[waiter][target] = None
+            self._awaited_by[target][waiter] = None
 
     def awaits(self, task: asyncio.Task) -> list[asyncio.Task]:
         """The tasks *task* waits for."""
-        return self._awaits.get(task, [])
+        return list(self._awaits.get(task, ()))
 
     def awaited_by(self, task: asyncio.Task) -> list[asyncio.Task]:
         """The tasks that wait for *task*."""
-        return self._awaited_by.get(task, [])
+        return list(self._awaited_by.get(task, ()))
 
     def roots(self) -> list[asyncio.Task]:
         """The tasks no task waits for, in the order given."""
