@@ -192,10 +192,12 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
 def test_help_is_complete(ip, capsys):
     tasks_doc = ip.find_line_magic("tasks").__doc__
     cancel_doc = ip.find_line_magic("cancel").__doc__
-    for flag in ("--all", "--tree", "--done", "--limit", "-o"):
+    for flag in ("--all", "--tree", "--done", "--locals", "--limit", "-o"):
         assert flag in tasks_doc
-    for flag in ("--all", "--msg", "--timeout", "STILL RUNNING"):
+    for flag in ("--all", "--msg", "--timeout", "--limit", "STILL RUNNING"):
         assert flag in cancel_doc
+    debug_doc = ip.find_line_magic("debug_task").__doc__
+    assert "%debug_task ID|NAME" in debug_doc and "up/down" in debug_doc
 
 
 def test_unnamed_tasks_are_called_as_asyncio_calls_them(ip, capsys):

@@ -107,7 +107,8 @@ class TaskMagics(ReplMagics):
         finished_shown = finished[: max(0, args.limit - len(shown))]
         for entry in finished_shown:
             display(views.finished_detail(entry, registry.clock()))
-        notes = left_out(len(shown), len(tasks), _tasks.summary(tasks) if len(tasks) > len(shown) else None, "matching pending tasks")
+        counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
+        notes = left_out(len(shown), len(tasks), counts, "matching pending tasks")
         notes += left_out(len(finished_shown), len(finished), None, "matching finished tasks")
         if notes:
             print("\n".join(notes))
