@@ -233,7 +233,7 @@ class FailedTasks:
             where += "; in a script it would have ended the program, the REPL goes on"
         report(
             f"task {self.registry.label(task)} failed: "
-            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback",
+            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback, %debug_task {self.registry.info(task).id} to debug",
             self.registry.context_of(task),
         )
 

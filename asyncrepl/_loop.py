@@ -236,6 +236,8 @@ class ReplLoop:
             # The cell's task, which Ctrl-C treats as the cell's own code.
             self.interrupter.cell_task = asyncio.current_task()
             self.interrupter.cell_interrupted = False
+        if (notice := self.tasks.adopt_task_factory()) is not None:
+            report(notice)
 
     def _after_cell(self, result) -> None:
         interrupted = self.interrupter.cell_interrupted

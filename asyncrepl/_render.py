@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import linecache
 import shutil
+import traceback
 from collections import Counter
 from collections.abc import Sequence
 
@@ -95,6 +96,43 @@ class TextBlock:
         return f"<pre>{html.escape(self.text())}</pre>"
 
 
+class LocalsView:
+    """Frames, each with its local variables: indented text, or a table per frame in HTML."""
+
+    def __init__(self, title: str, frames: Sequence[tuple[str, Sequence[tuple[str, str]]]]):
+        self.title = title
+        self.frames = [(heading, list(variables)) for heading, variables in frames]
+
+    def text(self) -> str:
+        lines = [self.title, "locals of each frame, from the task's coroutine to where it waits:"]
+        for heading, variables in self.frames:
+            lines.append(f"  {heading}")
+            width = max((len(name) for name, _ in variables), default=0)
+            lines.extend(f"      {name.ljust(width)} = {value}" for name, value in variables)
+            if not variables:
+                lines.append("      (no local variables)")
+        if not self.frames:
+            lines.append("  (no frames: not started yet)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text())
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p>{html.escape(self.title)}</p>"]
+        for heading, variables in self.frames:
+            rows = "".join(
+                f"<tr><td style='text-align:left'><code>{html.escape(name)}</code></td>"
+                f"<td style='text-align:left'><code>{html.escape(value)}</code></td></tr>"
+                for name, value in variables
+            )
+            parts.append(f"<p><code>{html.escape(heading)}</code></p><table><tbody>{rows}</tbody></table>")
+        return "".join(parts)
+
+
 class Views:
     """Task views, naming code places as the REPL user knows them."""
 
@@ -128,13 +166,8 @@ class Views:
         notes = []
         if any(row.machinery for row in rows):
             notes.append("* IPython's, the kernel's or asyncrepl's own task")
-        if counts is not None and total > len(rows):
-            notes.append(f"showing {len(rows):,} of {total:,} pending tasks ({total - len(rows):,} left out); all of them:")
-            for (coroutine, state), count in counts.most_common(10):
-                notes.append(f"  {count:>9,}  {coroutine}()  {state}")
-            if len(counts) > 10:
-                rest = sum(count for _, count in counts.most_common()[10:])
-                notes.append(f"  {rest:>9,}  in {len(counts) - 10} more groups")
+        if counts is not None:
+            notes.extend(left_out(len(rows), total, counts))
         headers = ["id", "name", "state", "coroutine", "suspended at", "waits on", "age", "created at"]
         return Table(headers, body, notes)
 
@@ -180,6 +213,12 @@ class Views:
             lines.append("awaited by: no task")
         return TextBlock(lines)
 
+    def task_locals(self, row: TaskRow, chain: list[tuple[Link, list[tuple[str, str]]]]) -> LocalsView:
+        """What a suspended task holds: each frame of its await chain and its locals."""
+        title = f"task {self.task_label(row)}: {row.state}, age {format_age(row.age)}"
+        frames = [(f"{link.function}()  {self.place(link)}", variables) for link, variables in chain]
+        return LocalsView(title, frames)
+
     def finished_detail(self, entry: Finished, now: float) -> TextBlock:
         lines = [
             f"task {self.task_label(entry)}: {entry.outcome} {format_age(now - entry.ended)} ago, "
@@ -190,17 +229,38 @@ class Views:
         if entry.created_at:
             lines.append("created at, innermost first:")
             lines.extend(f"  {site.function}  {self.place(site)}" for site in entry.created_at)
-        if entry.traceback:
+        if entry.error is not None:
             lines.append("traceback:")
-            lines.extend("  " + text for chunk in entry.traceback for text in chunk.rstrip("\n").split("\n"))
+            lines.extend("  " + text for text in self.traceback(entry.error))
         return TextBlock(lines)
 
-    def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow]]) -> TextBlock:
+    def traceback(self, error: BaseException) -> list[str]:
+        """The traceback of *error* as Python prints it, its frames in cells
+        named ``In [3]`` (not ``<ipython-input-3-...>`` or ``/tmp/ipykernel_…``)."""
+        formatted = traceback.TracebackException.from_exception(error)
+        pending, seen = [formatted], set()
+        while pending:  # the exception, its causes and contexts, a group's members
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            for frame in current.stack:
+                if self.cell_namer is not None and self.cell_namer(frame.filename) is not None:
+                    frame.filename = code_location(frame.filename, frame.lineno, self.cell_namer).rsplit(" line ", 1)[0]
+            pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+            pending.extend(getattr(current, "exceptions", None) or ())
+        return "".join(formatted.format()).rstrip("\n").split("\n")
+
+    def tree(self, roots: list[TaskRow], children: dict[int, list[TaskRow | str]], notes: Sequence[str] = ()) -> TextBlock:
+        """Each root and, under it, what it awaits; a str child is drawn as is (``… 46 more``)."""
         lines: list[str] = []
         seen: set[int] = set()
 
-        def walk(row: TaskRow, prefix: str, last: bool, top: bool) -> None:
+        def walk(row: TaskRow | str, prefix: str, last: bool, top: bool) -> None:
             branch = "" if top else ("└── " if last else "├── ")
+            if isinstance(row, str):  # what a bounded tree left out here
+                lines.append(f"{prefix}{branch}{row}")
+                return
             waits = f"  ({row.waits_on})" if row.waits_on else ""
             lines.append(f"{prefix}{branch}{self.task_label(row)} {row.state}{waits}")
             if row.id in seen:
@@ -213,7 +273,22 @@ class Views:
 
         for root in roots:
             walk(root, "", True, True)
-        return TextBlock(lines)
+        return TextBlock(lines + list(notes))
+
+
+def left_out(shown: int, total: int, counts: Counter | None = None, what: str = "pending tasks") -> list[str]:
+    """What a bounded listing left out: a line, and counts of all by coroutine and state."""
+    if total <= shown:
+        return []
+    lines = [f"showing {shown:,} of {total:,} {what} ({total - shown:,} left out; --limit shows more)"]
+    if counts:
+        lines[0] += "; all of them:"
+        for (coroutine, state), count in counts.most_common(10):
+            lines.append(f"  {count:>9,}  {coroutine}()  {state}")
+        if len(counts) > 10:
+            rest = sum(count for _, count in counts.most_common()[10:])
+            lines.append(f"  {rest:>9,}  in {len(counts) - 10} more groups")
+    return lines
 
 
 def format_age(seconds: float | None) -> str:

@@ -6,7 +6,10 @@ In one run:
   with asyncrepl's TaskRegistry installed: ids, creation sites, cancel sites
   and finished-task history (best of several rounds each, debug mode off);
 * ``%tasks`` (first rows plus a summary of all) and ``%tasks --tree`` with
-  1,000, 10,000 and 100,000 pending tasks, in IPython's in-process shell.
+  1,000, 10,000 and 100,000 pending tasks, in IPython's in-process shell;
+* ``%cancel --all`` of that many tasks, against the hand-written
+  ``for t in tasks: t.cancel()`` then ``await asyncio.wait(tasks)`` in a cell
+  (both with asyncrepl's default, debug mode on).
 
 Usage: python benchmarks/bench_tasks.py [--tasks 100000] [--rounds 3]
 """
@@ -88,6 +91,28 @@ def listing_speed(sizes: list[int]) -> None:
         ip.run_cell("_bench.cancel()\nawait asyncio.sleep(0)\nawait asyncio.sleep(0)")
 
 
+def cancel_speed(sizes: list[int]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()  # loaded by listing_speed
+    ip.run_cell("%config AsyncRepl.debug = True")
+    print()
+    print("cancelling every pending task (in-process shell, debug mode on)")
+    print(f"{'pending tasks':>14} {'hand-written':>13} {'%cancel --all':>14} {'ratio':>7}")
+    make = "_bench = [asyncio.create_task(parked()) for _ in range({size})]\nawait asyncio.sleep(0)"
+    hand_written = "for _t in _bench:\n    _t.cancel()\nawait asyncio.wait(_bench)"
+    for size in sizes:
+        timings = []
+        for cell in (hand_written, "%cancel --all"):
+            ip.run_cell(make.format(size=size))
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                ip.run_cell(cell)
+            timings.append(time.perf_counter() - start)
+            ip.run_cell("del _bench")
+        print(f"{size:>14,} {timings[0]:11.3f} s {timings[1]:12.3f} s {timings[1] / timings[0]:6.2f}x")
+
+
 def main() -> None:
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # debug mode's slow-callback reports
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,6 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     tracking_cost(args.tasks, args.rounds)
     listing_speed([1_000, 10_000, args.tasks])
+    cancel_speed([1_000, 10_000, args.tasks])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Task introspection and its rendering, without IPython."""
 
 import asyncio
+import contextvars
+import re
 import sys
 
 import pytest
@@ -138,8 +140,12 @@ def test_what_gather_wait_for_taskgroup_and_task_awaits_are_shown_as():
     assert waited["awaits_task"] == [ids["inner"]]
     assert rows["gathers"].waits_on.startswith("gather: tasks ") and "(2 of 2 pending)" in rows["gathers"].waits_on
     assert len(waited["gathers"]) == 2
-    assert rows["waits_for"].waits_on.startswith("wait_for(), ") and " s left, task " in rows["waits_for"].waits_on
-    assert len(waited["waits_for"]) == 1
+    if sys.version_info < (3, 12):  # wait_for runs the coroutine as a task of its own
+        assert re.fullmatch(r"wait_for\(\), task \d+, times out in (19\.\d|20\.0) s", rows["waits_for"].waits_on)
+        assert len(waited["waits_for"]) == 1
+    else:  # wait_for awaits the coroutine itself, inside an asyncio.timeout()
+        assert re.fullmatch(r"sleep, (29\.\d|30\.0) s left, wait_for\(\) times out in (19\.\d|20\.0) s", rows["waits_for"].waits_on)
+        assert waited["waits_for"] == []
     assert rows["groups"].waits_on.startswith("TaskGroup.__aexit__(), task ")
     assert len(waited["groups"]) == 1
     assert rows["shields"].state == "waiting" and rows["shields"].waits_on  # a future, described
@@ -154,8 +160,8 @@ def test_awaited_by_links_each_task_to_its_waiters():
 
         outer_task = asyncio.create_task(outer(), name="outer")
         await settle()
-        waiters = _tasks.awaited_by(registry.pending())
-        return waiters[inner], outer_task
+        graph = _tasks.AwaitGraph(registry.pending())
+        return graph.awaited_by(inner), outer_task
 
     waiters, outer_task = run(scenario)
     assert waiters == [outer_task]
@@ -222,7 +228,7 @@ def test_no_history_means_no_done_callback():
         registry = TaskRegistry(asyncio.get_running_loop(), history_size=0)
         registry.install()
         task = asyncio.create_task(leaf(0))
-        callbacks = len(task._callbacks or ())  # before run_until_complete adds its own
+        callbacks = len(_tasks._callbacks_of(task) or ())  # the real list, not the repr's
         await task
         registry.uninstall()
         return callbacks, registry.history
@@ -349,7 +355,7 @@ def test_pending_table_marks_machinery_and_summarizes_what_it_left_out():
     table = Views().pending_table([main, a], total=1000, counts=Counter({("leaf", "waiting"): 998, ("main", "waiting"): 2}))
     text = table.text(width=200)
     assert "2*" in text and "* IPython's, the kernel's or asyncrepl's own task" in text
-    assert "showing 2 of 1,000 pending tasks (998 left out)" in text
+    assert "showing 2 of 1,000 pending tasks (998 left out; --limit shows more)" in text
     assert "      998  leaf()  waiting" in text
     assert "app.py:3" in text
 
@@ -357,3 +363,285 @@ def test_pending_table_marks_machinery_and_summarizes_what_it_left_out():
 @pytest.mark.parametrize("seconds, text", [(None, "?"), (0.04, "0.0 s"), (12.34, "12.3 s"), (125, "2 min 5 s"), (7384, "2 h 3 min")])
 def test_ages(seconds, text):
     assert format_age(seconds) == text
+
+
+# -- every Python's asyncio: names, reprs, timeouts, factories, eager tasks, the call graph ----
+
+
+def test_unnamed_tasks_keep_asyncios_own_names():
+    # 3.13 calls set_name(None) after a task factory (CPython gh-130033).
+    async def scenario(registry):
+        unnamed = asyncio.create_task(leaf(10))
+        by_loop = asyncio.get_running_loop().create_task(leaf(10))
+        named = asyncio.create_task(leaf(10), name="mine")
+        await settle()
+        return unnamed.get_name(), by_loop.get_name(), named.get_name(), _tasks.row(registry, unnamed).name
+
+    unnamed, by_loop, named, row_name = run(scenario)
+    assert re.fullmatch(r"Task-\d+", unnamed) and re.fullmatch(r"Task-\d+", by_loop)
+    assert named == "mine" and row_name == unnamed
+
+
+def _reprs_made_here(registry_too: bool, factory=None):
+    """Reprs of tasks made on fixed lines of this function, with and without a registry."""
+
+    async def returns():
+        return {"answer": 42}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        if factory is not None:
+            loop.set_task_factory(factory)
+        registry = TaskRegistry(loop) if registry_too else None
+        if registry is not None:
+            registry.install()
+        waiting = asyncio.create_task(leaf(10))  # MADE HERE
+        by_loop = loop.create_task(leaf(10))  # AND HERE
+        done = asyncio.create_task(returns())
+        await settle()
+        reprs = [repr(waiting), repr(by_loop), repr(done)]
+        waiting.cancel()
+        by_loop.cancel()
+        await settle()
+        reprs.append(repr(waiting))
+        if registry is not None:
+            registry.uninstall()
+        return reprs
+
+    return [re.sub(r"Task-\d+", "Task-N", text) for text in asyncio.run(main())]
+
+
+def test_a_tasks_repr_is_what_plain_asyncio_prints():
+    plain, ours = _reprs_made_here(False), _reprs_made_here(True)
+    assert ours == plain
+    here = __file__
+    assert f"created at {here}:{line_of(_reprs_made_here, 'MADE HERE')}" not in plain[0]  # asyncio.create_task's line
+    assert plain[1].endswith(f"created at {here}:{line_of(_reprs_made_here, 'AND HERE')}>")
+    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+def test_with_the_eager_factory_a_repr_differs_from_plain_asyncio_only_in_asyncios_own_line():
+    plain = _reprs_made_here(False, asyncio.eager_task_factory)
+    ours = _reprs_made_here(True, asyncio.eager_task_factory)
+    if sys.version_info[:2] == (3, 13):  # plain 3.13 names them 'None' (gh-130033): asyncrepl does not
+        plain = [text.replace("name='None'", "name='Task-N'") for text in plain]
+
+    def without_site(text):  # plain: always eager_task_factory's line in asyncio
+        return re.sub(r" created at \S+>$", ">", text)
+
+    assert [without_site(text) for text in ours] == [without_site(text) for text in plain]
+    assert re.search(r"created at \S+/asyncio/tasks\.py:\d+>$", ours[0])  # asyncio.create_task's line, as without a factory
+    assert ours[1].endswith(f"created at {__file__}:{line_of(_reprs_made_here, 'AND HERE')}>")  # the user's
+    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+
+
+def test_wait_for_and_timeout_blocks_show_their_deadline():
+    async def under_timeout():
+        async with asyncio.timeout(7):
+            await leaf(30)
+
+    async def under_wait_for():
+        await asyncio.wait_for(leaf(30), 20)
+
+    async def scenario(registry):
+        blocks = asyncio.create_task(under_timeout())
+        waits = asyncio.create_task(under_wait_for())
+        await settle()
+        return _tasks.row(registry, blocks).waits_on, _tasks.row(registry, waits).waits_on
+
+    blocks, waits = run(scenario)
+    assert re.fullmatch(r"sleep, (29\.\d|30\.0) s left, timeout\(\) expires in (6\.\d|7\.0) s", blocks)
+    if sys.version_info < (3, 12):
+        assert re.fullmatch(r"wait_for\(\), task \d+, times out in (19\.\d|20\.0) s", waits)
+    else:
+        assert re.fullmatch(r"sleep, (29\.\d|30\.0) s left, wait_for\(\) times out in (19\.\d|20\.0) s", waits)
+
+
+class _Recording:
+    """A user's task factory: makes plain asyncio Tasks, passing on what it gets."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, loop, coro, **kwargs):
+        self.calls.append(sorted(kwargs))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+
+def test_a_factory_set_after_the_registry_is_composed_at_the_next_look():
+    factory = _Recording()
+
+    async def fails():
+        raise ValueError("late")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        registry = TaskRegistry(loop)
+        registry.install()
+        assert registry.adopt_task_factory() is None  # nothing changed
+        loop.set_task_factory(factory)
+        notice = registry.adopt_task_factory()
+        task = asyncio.create_task(fails(), name="after")  # CREATED AFTER
+        await asyncio.wait([task])
+        await settle()
+        task.exception()
+        again = registry.adopt_task_factory()
+        registry.uninstall()
+        return notice, again, registry.info(task), registry.history, loop.get_task_factory()
+
+    notice, again, info, history, restored = asyncio.run(main())
+    assert notice == (
+        "the loop's task factory _Recording now runs inside asyncrepl's, so %tasks, "
+        "%%timeline and failure reports still see every task"
+    )
+    assert again is None and factory.calls[0] == (["name"] if sys.version_info >= (3, 14) else [])
+    assert info.created_at[0].lineno == line_of(test_a_factory_set_after_the_registry_is_composed_at_the_next_look, "CREATED AFTER")
+    assert [(entry.name, entry.outcome) for entry in history] == [("after", "raised")]
+    assert restored is factory
+
+
+def test_a_factory_that_calls_the_one_it_replaced_makes_each_task_once():
+    seen = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        registry = TaskRegistry(loop)
+        registry.install()
+        replaced = loop.get_task_factory()
+
+        def wrapping(loop, coro, **kwargs):
+            task = replaced(loop, coro, **kwargs)
+            seen.append(task)
+            return task
+
+        loop.set_task_factory(wrapping)
+        registry.adopt_task_factory()
+        first = asyncio.create_task(leaf(0))
+        second = asyncio.create_task(leaf(0))
+        await asyncio.gather(first, second)
+        registry.uninstall()
+        return registry.info(first), registry.info(second), (first, second), registry.history
+
+    first, second, tasks, history = asyncio.run(main())
+    assert list(tasks) == seen[:2]  # (then asyncio.run's own, once the registry is gone)
+    assert second.id == first.id + 1 and first.created_at
+    assert [entry.id for entry in history] == [first.id, second.id]
+
+
+def _factory_calls():
+    """Every way a loop.create_task calls its factory: (loop, coro) and
+    context= (3.11-3.13.2), and name=, context=, eager_start= (3.13.3, 3.14+)."""
+    calls = [{}, {"context": True}, {"name": "given"}, {"name": "given", "context": True}, {"name": None}]
+    if sys.version_info >= (3, 12):
+        calls += [
+            {"eager_start": True},
+            {"name": "given", "context": True, "eager_start": True},
+            {"name": None, "context": None, "eager_start": False},
+        ]
+    return calls
+
+
+@pytest.mark.parametrize("kwargs", _factory_calls(), ids=str)
+@pytest.mark.parametrize("previous", ["none", "user", "eager"])
+def test_the_factory_passes_on_whatever_create_task_gives_it(kwargs, previous):
+    if previous == "eager" and sys.version_info < (3, 12):
+        pytest.skip("eager tasks are 3.12+")
+    user_factory = _Recording()
+    marker = contextvars.ContextVar("marker")
+
+    async def first_step():
+        # Runs inside create_task for an eager task: its id is already known.
+        return registry.info(asyncio.current_task()).id, marker.get("unset")
+
+    async def main():
+        global registry
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory({"none": None, "user": user_factory, "eager": getattr(asyncio, "eager_task_factory", None)}[previous])
+        registry = TaskRegistry(loop)
+        registry.install()
+        given = dict(kwargs)
+        if given.get("context") is True:
+            context = contextvars.copy_context()
+            context.run(marker.set, "from the context")
+            given["context"] = context
+        task = registry._factory(loop, first_step(), **given)
+        eager_done = task.done()
+        seen_id, seen_marker = await task
+        await settle()
+        registry.uninstall()
+        return task, eager_done, seen_id, seen_marker, registry.info(task), registry.history
+
+    task, eager_done, seen_id, seen_marker, info, history = asyncio.run(main())
+    eager = kwargs.get("eager_start", previous == "eager")
+    assert eager_done == eager
+    assert seen_id == info.id and [entry.id for entry in history] == [info.id]
+    assert seen_marker == ("from the context" if kwargs.get("context") is True else "unset")
+    if kwargs.get("name"):
+        assert task.get_name() == "given"
+    else:
+        assert re.fullmatch(r"Task-\d+", task.get_name())
+    if previous == "user":
+        assert user_factory.calls[0] == sorted(kwargs)
+    assert info.created_at  # this test's line
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+def test_an_eager_task_that_ends_in_its_first_step_gets_an_id_a_site_history_and_a_timeline_row():
+    from asyncrepl import _timeline
+
+    async def instant():
+        return "done at once"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        registry = TaskRegistry(loop)
+        registry.install()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        registry.adopt_task_factory()
+        recorder = _timeline.Recorder()
+        registry.wrap_coroutine = _timeline.task_wrapper(lambda task: registry.info(task).id)
+        task = recorder.context().run(asyncio.create_task, instant())  # EAGER LINE
+        done_at_once = task.done()
+        await settle()
+        registry.wrap_coroutine = None
+        timeline = recorder.finish()
+        registry.uninstall()
+        return done_at_once, registry.info(task), registry.history, timeline
+
+    done_at_once, info, history, timeline = asyncio.run(main())
+    assert done_at_once
+    assert info.created_at[0].lineno == line_of(test_an_eager_task_that_ends_in_its_first_step_gets_an_id_a_site_history_and_a_timeline_row, "EAGER LINE")
+    assert [(entry.id, entry.coroutine, entry.outcome, entry.detail) for entry in history] == [
+        (info.id, "test_an_eager_task_that_ends_in_its_first_step_gets_an_id_a_site_history_and_a_timeline_row.<locals>.instant", "returned", "'done at once'")
+    ]
+    (track,) = timeline.tracks  # (no cell row: no cell here)
+    assert (track.id, track.outcome, len(track.steps)) == (info.id, "returned", 1)
+
+
+def test_await_chain_and_awaited_by_on_every_version():
+    # 3.14+: asyncio's call graph (it also links shield()'s inner task to
+    # the task awaiting it); before, frames and futures.
+    async def shields():
+        await asyncio.shield(leaf(30))
+
+    async def scenario(registry):
+        shielding = asyncio.create_task(shields(), name="shielding")
+        mid = asyncio.create_task(middle(), name="mid")
+        await settle()
+        graph = _tasks.AwaitGraph(registry.pending())
+        inner = next(task for task in registry.pending() if task.get_name() not in ("shielding", "mid") and _tasks.coroutine_name(task) == "leaf")
+        return [link.function for link in _tasks.await_chain(mid)], graph.awaited_by(inner), graph.awaits(shielding), shielding, inner
+
+    chain, inner_awaited_by, shielding_awaits, shielding, inner = run(scenario)
+    assert chain[:2] == ["middle", "leaf"] and chain[-1] == "sleep"
+    if sys.version_info >= (3, 14):
+        assert inner_awaited_by == [shielding] and shielding_awaits == [inner]
+    else:
+        assert inner_awaited_by == [] and shielding_awaits == []
+
+
+@pytest.mark.parametrize("pattern, wanted", [("3", 3), ("#3", 3), ("²", None), ("#²", None), ("٣", None), ("x3", None), ("", None)])
+def test_only_ascii_digits_name_a_task_id(pattern, wanted):
+    assert _tasks._pattern_id(pattern) == wanted

@@ -1,6 +1,8 @@
 """%tasks and %cancel in IPython's in-process InteractiveShell."""
 
+import io
 import re
+import time
 
 import pytest
 
@@ -139,6 +141,8 @@ def test_done_history_shows_how_tasks_ended(ip, capsys):
     bad_id = next(r.id for r in ip.run_line_magic("tasks", "--done -o") if r.name == "bad")
     _, out = run(ip, capsys, f"%tasks {bad_id}")
     assert "raised" in out and "traceback:" in out and "raise ValueError('boom')" in out
+    assert re.search(r'File "In \[\d+\]", line 15, in bad\n\s+raise ValueError\(\'boom\'\)', out)
+    assert "<ipython-input-" not in out
     run(ip, capsys, "b.exception()")  # retrieved: no warning at exit
 
 
@@ -160,7 +164,7 @@ def test_many_tasks_are_summarized(ip, capsys):
     run(ip, capsys, "many = [asyncio.create_task(leaf(10)) for _ in range(500)] + [asyncio.create_task(middle()) for _ in range(5)]")
     run(ip, capsys, "await asyncio.sleep(0.01)")
     _, out = run(ip, capsys, "%tasks --limit 10")
-    assert "showing 10 of 505 pending tasks (495 left out); all of them:" in out
+    assert "showing 10 of 505 pending tasks (495 left out; --limit shows more); all of them:" in out
     assert re.search(r"\s+500\s+leaf\(\)\s+waiting", out) and re.search(r"\s+5\s+middle\(\)\s+waiting", out)
     table_rows = [line for line in out.splitlines() if re.match(r"\d+\s", line)]
     assert len(table_rows) == 10
@@ -188,7 +192,189 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
 def test_help_is_complete(ip, capsys):
     tasks_doc = ip.find_line_magic("tasks").__doc__
     cancel_doc = ip.find_line_magic("cancel").__doc__
-    for flag in ("--all", "--tree", "--done", "--limit", "-o"):
+    for flag in ("--all", "--tree", "--done", "--locals", "--limit", "-o"):
         assert flag in tasks_doc
-    for flag in ("--all", "--msg", "--timeout", "STILL RUNNING"):
+    for flag in ("--all", "--msg", "--timeout", "--limit", "STILL RUNNING"):
         assert flag in cancel_doc
+    debug_doc = ip.find_line_magic("debug_task").__doc__
+    assert "%debug_task ID|NAME" in debug_doc and "up/down" in debug_doc
+
+
+def test_unnamed_tasks_are_called_as_asyncio_calls_them(ip, capsys):
+    run(ip, capsys, "t = asyncio.create_task(leaf(10))")
+    (row,) = [r for r in ip.run_line_magic("tasks", "-o") if r.task is ip.user_ns["t"]]
+    assert re.fullmatch(r"Task-\d+", row.name)
+    _, out = run(ip, capsys, "%tasks")
+    assert f" {row.name} " in out and "None" not in out
+
+
+def test_a_tasks_repr_names_the_users_cell_and_no_asyncrepl_callback(ip, capsys):
+    run(ip, capsys, "t = asyncio.get_running_loop().create_task(leaf(10))")
+    _, out = run(ip, capsys, "print(repr(t))")
+    assert re.fullmatch(r"<Task pending name='Task-\d+' coro=<leaf\(\) running at \S+:3> wait_for=<Future pending cb=\[Task\.task_wakeup\(\)\] created at \S+base_events\.py:\d+> created at <ipython-input-\d+-\w+>:1>\n", out)
+
+
+def test_a_task_factory_set_in_a_cell_is_composed_at_the_next_cell(ip, capsys):
+    run(ip, capsys, "made = []\ndef factory(loop, coro, **kwargs):\n    made.append(coro)\n    return asyncio.Task(coro, loop=loop, **kwargs)")
+    _, out = run(ip, capsys, "asyncio.get_running_loop().set_task_factory(factory)")
+    assert out == ""
+    _, out = run(ip, capsys, "t = asyncio.create_task(bad(), name='after')")
+    assert out.startswith(
+        "asyncrepl: the loop's task factory factory now runs inside asyncrepl's, so %tasks, "
+        "%%timeline and failure reports still see every task\n"
+    )
+    assert out.count("asyncrepl: the loop's task factory") == 1
+    _, out = run(ip, capsys, "await asyncio.sleep(0.01)")
+    assert re.search(r"asyncrepl: task \d+ 'after' \(bad\(\)\) failed: ValueError: boom, created at In \[\d+\] line 1", out)
+    assert [coro.__qualname__ for coro in ip.user_ns["made"]].count("bad") == 1  # the user's factory made it
+    _, out = run(ip, capsys, "%tasks --done")
+    assert re.search(r"after\s+bad\(\)\s+raised\s+ValueError: boom", out)
+    run(ip, capsys, "t.exception()")
+    _, out = run(ip, capsys, "x = 1")
+    assert out == ""  # said once
+
+
+# -- output that stays readable with many tasks ---------------------------------------------
+
+
+def test_the_tree_is_bounded_by_limit_and_counts_what_it_left_out(ip, capsys):
+    run(ip, capsys, "async def parent():\n    await asyncio.gather(*(leaf(30) for _ in range(50)))\np = asyncio.create_task(parent(), name='parent')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks --tree --limit 5")
+    lines = out.splitlines()
+    assert lines[0].startswith(lines[0].split()[0] + " 'parent' (parent()) waiting  (gather: tasks ")
+    assert [line[:4] for line in lines[1:5]] == ["├── "] * 4 and "leaf()" in lines[4]
+    assert lines[5] == "└── … 46 more"
+    assert lines[6] == "showing 5 of 51 pending tasks (46 left out; --limit shows more); all of them:"
+    assert re.fullmatch(r"\s+50\s+leaf\(\)\s+waiting", lines[7]) and re.fullmatch(r"\s+1\s+parent\(\)\s+waiting", lines[8])
+    assert len(lines) == 9
+
+
+def test_details_of_many_matching_tasks_are_bounded_by_limit(ip, capsys):
+    run(ip, capsys, "many = [asyncio.create_task(leaf(30)) for _ in range(40)]\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks leaf --limit 3")
+    assert out.count("await chain, from the task's coroutine") == 3
+    assert re.search(r"\nshowing 3 of 40 matching pending tasks \(37 left out; --limit shows more\); all of them:\n\s+40  leaf\(\)  waiting\n$", out)
+
+
+def test_cancel_names_at_most_limit_tasks_the_stubborn_first(ip, capsys):
+    run(ip, capsys, "many = [asyncio.create_task(leaf(30)) for _ in range(50)]\ns = asyncio.create_task(stubborn(), name='stub')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%cancel --all --limit 5 --timeout 0.2")
+    lines = out.splitlines()
+    assert len(lines) == 6
+    assert sum(line.startswith("cancelled: task ") for line in lines) == 4
+    assert any(line.startswith("STILL RUNNING: task ") and "'stub'" in line for line in lines[:5])
+    assert lines[5] == "46 more not named; of all 51: 1 STILL RUNNING, 50 cancelled (--limit names more)"
+    _, out = run(ip, capsys, "%tasks --done --limit 100")
+    assert out.count("by %cancel at In [") == 50
+
+
+@pytest.mark.kernel
+def test_a_failed_tasks_traceback_names_kernel_cells_as_in_n(kernel):
+    k = kernel()
+    assert k.execute("%load_ext asyncrepl").status == "ok"
+    k.execute("import asyncio\nasync def bad():\n    raise ValueError('boom')")
+    k.execute("t = asyncio.create_task(bad(), name='bad')\nawait asyncio.sleep(0.05)")
+    reply = k.execute("%tasks bad")
+    assert reply.status == "ok", reply.error
+    out = "\n".join(reply.results) + reply.stdout
+    assert re.search(r'File "In \[\d+\]", line 3, in bad\n\s+raise ValueError\(\'boom\'\)', out), out
+    assert "ipykernel_" not in out and "/tmp/" not in out
+
+
+# -- what a suspended task holds, and why a failed one failed -------------------------------
+
+
+def test_locals_of_each_frame_of_the_await_chain_bounded_and_safe(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    run(ip, capsys, "class Touchy:\n    def __repr__(self):\n        raise RuntimeError('no repr for you')\n"
+        "async def holder(n):\n    big = list(range(100_000))\n    touchy = Touchy()\n    await leaf(n)\n"
+        "h = asyncio.create_task(holder(40), name='holder')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks holder --locals")
+    lines = out.splitlines()
+    assert re.fullmatch(r"task \d+ 'holder' \(holder\(\)\): waiting, age \d\.\d s", lines[0])
+    assert lines[1] == "locals of each frame, from the task's coroutine to where it waits:"
+    assert re.fullmatch(r"  holder\(\)  In \[\d+\] line 7: await leaf\(n\)", lines[2])
+    assert lines[3:6] == ["      n      = 40", "      big    = [0, 1, 2, 3, 4, 5, ...]", "      touchy = <repr failed: RuntimeError: no repr for you>"]
+    assert re.fullmatch(r"  leaf\(\)  In \[\d+\] line 3: await asyncio.sleep\(n\)", lines[6]) and lines[7] == "      n = 40"
+    assert lines[8].startswith("  sleep()  tasks.py:") and "      delay  = 40" in lines
+    html = ip.find_line_magic("tasks")  # the same view gives Jupyter a table per frame
+    view = __import__("asyncrepl._render", fromlist=["Views"]).Views().task_locals(
+        ip.run_line_magic("tasks", "holder -o")[0], __import__("asyncrepl._tasks", fromlist=["chain_locals"]).chain_locals(ip.user_ns["h"])
+    )
+    assert "<td style='text-align:left'><code>touchy</code></td><td style='text-align:left'><code>&lt;repr failed: RuntimeError: no repr for you&gt;</code></td>" in view._repr_html_()
+
+
+FAILING = (
+    "async def helper(y):\n    raise ValueError(y)\n"
+    "async def failing():\n    x = 41\n    await helper(x + 1)\n"
+    "f = asyncio.create_task(failing(), name='failing')\nawait asyncio.sleep(0.01)"
+)
+
+
+def test_debug_task_opens_ipythons_debugger_where_the_task_raised(ip, capsys, monkeypatch):
+    run(ip, capsys, FAILING)
+    monkeypatch.setattr("sys.stdin", io.StringIO("p y\nup\np x\nq\n"))
+    _, out = run(ip, capsys, "%debug_task")
+    assert "raise ValueError(y)" in out
+    assert "ipdb> 42\n" in out and "await helper(x + 1)" in out and "ipdb> 41\n" in out
+    run(ip, capsys, "f.exception()")
+
+
+@pytest.mark.parametrize(
+    "cells, line, message",
+    [
+        ([], "%debug_task", re.escape("no task has failed (of the last finished ones %tasks --done remembers)")),
+        ([], "%debug_task nothing", re.escape("no finished task matches 'nothing' (see %tasks --done)")),
+        (["k = asyncio.create_task(leaf(10), name='keep')"], "%debug_task keep", r"task \d+ 'keep' \(leaf\(\)\) has not finished: %tasks \d+ --locals shows what it holds"),
+        (["r = asyncio.create_task(leaf(0), name='fine')\nawait asyncio.sleep(0.01)"], "%debug_task fine", r"task \d+ 'fine' \(leaf\(\)\) did not fail: it returned None"),
+        ([], "%debug_task a b", r"usage: %debug_task \[ID\|NAME\]: one task, or none for the most recent failure"),
+    ],
+)
+def test_debug_task_without_a_failed_task_says_so_in_one_line(ip, capsys, cells, line, message):
+    for cell in cells:
+        run(ip, capsys, cell)
+    _, out = run(ip, capsys, line)
+    assert re.fullmatch("UsageError: " + message + "\n", out), out
+
+
+@pytest.mark.terminal
+def test_debug_task_in_the_terminal(terminal):
+    from harness import strip_escapes
+
+    term = terminal("ipython", "--ext=asyncrepl")
+    term.run("import asyncio")
+    term.run(FAILING)
+    term.child.logfile_read = seen = io.StringIO()
+    term.type("%debug_task")
+    for command in ("up", "p x", "q"):
+        term.child.expect("ipdb>")
+        time.sleep(0.2)  # let the prompt settle before typing
+        term.child.sendline(command)
+    term.wait()
+    transcript = strip_escapes(seen.getvalue())
+    raised = transcript.index("----> 2     raise ValueError(y)")
+    went_up = transcript.index("----> 5     await helper(x + 1)", raised)
+    assert re.search(r"^41\s*$", transcript[went_up:], re.MULTILINE), transcript
+    assert term.run("f.exception()").endswith("ValueError(42)")
+    assert term.run("asyncio.get_running_loop().is_running()").endswith("True")
+
+
+@pytest.mark.kernel
+def test_debug_task_in_the_kernel_reads_from_the_notebooks_stdin(kernel):
+    from harness import strip_escapes
+
+    k = kernel()
+    assert k.execute("%load_ext asyncrepl").status == "ok"
+    assert k.execute("import asyncio\n" + FAILING).status == "ok"
+    msg_id = k.client.execute("%debug_task", allow_stdin=True)
+    answers, prompts = ["up", "p x", "q"], []
+    while answers:
+        request = k.client.get_stdin_msg(timeout=20)
+        prompts.append(request["content"]["prompt"])
+        k.client.input(answers.pop(0))
+    reply = k.finish(msg_id)
+    assert reply.status == "ok", reply.error
+    reply.stdout = strip_escapes(reply.stdout)
+    assert prompts == ["ipdb> "] * 3
+    assert "raise ValueError(y)" in reply.stdout and "await helper(x + 1)" in reply.stdout
+    assert re.search(r"^41$", reply.stdout, re.MULTILINE), reply.stdout
