@@ -25,6 +25,14 @@ import pexpect
 
 BIN = Path(sys.executable).parent
 
+
+def asyncrepl_frames_in(text: str) -> bool:
+    """Whether *text* shows a frame of asyncrepl's own code (its package's
+    folder; the word alone also appears in paths such as ~/.cache/asyncrepl-pythons)."""
+    import asyncrepl
+
+    return str(Path(asyncrepl.__file__).parent) in text
+
 # Code with the mistakes asyncrepl's diagnostics report (the terminal tests
 # name its line numbers: blocker's time.sleep is line 11).
 DIAGNOSED = """\
