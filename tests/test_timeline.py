@@ -358,7 +358,7 @@ def test_a_recorded_timeline_draws_what_each_task_waited_on():
         await asyncio.gather(delay(0.05), delay(0.1))
 
     svg = draw_svg(record(cell))
-    assert re.search(r"<title>\d+ Task-\d+ delay\(\): waited for sleep from [\d.e-]+ s, \d+(\.\d+)? ms</title>", svg)
+    assert re.search(r"<title>\d+ \S+ delay\(\): waited for sleep from [\d.e-]+ s, \d+(\.\d+)? ms</title>", svg)
     assert re.search(r"<title>cell: waited for gather of tasks \d+, \d+ from", svg)
 
 
