@@ -717,13 +717,14 @@ def _ending_title(track: Track) -> str:
 
 def chrome_trace(timeline: Timeline) -> dict:
     """See :meth:`Timeline.to_chrome_trace`."""
-    pid, micro = 1, 1e6
+    pid = 1
     events: list[dict] = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": "%%timeline"}}]
     tids: dict[int | str, int] = {}
     slices: dict[int | str, list[tuple[str, float, float]]] = {}  # per track, for the arrows
 
     def at(seconds: float) -> float:
-        return round(seconds * micro, 3)
+        """Microseconds (the format's unit), to the nanosecond."""
+        return round(seconds * 1e9) / 1000
 
     for index, track in enumerate(timeline.tracks):
         tid = tids[track.id] = index + 1
@@ -733,7 +734,9 @@ def chrome_trace(timeline: Timeline) -> dict:
         own = slices[track.id] = []
         steps = 0
         for kind, start, end, on, tasks in track.stretches(timeline.wall):
-            event = {"ph": "X", "pid": pid, "tid": tid, "ts": at(start), "dur": at(end - start)}
+            # A slice ends a nanosecond early: a viewer that truncates to whole
+            # nanoseconds must not see it overlap the next and nest them.
+            event = {"ph": "X", "pid": pid, "tid": tid, "ts": at(start), "dur": max(0, round(end * 1e9) - round(start * 1e9) - 1) / 1000}
             if kind == "ran":
                 steps += 1
                 label = "cell" if track.id == "cell" else f"{track.coroutine}()"

@@ -394,6 +394,8 @@ def test_the_chrome_trace_holds_every_task_and_step_and_its_durations_add_up():
         end = track.ended if track.ended is not None else timeline.wall
         assert mine[0]["ts"] == pytest.approx(track.created * 1e6, abs=0.002)
         assert sum(e["dur"] for e in mine) == pytest.approx((end - track.created) * 1e6, abs=0.01 * len(mine))
+        for one, two in zip(mine, mine[1:]):  # never overlapping, however a viewer rounds to nanoseconds
+            assert int(one["ts"] * 1000) + int(one["dur"] * 1000) <= int(two["ts"] * 1000)
         endings = [e for e in events if e["ph"] == "i" and e["tid"] == tid_of[track.id]]
         assert [e["name"] for e in endings] == ([track.outcome] if track.ended is not None else [])
 
