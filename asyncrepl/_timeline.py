@@ -25,7 +25,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from ._tasks import _gathered, _ids, _kind_of_code, outcome
+from ._tasks import _gathered, _ids, _kind_of_code, outcome, task_label
 
 __all__ = ["Recorder", "Timeline", "Track", "Wait", "draw_svg", "draw_text", "recording", "task_wrapper"]
 
@@ -728,7 +728,7 @@ def chrome_trace(timeline: Timeline) -> dict:
 
     for index, track in enumerate(timeline.tracks):
         tid = tids[track.id] = index + 1
-        name = "cell" if track.id == "cell" else f"{track.id} {track.name!r} ({track.coroutine}())"
+        name = "cell" if track.id == "cell" else task_label(track.id, track.name, track.coroutine)
         events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": _printable(name)}})
         events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": index}})
         own = slices[track.id] = []
