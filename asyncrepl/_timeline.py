@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from ._tasks import _gathered, _ids, _kind_of_code, outcome, task_label
+from ._timing import format_time
 
 __all__ = ["Recorder", "Timeline", "Track", "Wait", "draw_svg", "draw_text", "recording", "task_wrapper"]
 
@@ -79,13 +80,14 @@ class Track:
         gaps, previous = [], self.created
         for index, (start, end) in enumerate(self.steps):
             if start > previous:
-                if index == 0:
-                    on, tasks = FIRST_TURN, ()
-                else:
-                    on, tasks = self.awaited[index - 1] if index - 1 < len(self.awaited) else ("", ())
-                gaps.append(Wait(previous, start, on, tasks))
+                gaps.append(Wait(previous, start, *self._awaited_before(index)))
             previous = end
         return gaps
+
+    def _awaited_before(self, step: int) -> tuple[str, tuple]:
+        if step == 0:
+            return FIRST_TURN, ()
+        return self.awaited[step - 1] if step - 1 < len(self.awaited) else ("", ())
 
     @property
     def label(self) -> str:
@@ -99,19 +101,15 @@ class Track:
     def stretches(self, until: float) -> list[tuple[str, float, float, str, tuple]]:
         """("ran" | "waited", start, end, on what, task ids) from creation to its
         end, or to *until* if it was still running: they add up to its life."""
-        waits = iter(self.waits)
-        pending = next(waits, None)
-        out = []
-        for start, end in self.steps:
-            while pending is not None and pending.start < start:
-                out.append(("waited", *pending))
-                pending = next(waits, None)
+        out, previous = [], self.created
+        for index, (start, end) in enumerate(self.steps):
+            if start > previous:
+                out.append(("waited", previous, start, *self._awaited_before(index)))
             out.append(("ran", start, end, "", ()))
-        last = self.steps[-1][1] if self.steps else self.created
+            previous = end
         end = until if self.ended is None else self.ended
-        if end > last:  # still waiting when the cell ended (or, in a grouped row, some were)
-            on, tasks = self.awaited[-1] if self.steps and len(self.awaited) == len(self.steps) else ("", ())
-            out.append(("waited", last, end, on if self.steps else FIRST_TURN, tasks))
+        if end > previous:  # still waiting when the cell ended (or, in a grouped row, some were)
+            out.append(("waited", previous, end, *self._awaited_before(len(self.steps))))
         return out
 
 
@@ -223,7 +221,7 @@ def _awaiting(awaited, coro) -> tuple:
     on: a future (sleep's, a gather's, a task) or None (a bare yield, as in
     sleep(0)); and for a plain future, the asyncio call that made it, which only
     the await chain tells, and only now.  Described when the cell ends."""
-    if isinstance(awaited, asyncio.Task) or hasattr(awaited, "_children"):
+    if isinstance(awaited, asyncio.Task) or _gathered(awaited):
         return awaited, None
     return awaited, _asyncio_call(coro)
 
@@ -380,7 +378,7 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def _clip(text: str, columns: int) -> str:
+def _clip_columns(text: str, columns: int) -> str:
     """*text*, cut with ``…`` to at most *columns* monospace columns."""
     if _columns(text) <= columns:
         return text
@@ -459,15 +457,6 @@ def _format_tick(seconds: float, step: float) -> str:
     return f"{round(seconds * 1e6, 6):g} μs"
 
 
-def _duration(seconds: float) -> str:
-    """``0.30 s``, ``12.5 ms``, ``840 μs``: three significant digits."""
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} μs"
-
-
 # -- text ---------------------------------------------------------------------------------------
 
 
@@ -496,7 +485,7 @@ def draw_text(timeline: Timeline, width: int = 100, limit: int = 40) -> str:
                 cells.append(" ")
         mark_at = min(columns - 1, int(end / per_column)) if track.ended is not None else columns - 1
         cells[mark_at] = ENDS[track.outcome]
-        text = _clip(label, label_width)
+        text = _clip_columns(label, label_width)
         lines.append(f"{text}{' ' * (label_width - _columns(text))}  {''.join(cells)}")
 
     step = _tick_step(span, columns // 12)
@@ -576,29 +565,26 @@ def _blocks(track: Track, until: float, scale: float) -> list[tuple[str, float, 
     """The row's stretches as drawn: ("ran" | "waited", start, end, tooltip).
     Steps less than a pixel apart merge into one block (a task of 10,000 short
     steps is one solid bar, whose tooltip counts them)."""
-    blocks: list[list] = []  # [kind, start, end, what it waited on | steps merged, running time]
+    blocks: list[list] = []  # [kind, start, end, what it waited on | steps in it, time running]
     for kind, start, end, on, _ in track.stretches(until):
-        last = blocks[-1] if blocks else None
-        if last is not None and last[0] == "ran" and (kind == "ran" or (end - start) * scale < 1):
-            if kind == "ran" and (start - last[2]) * scale < 1:
-                last[2], last[3], last[4] = end, last[3] + 1, last[4] + end - start
-                continue
-            if kind == "waited" and (end - start) * scale < 1:
-                continue  # a sliver of waiting between steps that merge
-        if kind == "ran":
-            blocks.append(["ran", start, end, 1, end - start])
-        else:
-            blocks.append(["waited", start, end, on, 0.0])
+        after_a_step = bool(blocks) and blocks[-1][0] == "ran"
+        if after_a_step and kind == "waited" and (end - start) * scale < 1:
+            continue  # a sliver of waiting inside a busy block
+        if after_a_step and kind == "ran" and (start - blocks[-1][2]) * scale < 1:
+            block = blocks[-1]
+            block[2:] = [end, block[3] + 1, block[4] + end - start]
+            continue
+        blocks.append([kind, start, end, 1, end - start] if kind == "ran" else [kind, start, end, on, 0.0])
     who = track.label
     out = []
     for kind, start, end, detail, running in blocks:
         if kind == "waited":
             what = f" for {detail}" if detail else ""
-            title = f"{who}: waited{what} from {start:.4g} s, {_duration(end - start)}"
+            title = f"{who}: waited{what} from {start:.4g} s, {format_time(end - start)}"
         elif detail == 1:
-            title = f"{who}: ran from {start:.4g} s, {_duration(end - start)}"
+            title = f"{who}: ran from {start:.4g} s, {format_time(end - start)}"
         else:
-            title = f"{who}: ran {detail} steps from {start:.4g} s to {end:.4g} s, {_duration(running)} of it running"
+            title = f"{who}: ran {detail} steps from {start:.4g} s to {end:.4g} s, {format_time(running)} of it running"
         out.append((kind, start, end, title))
     return out
 
@@ -643,7 +629,7 @@ def draw_svg(timeline: Timeline, limit: int = 40) -> str:
         top = _PAD + index * _ROW
         middle = top + _ROW / 2
         label = track.label
-        parts.append(_svg_text(_PAD, middle + 4, _clip(label, label_columns), title=_row_title(track)))
+        parts.append(_svg_text(_PAD, middle + 4, _clip_columns(label, label_columns), title=_row_title(track)))
         for kind, start, end, title in _blocks(track, span, scale):
             x = chart_x + start * scale
             w = max(2.0 if kind == "ran" else 1.0, (end - start) * scale)
@@ -693,12 +679,12 @@ def _svg_tick_step(span: float, scale: float) -> float:
 
 def _row_title(track: Track) -> str:
     if track.count > 1:
-        return f"{track.label}: {track.count} tasks of {track.coroutine}(), {_duration(track.running_time)} running"
+        return f"{track.label}: {track.count} tasks of {track.coroutine}(), {format_time(track.running_time)} running"
     made = f", created at {track.created:.4g} s" + (f" by {_by(track.created_by)}" if track.created_by is not None else "")
     steps = len(track.steps)
     return (
         f"{track.label}{made}; ran {steps} step{'s' if steps != 1 else ''}, "
-        f"{_duration(track.running_time)} in all; {_ENDINGS[track.outcome]}"
+        f"{format_time(track.running_time)} in all; {_ENDINGS[track.outcome]}"
     )
 
 
