@@ -19,6 +19,7 @@ import asyncio
 import collections.abc
 import contextvars
 import html
+import math
 import time
 import unicodedata
 import weakref
@@ -420,13 +421,18 @@ def group_by_coroutine(timeline: Timeline, limit: int) -> Timeline:
 
 def _union(steps) -> list[tuple[float, float]]:
     """Overlapping or touching intervals merged, in order."""
-    merged: list[list[float]] = []
-    for start, end in sorted(steps):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
+    merged: list[tuple[float, float]] = []
+    start = end = None
+    for next_start, next_end in sorted(steps):
+        if end is not None and next_start <= end:
+            end = max(end, next_end)
+            continue
+        if end is not None:
+            merged.append((start, end))
+        start, end = next_start, next_end
+    if end is not None:
+        merged.append((start, end))
+    return merged
 
 
 def _span(timeline: Timeline) -> float:
@@ -471,18 +477,21 @@ def draw_text(timeline: Timeline, width: int = 100, limit: int = 40) -> str:
 
     lines = []
     for track, label in zip(shown.tracks, labels):
-        cells = []
         end = track.ended if track.ended is not None else span
-        for column in range(columns):
-            left, right = column * per_column, (column + 1) * per_column
-            if any(start < right and stop > left for start, stop in track.steps) or any(
-                left <= start < right for start, _ in track.steps
-            ):
-                cells.append(RUN)
-            elif track.created < right and end > left:
-                cells.append(WAIT)
-            else:
-                cells.append(" ")
+        cells = [" "] * columns
+        # waiting from the column it was created in to the one it ended in,
+        # running in every column a step overlaps or starts in
+        for column in range(_column_of(track.created, per_column, columns), _last_column(end, per_column, columns) + 1):
+            cells[column] = WAIT
+        marked = -1  # the steps come in order: the columns up to here are marked
+        for start, stop in track.steps:
+            if stop < (marked + 1) * per_column:
+                continue  # inside a column marked already (thousands of short steps)
+            first = _column_of(start, per_column, columns)
+            last = max(first, _last_column(stop, per_column, columns))
+            for column in range(max(first, marked + 1), last + 1):
+                cells[column] = RUN
+            marked = max(marked, last)
         mark_at = min(columns - 1, int(end / per_column)) if track.ended is not None else columns - 1
         cells[mark_at] = ENDS[track.outcome]
         text = _clip_columns(label, label_width)
@@ -507,6 +516,16 @@ def draw_text(timeline: Timeline, width: int = 100, limit: int = 40) -> str:
         lines.append(f"{len(timeline.tasks)} tasks, shown as one row per coroutine (more than {limit} rows)")
     lines.append(timeline.summary())
     return "\n".join(lines)
+
+
+def _column_of(seconds: float, per_column: float, columns: int) -> int:
+    """The column whose stretch of time holds *seconds*."""
+    return min(columns - 1, max(0, math.floor(seconds / per_column)))
+
+
+def _last_column(seconds: float, per_column: float, columns: int) -> int:
+    """The last column whose stretch of time begins before *seconds*."""
+    return min(columns - 1, math.ceil(seconds / per_column) - 1)
 
 
 # -- SVG ----------------------------------------------------------------------------------------
@@ -718,19 +737,19 @@ def chrome_trace(timeline: Timeline) -> dict:
         events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": _printable(name)}})
         events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": index}})
         own = slices[track.id] = []
+        running = "cell" if track.id == "cell" else f"{track.coroutine}()"
         steps = 0
         for kind, start, end, on, tasks in track.stretches(timeline.wall):
+            first, last = round(start * 1e9), round(end * 1e9)
             # A slice ends a nanosecond early: a viewer that truncates to whole
-            # nanoseconds must not see it overlap the next and nest them.
-            event = {"ph": "X", "pid": pid, "tid": tid, "ts": at(start), "dur": max(0, round(end * 1e9) - round(start * 1e9) - 1) / 1000}
+            # nanoseconds must not see it overlap the next one and nest them.
+            timing = {"ph": "X", "pid": pid, "tid": tid, "ts": first / 1000, "dur": max(0, last - first - 1) / 1000}
             if kind == "ran":
                 steps += 1
-                label = "cell" if track.id == "cell" else f"{track.coroutine}()"
-                event.update(name=label, cat="running", args={"step": steps})
+                events.append({**timing, "name": running, "cat": "running", "args": {"step": steps}})
             else:
-                args = {"on": on, **({"tasks": list(tasks)} if tasks else {})}
-                event.update(name=f"waiting: {on}" if on else "waiting", cat="waiting", args=args)
-            events.append(event)
+                args = {"on": on, "tasks": list(tasks)} if tasks else {"on": on}
+                events.append({**timing, "name": f"waiting: {on}" if on else "waiting", "cat": "waiting", "args": args})
             own.append((kind, start, end))
         if track.ended is not None:
             events.append({"ph": "i", "s": "t", "name": track.outcome, "cat": "ending", "pid": pid, "tid": tid, "ts": at(track.ended)})
@@ -765,10 +784,11 @@ def chrome_trace(timeline: Timeline) -> dict:
             first = slices[track.id][0]
             arrow("created", track.created_by, middle(ran_around(track.created_by, track.created)), track.id, middle(first))
         for wait in track.waits:
-            resumed = middle(ran_from(track.id, wait.end))
-            for awaited in wait.tasks:
-                if awaited in tids:
-                    arrow("awaited by", awaited, middle(ran_around(awaited, wait.end)), track.id, resumed)
+            if wait.tasks:
+                resumed = middle(ran_from(track.id, wait.end))
+                for awaited in wait.tasks:
+                    if awaited in tids:
+                        arrow("awaited by", awaited, middle(ran_around(awaited, wait.end)), track.id, resumed)
     return {
         "traceEvents": events,
         "displayTimeUnit": "ms",
