@@ -184,7 +184,8 @@ class _Timed(collections.abc.Coroutine):
             awaited = self._coro.send(value)
         finally:
             self._track.steps.append((start - self._origin, self._clock() - self._origin))
-        self._yields.append(_BARE_YIELD if awaited is None else _awaiting(awaited, self._coro))
+        if awaited is not None:  # a bare yield (sleep(0)) is the rule when none is noted
+            self._yields.append((len(self._track.steps) - 1, *_awaiting(awaited, self._coro)))
         return awaited
 
     def throw(self, *args):
@@ -196,7 +197,8 @@ class _Timed(collections.abc.Coroutine):
             awaited = self._coro.throw(*args)
         finally:
             self._track.steps.append((start - self._origin, self._clock() - self._origin))
-        self._yields.append(_BARE_YIELD if awaited is None else _awaiting(awaited, self._coro))
+        if awaited is not None:
+            self._yields.append((len(self._track.steps) - 1, *_awaiting(awaited, self._coro)))
         return awaited
 
     def close(self):
@@ -212,9 +214,6 @@ class _Timed(collections.abc.Coroutine):
 
     def __repr__(self) -> str:
         return repr(self._coro)
-
-
-_BARE_YIELD = (None, None)
 
 
 def _awaiting(awaited, coro) -> tuple:
@@ -255,7 +254,8 @@ class Recorder:
         self.tracks: list[Track] = []
         self.finished_at: float | None = None
         self._track_of: weakref.WeakKeyDictionary[asyncio.Task, Track] = weakref.WeakKeyDictionary()
-        self._yields: list[list[tuple]] = []  # per track, _awaiting() after each step
+        # per track: (step, *_awaiting()) after each step that did not just yield
+        self._yields: list[list[tuple]] = []
 
     def context(self) -> contextvars.Context:
         """A context in which tasks are recorded (run the cell's task in it)."""
@@ -308,6 +308,14 @@ class Recorder:
             return ("sleep" if call.co_name == "sleep" else f"{call.co_qualname}()"), ()
         return type(awaited).__name__, ()
 
+    def _awaited(self, steps: int, yields: list[tuple]) -> list[tuple[str, tuple]]:
+        """What the task waited on after each of its first *steps* steps."""
+        awaited = [self._describe(None, None)] * max(0, steps)
+        for step, future, call in yields:
+            if step < steps:
+                awaited[step] = self._describe(future, call)
+        return awaited
+
     def _id_of(self, task) -> int | str:
         track = self.track_of(task)
         return track.id if track is not None else self.task_id(task)
@@ -327,7 +335,7 @@ class Recorder:
                 created=max(0.0, track.created - zero),
                 steps=[(start - zero, end - zero) for start, end in track.steps],
                 ended=None if track.ended is None else track.ended - zero,
-                awaited=[self._describe(*awaited) for awaited in yields],
+                awaited=self._awaited(len(track.steps) - (track.ended is not None), yields),
             )
             for track, yields in zip(self.tracks, self._yields)
         ]
