@@ -175,12 +175,21 @@ def test_a_failing_cell_is_saved_up_to_the_error(ip, capsys, tmp_path):
     [
         ("{tmp}/no/such/folder/t.json", "UsageError: --save cannot write '{tmp}/no/such/folder/t.json': there is no folder '{tmp}/no/such/folder'"),
         ("{tmp}", "UsageError: --save takes a file name, and '{tmp}' is a folder"),
+        ("{tmp}/" + "x" * 300 + ".json", "UsageError: --save cannot write '{tmp}/" + "x" * 300 + ".json': File name too long"),
+        ('"{tmp}/nul\x00.json"', "UsageError: --save cannot write '{tmp}/nul\\x00.json': embedded null byte"),
+        ('""', "UsageError: --save takes a file name, e.g. --save trace.json"),
     ],
 )
 def test_a_bad_save_path_gets_one_line_and_the_cell_does_not_run(ip, capsys, tmp_path, where, message):
     where, message = where.format(tmp=tmp_path), message.format(tmp=tmp_path)
     result, out = run(ip, capsys, f"%%timeline --save {where}\nran = True\nawait delay(0)")
     assert out.strip() == message and "ran" not in ip.user_ns
+
+
+def test_save_takes_a_quoted_name_and_leaves_no_file_when_the_name_is_bad(ip, capsys, tmp_path):
+    _, out = run(ip, capsys, f'%%timeline --save "{tmp_path}/with space.json"\nawait delay(0)')
+    assert (tmp_path / "with space.json").exists() and f"Trace saved to {tmp_path}/with space.json" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["with space.json"]  # the check before the run left nothing
 
 
 def test_save_without_a_path_gets_one_line(ip, capsys):

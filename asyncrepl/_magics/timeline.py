@@ -126,16 +126,26 @@ class TimelineMagics(ReplMagics):
 
 
 def _writable(path: str) -> str:
-    """*path* made absolute, if a file can be written there; else a UsageError
-    (checked before the cell runs, so that a typo costs nothing)."""
+    """*path* made absolute, if a file can be written there; else a UsageError.
+    Checked before the cell runs, so that a typo costs nothing."""
+    if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+        path = path[1:-1]  # magic arguments keep the quotes of a quoted name
+    if not path.strip():
+        raise UsageError("--save takes a file name, e.g. --save trace.json")
     full = os.path.abspath(os.path.expanduser(path))
-    folder = os.path.dirname(full)
     if os.path.isdir(full):
         raise UsageError(f"--save takes a file name, and {path!r} is a folder")
+    folder = os.path.dirname(full)
     if not os.path.isdir(folder):
         raise UsageError(f"--save cannot write {path!r}: there is no folder {folder!r}")
-    if not os.access(folder, os.W_OK) or (os.path.exists(full) and not os.access(full, os.W_OK)):
-        raise UsageError(f"--save cannot write {path!r}: permission denied")
+    existed = os.path.exists(full)
+    try:
+        with open(full, "a", encoding="utf-8"):  # can it be written? (it is not, yet)
+            pass
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+        raise UsageError(f"--save cannot write {path!r}: {getattr(error, 'strerror', None) or error}") from None
+    if not existed:
+        os.remove(full)
     return full
 
 
