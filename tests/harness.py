@@ -162,6 +162,7 @@ class Reply:
     stderr: str = ""
     results: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    svg: list[str] = field(default_factory=list)
     error: dict | None = None
     orphans: list[dict] = field(default_factory=list)  # outputs that no cell owns (empty parent)
 
@@ -225,6 +226,8 @@ class Kernel:
             reply.results.append(content["data"].get("text/plain", ""))
             if "text/html" in content["data"]:
                 reply.html.append(content["data"]["text/html"])
+            if "image/svg+xml" in content["data"]:
+                reply.svg.append(content["data"]["image/svg+xml"])
         else:
             reply.error = content
 

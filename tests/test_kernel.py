@@ -202,5 +202,5 @@ def test_timeline_is_svg_with_a_text_fallback(loaded):
     loaded.execute("import asyncio\nasync def delay(s):\n    await asyncio.sleep(s)\n    return s")
     reply = loaded.execute("%%timeline\nawait asyncio.gather(delay(0.2), delay(0.2))")
     assert reply.status == "ok"
-    assert reply.html and reply.html[0].startswith("<svg") and "delay()" in reply.html[0]
+    assert reply.html == [] and reply.svg and reply.svg[0].startswith("<svg") and "delay()" in reply.svg[0]
     assert reply.results[0].startswith("cell ") and "concurrency" in reply.results[0]

@@ -1,5 +1,6 @@
 """asyncrepl in a real IPython terminal, driven through a pty."""
 
+import json
 import re
 import time
 
@@ -345,15 +346,26 @@ def test_asyncdebug_shows_and_switches(terminal):
     assert term.run("%asyncdebug sometimes").strip() == "UsageError: usage: %asyncdebug [on|off], not 'sometimes'"
 
 
-def test_timeline_in_the_terminal(terminal):
+def test_timeline_in_the_terminal(terminal, tmp_path):
     term = terminal("asyncrepl")
     term.run("import asyncio\nasync def delay(s):\n    await asyncio.sleep(s)\n    return s\n")
-    out = term.run("%%timeline\nawait asyncio.gather(delay(0.5), delay(0.5), delay(0.5))\n")
+    trace = tmp_path / "trace.json"
+    out = term.run(f"%%timeline --save {trace}\nawait asyncio.gather(delay(0.5), delay(0.5), delay(0.5))\n")
     lines = out.splitlines()
     assert lines[0].startswith("cell ")
-    assert sum(bool(re.match(r"\d+ Task-\d+ delay\(\)\s+─?█[─█]+●$", line)) for line in lines) == 3
-    assert all(len(line) <= 160 for line in lines) and max(len(line) for line in lines) > 120  # the terminal's width
-    assert re.search(r"concurrency (2\.[5-9]|3\.[01])x", out)
+    # Each row: created (a task may wait for its first turn, as long as the
+    # machine makes it), ran, waited, ran and returned.  test_timeline_magic
+    # checks the drawing against the recording column by column.
+    rows = [line for line in lines if re.match(r"\d+ Task-\d+ delay\(\)\s+[ ─]*█[─█]*─[─█]*●$", line)]
+    assert len(rows) == 3
+    assert lines[-2:] == ["[0.5, 0.5, 0.5]", f"Trace saved to {trace}: open it at https://ui.perfetto.dev (or chrome://tracing, https://www.speedscope.app)"]
+    chart = lines[:-2]
+    assert all(len(line) <= 160 for line in chart) and max(len(line) for line in chart) > 120  # the terminal's width
+    assert re.search(r"concurrency (2\.[5-9]|3\.[01])x", chart[-1])
+    events = json.loads(trace.read_text())["traceEvents"]
+    threads = [e["args"]["name"] for e in events if e["name"] == "thread_name"]
+    assert threads == ["cell"] + [re.sub(r"^(\d+) (\S+) delay\(\).*", r"\1 '\2' (delay())", row) for row in rows]
+    assert sum(e["name"] == "delay()" for e in events) == 6 and sum(e["name"] == "waiting: sleep" for e in events) == 3
 
 
 def test_resizing_the_terminal_redraws_the_prompt_at_once(terminal):

@@ -1,9 +1,11 @@
 """%%timeline in IPython's in-process InteractiveShell."""
 
+import json
 import re
 
 import pytest
 
+from asyncrepl._timeline import draw_text
 from conftest import run_cell as run
 
 
@@ -18,15 +20,43 @@ def ip(shell, capsys, monkeypatch):
 
 
 
-def test_three_delays_draw_three_rows_and_the_concurrency(ip, capsys):
+@pytest.fixture
+def recorded(monkeypatch):
+    """The Timelines that %%timeline draws, as recorded."""
+    from asyncrepl import _timeline
+
+    timelines = []
+    finish = _timeline.Recorder.finish
+
+    def spy(self):
+        timelines.append(finish(self))
+        return timelines[-1]
+
+    monkeypatch.setattr(_timeline.Recorder, "finish", spy)
+    return timelines
+
+
+def test_three_delays_draw_three_rows_and_the_concurrency(ip, capsys, recorded):
     result, out = run(ip, capsys, "%%timeline\nresults = await asyncio.gather(delay(0.3), delay(0.3), delay(0.3))")
     assert result.success and ip.user_ns["results"] == [0.3, 0.3, 0.3]
+    # What happened: the cell made three tasks in its first step; each ran a
+    # step as soon as the loop got to it, slept 0.3 s, ran its last step and
+    # returned; the cell woke when the last one returned.
+    (timeline,) = recorded
+    cell, tasks = timeline.cell, timeline.tasks
+    assert [t.coroutine for t in tasks] == ["delay"] * 3 and all(t.created_by == "cell" for t in tasks)
+    assert all(cell.steps[0][0] <= t.created <= cell.steps[0][1] for t in tasks)
+    assert all(len(t.steps) == 2 and t.awaited == [("sleep", ())] and t.outcome == "returned" for t in tasks)
+    assert max(t.steps[0][1] for t in tasks) < min(t.steps[1][0] for t in tasks)  # all started before any woke
+    assert all(t.steps[1][0] - t.steps[0][1] >= 0.29 and t.ended == t.steps[1][1] for t in tasks)
+    assert cell.steps[1][0] >= max(t.ended for t in tasks) and cell.outcome == "returned"
+    # How it is drawn: exactly that recording, to the terminal's width.
     lines = out.splitlines()
-    assert lines[0].startswith("cell ")
+    assert out.rstrip("\n") == draw_text(timeline, width=100)
     rows = [line for line in lines if "delay()" in line]
-    assert len(rows) == 3 and all(re.match(r"\d+ Task-\d+ delay\(\)\s+─?█[─█]+●$", row) for row in rows)
+    assert lines[0].startswith("cell ") and len(rows) == 3
+    assert all(re.match(r"\d+ Task-\d+ delay\(\)\s+[ ─]*█[─█]*─[─█]*●$", row) for row in rows)
     assert all(len(line) <= 100 for line in lines)
-    assert "0 s" in lines[5] or "0 ms" in lines[5]
     summary = lines[-1]
     match = re.fullmatch(r"wall ([\d.]+) s; 3 tasks lived ([\d.]+) s in all; concurrency ([\d.]+)x", summary)
     assert match and 2.5 <= float(match[3]) <= 3.1
@@ -82,3 +112,88 @@ def test_background_tasks_from_before_are_not_recorded(ip, capsys):
     _, out = run(ip, capsys, "%%timeline\nawait delay(0.05)")
     assert "background" not in out
     run(ip, capsys, "bg.cancel()")
+
+
+@pytest.fixture
+def published(ip, monkeypatch):
+    """The mime bundles that display() publishes (what a kernel would send)."""
+    bundles = []
+    publish = ip.display_pub.publish
+
+    def spy(data, *args, **kwargs):
+        bundles.append(data)
+        return publish(data, *args, **kwargs)
+
+    monkeypatch.setattr(ip.display_pub, "publish", spy)
+    return bundles
+
+
+def test_the_chart_is_published_as_an_svg_image_with_the_text_chart(ip, capsys, published):
+    run(ip, capsys, "%%timeline\nawait asyncio.gather(delay(0.01), delay(0.02))")
+    bundle, value = published
+    assert value == {"text/plain": "[0.01, 0.02]"}  # the cell's value, after the chart
+    assert set(bundle) == {"text/plain", "image/svg+xml"}  # no HTML: nothing for a sanitiser to strip
+    assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "delay()" in bundle["image/svg+xml"] and "<title>" in bundle["image/svg+xml"]
+    assert bundle["text/plain"].startswith("cell ") and "concurrency" in bundle["text/plain"]
+
+
+def test_o_timeline_shows_as_svg_too(ip, capsys):
+    result, _ = run(ip, capsys, "%%timeline -o\nawait delay(0.01)")
+    formats, _ = ip.display_formatter.format(result.result)
+    assert set(formats) == {"text/plain", "image/svg+xml"}
+    assert formats["image/svg+xml"].startswith("<svg") and formats["text/plain"].startswith("cell ")
+
+
+def test_save_writes_a_chrome_trace_of_what_o_returns(ip, capsys, tmp_path):
+    path = tmp_path / "trace.json"
+    result, out = run(ip, capsys, f"%%timeline -o --save {path}\nawait asyncio.gather(delay(0.01), delay(0.02))")
+    assert out.splitlines()[0] == f"Trace saved to {path}: open it at https://ui.perfetto.dev (or chrome://tracing, https://www.speedscope.app)"
+    trace = json.loads(path.read_text())
+    assert trace == json.loads(json.dumps(result.result.to_chrome_trace()))
+    threads = [e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"]
+    assert threads[0] == "cell" and len(threads) == 3 and all("(delay())" in name for name in threads[1:])
+
+
+def test_save_expands_the_home_folder_and_draws_the_chart_too(ip, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _, out = run(ip, capsys, "%%timeline --save ~/t.json\nawait delay(0.01)")
+    assert (tmp_path / "t.json").exists() and out.startswith("cell ") and f"Trace saved to {tmp_path / 't.json'}" in out
+
+
+def test_a_failing_cell_is_saved_up_to_the_error(ip, capsys, tmp_path):
+    path = tmp_path / "failed.json"
+    result, out = run(ip, capsys, f"%%timeline --save {path}\nawait delay(0.01)\nraise KeyError('oops')")
+    assert isinstance(result.error_in_exec, KeyError) and out.count("KeyError: 'oops'") == 1
+    assert out.index("Trace saved") < out.index("KeyError")
+    events = json.loads(path.read_text())["traceEvents"]
+    assert [e["name"] for e in events if e["ph"] == "i"] == ["raised"]
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("{tmp}/no/such/folder/t.json", "UsageError: --save cannot write '{tmp}/no/such/folder/t.json': there is no folder '{tmp}/no/such/folder'"),
+        ("{tmp}", "UsageError: --save takes a file name, and '{tmp}' is a folder"),
+        ("{tmp}/" + "x" * 300 + ".json", "UsageError: --save cannot write '{tmp}/" + "x" * 300 + ".json': File name too long"),
+        ('"{tmp}/nul\x00.json"', "UsageError: --save cannot write '{tmp}/nul\\x00.json': embedded null byte"),
+        ('""', "UsageError: --save takes a file name, e.g. --save trace.json"),
+    ],
+)
+def test_a_bad_save_path_gets_one_line_and_the_cell_does_not_run(ip, capsys, tmp_path, where, message):
+    where, message = where.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    ip.user_ns.pop("ran", None)  # the in-process shell is shared with other tests
+    result, out = run(ip, capsys, f"%%timeline --save {where}\nran = True\nawait delay(0)")
+    assert out.strip() == message and "ran" not in ip.user_ns
+
+
+def test_save_takes_a_quoted_name_and_leaves_no_file_when_the_name_is_bad(ip, capsys, tmp_path):
+    _, out = run(ip, capsys, f'%%timeline --save "{tmp_path}/with space.json"\nawait delay(0)')
+    assert (tmp_path / "with space.json").exists() and f"Trace saved to {tmp_path}/with space.json" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["with space.json"]  # the check before the run left nothing
+
+
+def test_save_without_a_path_gets_one_line(ip, capsys):
+    ip.user_ns.pop("ran", None)  # the in-process shell is shared with other tests
+    _, out = run(ip, capsys, "%%timeline --save\nran = True")
+    assert out.strip() == "UsageError: argument --save: expected one argument" and "ran" not in ip.user_ns

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
+import os
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, magics_class
@@ -16,6 +19,8 @@ from .._render import terminal_width
 from .._timing import compile_with_value, run_with_value, split_value
 from ._common import ReplMagics, StatementSyntaxError, parse_arguments
 
+PERFETTO = "https://ui.perfetto.dev"
+
 
 @magics_class
 class TimelineMagics(ReplMagics):
@@ -24,11 +29,16 @@ class TimelineMagics(ReplMagics):
     @magic_arguments()
     @argument("-o", dest="objects", action="store_true", help="return the recorded Timeline instead of drawing it")
     @argument("--limit", type=int, default=40, help="past this many task rows, one row per coroutine (default 40)")
+    @argument(
+        "--save",
+        metavar="PATH.json",
+        help="also write the recording to PATH.json in the Chrome Trace Event format (open it in Perfetto)",
+    )
     @cell_magic
     def timeline(self, line: str = "", cell: str = ""):
         """Run the cell and draw which tasks ran and which waited, when.
 
-        %%timeline [-o] [--limit N]
+        %%timeline [-o] [--limit N] [--save PATH.json]
         code... (awaits allowed, as in any cell)
 
         Records the cell and every task created while it runs (and the tasks
@@ -39,17 +49,31 @@ class TimelineMagics(ReplMagics):
         concurrency the cell achieved (three 3 s tasks in 3.0 s: 3.0x).
 
         In the terminal the chart is text as wide as the terminal; in Jupyter it
-        is an SVG, with the text as the plain fallback.  Past --limit task rows,
-        tasks are drawn one row per coroutine.  If the cell raises, the timeline
-        up to the error is drawn, then the error is shown as usual.  Recording
-        times each step of the recorded tasks, a cost of about a microsecond
-        per step (see benchmarks/bench_timeline.py).
+        is an SVG image that reads on light and dark themes, with the text as
+        the fallback (an untrusted notebook shows the text).  Where the SVG is
+        shown inline (VS Code, or the file opened in a browser), hovering a
+        stretch says what the task did, waited on, when, and for how long.
+        Past --limit task rows, tasks are drawn one row per coroutine.  If the
+        cell raises, the timeline up to the error is drawn (and saved), then
+        the error is shown as usual.
+
+        --save PATH.json writes the recording as a Chrome trace: one track per
+        task, its steps as slices, its waits as slices named after what it
+        waited on, and arrows from where each task was created and from the
+        tasks it awaited.  Open it at https://ui.perfetto.dev ("Open trace
+        file", or drag the file in), in chrome://tracing ("Load"), or at
+        https://www.speedscope.app.  %%timeline -o returns the Timeline, whose
+        .to_chrome_trace() gives the same trace as a dict.
+
+        Recording times each step of the recorded tasks, a cost of about a
+        microsecond per step (see benchmarks/bench_timeline.py).
         """
         args = parse_arguments(self.timeline, line)
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
+        save = _writable(args.save) if args.save is not None else None
         try:
             source = self.shell.transform_cell(cell)
             number = max(0, self.shell.execution_count - 1)
@@ -58,46 +82,86 @@ class TimelineMagics(ReplMagics):
             code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
-        return self._timeline(code, args)
+        return self._timeline(code, args, save)
 
-    async def _timeline(self, code, args):
+    async def _timeline(self, code, args, save: str | None):
         __tracebackhide__ = True
         registry = self._tasks_registry()
-        recorder = _timeline.Recorder()
+        recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id)
         namespace = self.shell.user_ns
 
         async def cell():
             __tracebackhide__ = True
             return await run_with_value(*code, namespace)
 
-        wrap = _timeline.task_wrapper(lambda task: registry.info(task).id)
-
         loop = asyncio.get_running_loop()
         timed_cell, cell_track = recorder.wrap(cell(), "cell")
-        previous_wrap, registry.wrap_coroutine = registry.wrap_coroutine, wrap
+        previous_wrap, registry.wrap_coroutine = registry.wrap_coroutine, _timeline.task_wrapper()
         try:
             task = loop.create_task(timed_cell, name="%%timeline", context=recorder.context())
             recorder.track_task(task, cell_track)
             try:
                 value = await task
             except Exception:
-                # The timeline up to the error, then the error as usual.
+                # The timeline up to the error, then the error as usual (a
+                # failure to save is said, and does not hide the cell's error).
+                timeline = recorder.finish()
                 if not args.objects:
-                    display(_TimelineView(recorder.finish(), args.limit))
+                    display(_TimelineView(timeline, args.limit))
+                problem = _save(timeline, save) if save is not None else None
+                if problem:
+                    print(f"UsageError: {problem}", file=sys.stderr)
                 raise
         finally:
             registry.wrap_coroutine = previous_wrap
         timeline = recorder.finish()
-        if args.objects:
-            return timeline
-        display(_TimelineView(timeline, args.limit))
-        if value is not None:
-            display(value)
-        return None
+        if not args.objects:
+            display(_TimelineView(timeline, args.limit))
+            if value is not None:
+                display(value)
+        problem = _save(timeline, save) if save is not None else None
+        if problem:
+            raise UsageError(problem)
+        return timeline if args.objects else None
+
+
+def _writable(path: str) -> str:
+    """*path* made absolute, if a file can be written there; else a UsageError.
+    Checked before the cell runs, so that a typo costs nothing."""
+    if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+        path = path[1:-1]  # magic arguments keep the quotes of a quoted name
+    if not path.strip():
+        raise UsageError("--save takes a file name, e.g. --save trace.json")
+    full = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(full):
+        raise UsageError(f"--save takes a file name, and {path!r} is a folder")
+    folder = os.path.dirname(full)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--save cannot write {path!r}: there is no folder {folder!r}")
+    existed = os.path.exists(full)
+    try:
+        with open(full, "a", encoding="utf-8"):  # can it be written? (it is not, yet)
+            pass
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+        raise UsageError(f"--save cannot write {path!r}: {getattr(error, 'strerror', None) or error}") from None
+    if not existed:
+        os.remove(full)
+    return full
+
+
+def _save(timeline, path: str) -> str | None:
+    """Write the Chrome trace; None, or what went wrong."""
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(timeline.to_chrome_trace(), file, separators=(",", ":"))
+    except OSError as error:
+        return f"--save could not write {path!r}: {error.strerror or error}"
+    print(f"Trace saved to {path}: open it at {PERFETTO} (or chrome://tracing, https://www.speedscope.app)")
+    return None
 
 
 class _TimelineView:
-    """A Timeline drawn to the terminal's width (text) or as SVG (Jupyter)."""
+    """A Timeline drawn to the terminal's width (text) or as an SVG image (Jupyter)."""
 
     def __init__(self, timeline, limit: int):
         self.timeline, self.limit = timeline, limit
@@ -105,5 +169,5 @@ class _TimelineView:
     def _repr_pretty_(self, p, cycle) -> None:
         p.text(_timeline.draw_text(self.timeline, terminal_width(), self.limit))
 
-    def _repr_html_(self) -> str:
+    def _repr_svg_(self) -> str:
         return _timeline.draw_svg(self.timeline, self.limit)
