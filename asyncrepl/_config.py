@@ -59,15 +59,26 @@ class AsyncRepl(Configurable):
         help="How many finished tasks %tasks --done remembers (0 to 1000000).",
     ).tag(config=True)
 
-    @validate("slow_callback_duration")
+    cell_timeout = Float(
+        0.0,
+        min=0.0,
+        max=_MOST_SECONDS * 24,
+        help=(
+            "Seconds after which an awaiting cell is cancelled, as Ctrl-C cancels it, with one line "
+            "saying where it waited (0: never; %%timeout SECONDS does it for one cell)."
+        ),
+    ).tag(config=True)
+
+    @validate("slow_callback_duration", "cell_timeout")
     def _not_nan(self, proposal):
         # Float's min and max let nan through (every comparison with it is
-        # false), and nan would silently turn the watchdog off.
+        # false), and nan would silently turn the watchdog (or the timeout) off.
         seconds = proposal["value"]
         if math.isnan(seconds):
+            trait = proposal["trait"]
             raise TraitError(
-                "The value of the 'slow_callback_duration' trait of an AsyncRepl instance "
-                "should be seconds from 0.001 to 3600, but nan was specified"
+                f"The value of the {trait.name!r} trait of an AsyncRepl instance "
+                f"should be seconds from {trait.min:g} to {trait.max:g}, but nan was specified"
             )
         return seconds
 

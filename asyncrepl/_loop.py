@@ -28,10 +28,12 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
+from ._deadline import CellTimeout, waiting_at
 from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
 from ._interrupt import Interrupter, KernelInterrupts, without_handler_frames
 from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
 from ._prompt import PromptHook, _escaped
+from ._render import Views
 from ._rewrite import rewrite_cell
 from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
 from ._tasks import TaskRegistry
@@ -150,6 +152,8 @@ class ReplLoop:
         self.runner: CellRunner | None = None
         self.prompt_hook_active = False
         self.awaited_magics: tuple[str, ...] = ()  # magics that return coroutines
+        self._deadline: asyncio.TimerHandle | None = None  # AsyncRepl.cell_timeout's, for the running cell
+        self._timed_out: CellTimeout | None = None
         self._undo = ExitStack()
 
     def start(self) -> None:
@@ -174,6 +178,9 @@ class ReplLoop:
 
     def stop(self) -> None:
         self._undo.close()
+        if self._deadline is not None:  # unloaded by the cell it was set for
+            self._deadline.cancel()
+            self._deadline = None
 
     # -- the loop itself -------------------------------------------------
 
@@ -238,11 +245,21 @@ class ReplLoop:
             self.interrupter.cell_interrupted = False
         if (notice := self.tasks.adopt_task_factory()) is not None:
             report(notice)
+        self._deadline_for(info)
 
     def _after_cell(self, result) -> None:
-        interrupted = self.interrupter.cell_interrupted
-        if result is not None and interrupted and isinstance(result.error_in_exec, asyncio.CancelledError):
-            result.error_in_exec = KeyboardInterrupt()  # what the cell's reply names
+        interrupted, timed_out = self.interrupter.cell_interrupted, self._timed_out
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = self._timed_out = None
+        # What the cell's reply names (ipykernel reads it after this): what the user saw.
+        error = getattr(result, "error_in_exec", None)
+        if isinstance(error, asyncio.CancelledError) and timed_out is not None:
+            error = result.error_in_exec = timed_out
+        elif isinstance(error, asyncio.CancelledError) and interrupted:
+            result.error_in_exec = KeyboardInterrupt()
+        if isinstance(error, CellTimeout):
+            result.error_in_exec = TimeoutError(str(error))
         if self.in_kernel:
             self.interrupter.cell_task = None
         else:
@@ -250,6 +267,30 @@ class ReplLoop:
         if result is not None:
             source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
             self.unawaited.check_cell(source, result.result, self.shell.user_ns)
+
+    def _deadline_for(self, info) -> None:
+        """AsyncRepl.cell_timeout: cancel an awaiting cell's task at its deadline."""
+        seconds = self.settings.cell_timeout
+        if not seconds or info is None or not self._runs_async(info):
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._deadline = self.loop.call_later(seconds, self._cell_timed_out, task, seconds)
+
+    def _runs_async(self, info) -> bool:
+        raw = info.raw_cell or ""
+        transformed = getattr(info, "transformed_cell", None) or raw
+        try:
+            return self.shell.should_run_async(raw, transformed_cell=transformed, preprocessing_exc_tuple=None)
+        except Exception:
+            return False
+
+    def _cell_timed_out(self, task: asyncio.Task, seconds: float) -> None:
+        if task.done():
+            return
+        link = waiting_at(task)
+        self._timed_out = CellTimeout(seconds, link and Views(_cell_namer(self.shell)).place(link))
+        task.cancel("cell timeout")
 
     def _attach_at_first_cell(self) -> None:
         events = self.shell.events
@@ -348,6 +389,10 @@ class ReplLoop:
 
         def handler(shell, etype, value, tb, tb_offset=None):
             interrupter = self.interrupter  # in a kernel loaded from config: from the first cell on
+            if issubclass(etype, asyncio.CancelledError) and self._timed_out is not None:
+                timed_out = self._timed_out
+                shell._showtraceback(TimeoutError, timed_out, timed_out._render_traceback_())
+                return None
             if (
                 issubclass(etype, asyncio.CancelledError)
                 and interrupter is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import getopt
 import math
 import shlex
@@ -13,6 +14,7 @@ from IPython.core.magic_arguments import parse_argstring
 
 from .._render import Views
 from .._tasks import TaskRegistry
+from .._timing import compile_with_value, split_value
 
 
 class ReplMagics(Magics):
@@ -33,6 +35,20 @@ class ReplMagics(Magics):
 
     def _views(self) -> Views:
         return Views(getattr(self.shell.compile, "format_code_name", None))
+
+    def _compile_cell_body(self, cell: str):
+        """A cell magic's code, compiled as a cell (top-level await, the value
+        of its last expression) under the running cell's name, its lines
+        numbered as the user typed them (the magic's line is line 1); a
+        SyntaxError is shown as for a cell."""
+        try:
+            source = "\n" + self.shell.transform_cell(cell)
+            number = max(0, self.shell.execution_count - 1)  # the running cell's, as IPython counts
+            filename = self.shell.compile.cache(source, number)
+            tree = ast.parse(source, filename, "exec")
+            return compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
+        except SyntaxError as error:
+            raise StatementSyntaxError(self.shell, error) from None
 
 
 def parse_arguments(magic, line: str):

@@ -1,7 +1,9 @@
-"""``%timeit_async`` and ``%time_async``: ``%timeit`` and ``%time`` for awaitables.
+"""``%timeit_async`` and ``%time_async``: ``%timeit`` and ``%time`` for awaitables;
+``%%timeout``: a cell with a deadline.
 
-Both return coroutines, which asyncrepl awaits on the REPL's loop (see
-``_magics/__init__``); the timing itself is ``_timing``, which knows no IPython.
+They return coroutines, which asyncrepl awaits on the REPL's loop (see
+``_magics/__init__``); the timing itself is ``_timing`` and the deadline
+``_deadline``, which know no IPython.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import asyncio
 import keyword
 
 from IPython.core.error import UsageError
-from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic import cell_magic, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
 
+from .._deadline import run_with_deadline
 from .._timing import (
     AsyncTimeitResult,
     AsyncTimer,
@@ -19,9 +23,16 @@ from .._timing import (
     NothingToAwaitError,
     paused_debug,
     plan_timing,
+    run_with_value,
     time_once,
 )
-from ._common import ReplMagics, StatementSyntaxError, parse_options, positive
+from ._common import (
+    ReplMagics,
+    StatementSyntaxError,
+    parse_arguments,
+    parse_options,
+    positive,
+)
 
 _DEFAULT_REPEAT = 7
 _SLOW_COMPILE = 0.1
@@ -197,3 +208,40 @@ class TimingMagics(ReplMagics):
                 raise _not_awaitable(statement, error.value) from None
         print(run)
         return run.value
+
+    # -- %%timeout ----------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("seconds", type=float, help="how long the cell may take")
+    @cell_magic
+    def timeout(self, line: str = "", cell: str = ""):
+        """Run the cell, and cancel what it awaits after SECONDS.
+
+        %%timeout SECONDS
+        code... (awaits allowed, as in any cell)
+
+        At the deadline the cell is cancelled as Ctrl-C cancels it: its
+        ``finally`` blocks run, and one line says how long it ran and where it
+        was waiting (the innermost line of your code), e.g.
+        ``TimeoutError: the cell was cancelled after 2 s; it was waiting at
+        In [5] line 3: await queue.get()``.  Tasks it started go on; a cell
+        that ends in time shows its value as usual.  Code that never awaits
+        cannot be cancelled (Ctrl-C stops it).
+
+        AsyncRepl.cell_timeout (seconds, 0 for none) gives every awaiting cell
+        such a deadline: %config AsyncRepl.cell_timeout = 30
+        """
+        args = parse_arguments(self.timeout, line)
+        if not args.seconds > 0:
+            raise UsageError(f"%%timeout takes seconds, more than 0, not {args.seconds:g}")
+        if not cell.strip():
+            raise UsageError("%%timeout needs code in the cell, e.g. await asyncio.sleep(10)")
+        code = self._compile_cell_body(cell)
+        return self._with_deadline(code, args.seconds)
+
+    async def _with_deadline(self, code, seconds: float):
+        __tracebackhide__ = True
+        views = self._views()
+        return await run_with_deadline(
+            run_with_value(*code, self.shell.user_ns), seconds, lambda link: link and views.place(link)
+        )
