@@ -44,7 +44,12 @@ class _Extension:
             self.repl_loop.start()
             undo.callback(self.repl_loop.stop)
             for family in FAMILIES:
-                magics = family(self.shell, registry=lambda: self.repl_loop.tasks, settings=self.settings)
+                magics = family(
+                    self.shell,
+                    registry=lambda: self.repl_loop.tasks,
+                    settings=self.settings,
+                    monitor=lambda: self.repl_loop.monitor,
+                )
                 undo.enter_context(_registered_magics(self.shell, magics))
         except BaseException:
             undo.close()

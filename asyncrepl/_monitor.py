@@ -39,7 +39,7 @@ from ._tasks import (
     task_label,
 )
 
-__all__ = ["Hold", "LagStats", "LoopMonitor", "step_of"]
+__all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 
 _SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
 _EVENTS_FILE = os.path.normcase(asyncio.events.__file__)
@@ -484,11 +484,71 @@ class LoopMonitor:
                 self.worst.append((hold.end, replace(hold, step=None, task=None)))
             hold.step = None
 
+    def lag_report(self, seconds: float = 60.0, cell_namer: CellNamer | None = None) -> LagReport:
+        """What %asyncdebug shows of the loop's lag over the last *seconds*."""
+        p50, p99 = self.lag.percentiles((0.5, 0.99), seconds)
+        return LagReport(
+            seconds=min(seconds, time.monotonic() - self.lag.started),
+            p50=p50,
+            p99=p99,
+            max=self.lag.maximum(seconds),
+            holds=self.worst_holds(seconds),
+            threshold=self.threshold,
+            cell_namer=cell_namer,
+        )
+
     def worst_holds(self, seconds: float = 60.0, count: int = 5) -> list[Hold]:
         """The longest holds over the threshold in the last *seconds*, longest first."""
         since = time.monotonic() - seconds
         recent = [hold for ended, hold in self.worst if ended >= since]
         return sorted(recent, key=lambda hold: hold.duration, reverse=True)[:count]
+
+
+@dataclass
+class LagReport:
+    """The loop's lag over the last minute, as ``%asyncdebug -o`` returns it.
+
+    *p50*, *p99*: the lag not exceeded half and 99% of the time (something
+    that became ready at a random moment waited at most this long for the
+    loop); *max*: the longest iteration; *holds*: the longest steps over the
+    threshold, longest first (each with *who*, *duration*, *line*, *end*).
+    Seconds throughout.
+    """
+
+    seconds: float
+    p50: float
+    p99: float
+    max: float
+    holds: list[Hold]
+    threshold: float
+    cell_namer: CellNamer | None = field(default=None, repr=False, compare=False)
+
+    def lines(self) -> list[str]:
+        from ._timing import format_time  # the same units as %timeit_async
+
+        window = f"last {self.seconds:.0f} s" if self.seconds >= 59.5 else f"last {self.seconds:.1f} s (since loading)"
+        def short(seconds: float) -> str:
+            return format_time(seconds) if seconds > 0 else "0"
+
+        lines = [f"loop lag, {window}  p50 {short(self.p50)}, p99 {short(self.p99)}, max {short(self.max)}"]
+        if not self.holds:
+            lines.append(f"  no step held the loop over {self.threshold:g} s")
+        now = time.monotonic()
+        for hold in self.holds:
+            where = ""
+            if hold.line is not None:
+                filename, lineno = hold.line
+                source = linecache.getline(filename, lineno).strip()
+                where = f" at {code_location(filename, lineno, self.cell_namer)}" + (f": {source}" if source else "")
+            ago = now - (hold.end or now)
+            lines.append(f"  {hold.duration:.2f} s  {hold.who}{where} ({ago:.0f} s ago)")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self))
 
 
 # -- reporting a blocked loop ----------------------------------------------------------------

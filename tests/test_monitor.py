@@ -245,3 +245,28 @@ def test_lag_forgets_what_is_older_than_a_minute():
     lag.add(clock.now, clock.now + 0.002)
     assert lag.maximum() == pytest.approx(0.002)
     assert lag.percentiles((0.99,))[0] < 0.002
+
+
+# -- %asyncdebug's lag report, in IPython's in-process shell ------------------------------------
+
+
+def test_asyncdebug_shows_the_lag_and_the_longest_holds(shell, capsys):
+    from conftest import run_cell
+
+    shell.run_line_magic("load_ext", "asyncrepl")
+    run_cell(shell, capsys, "import asyncio, time\nasync def blocker():\n    time.sleep(0.3)\n")
+    blocker_cell = shell.execution_count - 1
+    _, out = run_cell(shell, capsys, "await asyncio.create_task(blocker(), name='blk')")
+    assert "held the loop for 0.3" in out
+    _, out = run_cell(shell, capsys, "%asyncdebug")
+    lag_line = next(line for line in out.splitlines() if line.startswith("loop lag, last"))
+    assert re.search(r"p50 [\d.]+ \S+, p99 [\d.]+ \S+, max 3\d\d ms", lag_line), lag_line
+    assert re.search(
+        rf"^  0\.3\d s  \d+ 'blk' \(blocker\(\)\) at In \[{blocker_cell}\] line 3: time.sleep\(0.3\) \(\d+ s ago\)$",
+        out,
+        re.M,
+    ), out
+    result, _ = run_cell(shell, capsys, "%asyncdebug -o")
+    report = result.result
+    assert 0.3 <= report.max < 1 and report.p50 <= report.p99 <= report.max
+    assert report.holds[0].who.endswith("'blk' (blocker())") and 0.29 < report.holds[0].duration < 1

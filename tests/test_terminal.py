@@ -343,7 +343,7 @@ def test_asyncdebug_shows_and_switches(terminal):
     term.run(DIAGNOSED)
     out = term.run("add_one(1);")
     assert "asyncrepl" not in out and "RuntimeWarning: coroutine 'add_one' was never awaited" in out
-    assert term.run("%asyncdebug sometimes").strip() == "UsageError: usage: %asyncdebug [on|off], not 'sometimes'"
+    assert term.run("%asyncdebug sometimes").strip() == "UsageError: usage: %asyncdebug [on|off|-o], not 'sometimes'"
 
 
 def test_timeline_in_the_terminal(terminal, tmp_path):

@@ -20,9 +20,10 @@ from .._timing import compile_with_value, split_value
 class ReplMagics(Magics):
     """A family of asyncrepl magics, given the extension's settings and task registry."""
 
-    def __init__(self, shell, registry=None, settings=None):
+    def __init__(self, shell, registry=None, settings=None, monitor=None):
         super().__init__(shell)
         self._settings = settings
+        self._monitor = monitor  # a callable giving the LoopMonitor, as for the registry
         # A callable giving the loop's TaskRegistry: in a kernel loaded from
         # config, the loop (and so the registry) only exists from the first cell.
         self._registry = registry

@@ -17,11 +17,19 @@ class DiagnosticsMagics(ReplMagics):
 
     @line_magic
     def asyncdebug(self, line: str = ""):
-        """Show, or turn on or off, asyncio debug mode and asyncrepl's diagnostics.
+        """Show, or turn on or off, asyncio debug mode and asyncrepl's diagnostics,
+        and the loop's lag.
 
-        %asyncdebug        what is on, and the thresholds
+        %asyncdebug        what is on, the thresholds, and the loop's lag
         %asyncdebug on     asyncio debug mode and every diagnostic on
         %asyncdebug off    all of them off
+        %asyncdebug -o     return the lag (a LagReport) instead of printing
+
+        The lag is how long something that becomes ready (a timer, a reply)
+        waits for the loop, over the last minute: p50 and p99 over time (0
+        while the loop waits for events) and the longest iteration; then the
+        longest steps that held the loop, with their lines.  It costs nothing:
+        asyncrepl's loop monitor measures it anyway.
 
         The diagnostics: a task or callback that holds the loop longer than
         AsyncRepl.slow_callback_duration is reported with the line it was
@@ -33,8 +41,10 @@ class DiagnosticsMagics(ReplMagics):
         """
         settings = self._settings
         words = line.split()
+        if words == ["-o"]:
+            return self._lag()
         if len(words) > 1 or (words and words[0].lower() not in ("on", "off")):
-            raise UsageError(f"usage: %asyncdebug [on|off], not {line.strip()!r}")
+            raise UsageError(f"usage: %asyncdebug [on|off|-o], not {line.strip()!r}")
         if words:
             on = words[0].lower() == "on"
             for name in self._SWITCHES:
@@ -60,3 +70,12 @@ class DiagnosticsMagics(ReplMagics):
         )
         print(f"never-awaited coroutines   {state('warn_unawaited')}  (AsyncRepl.warn_unawaited)")
         print(f"failed background tasks    {state('report_task_errors')}  (AsyncRepl.report_task_errors)")
+        deadline = f"{settings.cell_timeout:g} s" if settings.cell_timeout else "none"
+        print(f"awaiting cells' deadline   {deadline}  (AsyncRepl.cell_timeout, %%timeout)")
+        print("\n".join(self._lag().lines()))
+
+    def _lag(self):
+        monitor = self._monitor() if self._monitor is not None else None
+        if monitor is None:
+            raise UsageError("asyncrepl is not attached to a running loop yet")
+        return monitor.lag_report(cell_namer=getattr(self.shell.compile, "format_code_name", None))
