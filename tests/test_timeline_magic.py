@@ -182,9 +182,9 @@ def test_a_failing_cell_is_saved_up_to_the_error(ip, capsys, tmp_path):
 )
 def test_a_bad_save_path_gets_one_line_and_the_cell_does_not_run(ip, capsys, tmp_path, where, message):
     where, message = where.format(tmp=tmp_path), message.format(tmp=tmp_path)
-    ip.user_ns.pop("ran", None)  # the in-process shell is shared with other tests
-    result, out = run(ip, capsys, f"%%timeline --save {where}\nran = True\nawait delay(0)")
-    assert out.strip() == message and "ran" not in ip.user_ns
+    ip.user_ns.pop("timeline_cell_ran", None)
+    result, out = run(ip, capsys, f"%%timeline --save {where}\ntimeline_cell_ran = True\nawait delay(0)")
+    assert out.strip() == message and "timeline_cell_ran" not in ip.user_ns
 
 
 def test_save_takes_a_quoted_name_and_leaves_no_file_when_the_name_is_bad(ip, capsys, tmp_path):
@@ -194,6 +194,6 @@ def test_save_takes_a_quoted_name_and_leaves_no_file_when_the_name_is_bad(ip, ca
 
 
 def test_save_without_a_path_gets_one_line(ip, capsys):
-    ip.user_ns.pop("ran", None)  # the in-process shell is shared with other tests
-    _, out = run(ip, capsys, "%%timeline --save\nran = True")
-    assert out.strip() == "UsageError: argument --save: expected one argument" and "ran" not in ip.user_ns
+    ip.user_ns.pop("timeline_cell_ran", None)
+    _, out = run(ip, capsys, "%%timeline --save\ntimeline_cell_ran = True")
+    assert out.strip() == "UsageError: argument --save: expected one argument" and "timeline_cell_ran" not in ip.user_ns
