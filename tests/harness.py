@@ -117,6 +117,13 @@ class Terminal:
         text = self._wait_for_prompt(self.count, timeout)
         return _without_echo(text)
 
+    def value(self, expression: str) -> str:
+        """Run *expression* as a cell; its ``Out[n]:`` text."""
+        out = self.run(expression)
+        match = re.search(r"Out\[\d+\]: (.*)", out)
+        assert match, out
+        return match.group(1)
+
     def ctrl_c(self) -> None:
         self.child.sendintr()
 

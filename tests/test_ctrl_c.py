@@ -25,10 +25,21 @@ workers = [asyncio.create_task(worker(n)) for n in range(100)]
 
 
 def value(term, expression):
-    out = term.run(expression)
-    match = re.search(r"Out\[\d+\]: (.*)", out)
-    assert match, out
-    return match.group(1)
+    return term.value(expression)
+
+
+SPIN = "async def spin():\n    await asyncio.sleep(0.2)\n    while True:\n        pass\n"
+
+
+def spin_and_stop(term):
+    """Start a task that spins; Ctrl-C at the frozen prompt must stop it."""
+    term.run(SPIN)
+    term.run("spinner = asyncio.create_task(spin())")
+    time.sleep(1.0)
+    term.ctrl_c()
+    shown = term.read_pending(1.0)
+    assert "Ctrl-C cancelled task" in shown and "(spin())" in shown, shown
+    assert value(term, "spinner.cancelled()") == "True"
 
 
 def all_workers_healthy(term):
@@ -201,12 +212,7 @@ def test_ctrl_c_under_a_uvloop_policy(terminal):
     out = term.wait(timeout=10)
     assert "stopped before Future completed" not in out and "Traceback" not in out, out
     assert "KeyboardInterrupt" in out
-    term.run("async def spin():\n    await asyncio.sleep(0.2)\n    while True:\n        pass\n")
-    term.run("spinner = asyncio.create_task(spin())")
-    time.sleep(1.0)
-    term.ctrl_c()
-    shown = term.read_pending(1.0)
-    assert "Ctrl-C cancelled task" in shown and "(spin())" in shown, shown
+    spin_and_stop(term)
     all_workers_healthy(term)
 
 
@@ -216,13 +222,8 @@ def test_gui_changes_are_said_and_never_trap_the_prompt(terminal):
     assert "background tasks now pause while the prompt waits" in out and "%gui asyncrepl" in out
     out = term.run("%gui asyncio")
     assert "kept its own hook instead of %gui asyncio" in out
-    term.run("import asyncio\nasync def spin():\n    await asyncio.sleep(0.2)\n    while True:\n        pass\n")
-    term.run("spinner = asyncio.create_task(spin())")
-    time.sleep(1.0)
-    term.ctrl_c()
-    shown = term.read_pending(1.0)
-    assert "Ctrl-C cancelled task" in shown, shown
-    assert value(term, "spinner.cancelled()") == "True"
+    term.run("import asyncio")
+    spin_and_stop(term)
 
 
 def test_asyncdebug_says_what_is_true_after_nest_asyncio(terminal):

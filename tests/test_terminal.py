@@ -28,10 +28,7 @@ def start_with_ticker(terminal, *args):
 
 
 def count(term, expression):
-    out = term.run(expression)
-    match = re.search(r"Out\[\d+\]: (.*)", out)
-    assert match, out
-    return match.group(1)
+    return term.value(expression)
 
 
 # 1 -------------------------------------------------------------------------
