@@ -51,6 +51,11 @@ _DEBUGGER_FILES = frozenset(
 # -- which step the loop thread is in -------------------------------------------------------
 
 
+def _runs_a_step(code) -> bool:
+    # Handle._run: where the loop calls each callback, a task's step included.
+    return code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE
+
+
 def step_of(task: asyncio.Task | None, frame) -> object | None:
     """What identifies the step the loop thread runs: the current task, or the
     frame of ``Handle._run`` for a plain callback; None between steps (the
@@ -58,18 +63,27 @@ def step_of(task: asyncio.Task | None, frame) -> object | None:
     if task is not None:
         return task
     while frame is not None:
-        code = frame.f_code
-        if code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE:
+        if _runs_a_step(frame.f_code):
             return frame
         frame = frame.f_back
     return None
 
 
 def _users_line(frame) -> tuple[str, int] | None:
-    """The innermost line of the user's code on the stack."""
+    """The innermost line of the user's code inside the step running now.
+
+    The walk stops where the step begins (``Handle._run``, or the REPL's
+    code that runs the loop, for loops without a Python ``Handle``): a sample
+    taken just before or after a step, while asyncio enters or leaves the
+    task, must not name the code that runs the loop (a test's ``run_cell``).
+    """
     while frame is not None:
-        if _kind_of_code(frame.f_code) == "user":
-            return frame.f_code.co_filename, frame.f_lineno
+        code = frame.f_code
+        kind = _kind_of_code(code)
+        if kind == "user":
+            return code.co_filename, frame.f_lineno
+        if kind == "repl" or _runs_a_step(code):
+            return None
         frame = frame.f_back
     return None
 
