@@ -200,6 +200,7 @@ class FailedTasks:
         self.cell_namer = cell_namer
         self.enabled = True
         self._previous_handler = None
+        self._pending: dict[asyncio.Task, asyncio.Handle] = {}  # failed tasks to look at next iteration
 
     def install(self) -> None:
         self.registry.on_finished = self._finished
@@ -216,10 +217,20 @@ class FailedTasks:
         if self.enabled and outcome(task) == "raised":
             # Whoever awaits the task is woken in this same iteration; look
             # in the next one whether anybody took the exception.
-            self.loop.call_soon(self._check_retrieved, task)
+            self._pending[task] = self.loop.call_soon(self._check_retrieved, task)
+
+    def flush(self) -> None:
+        """Look now at the failed tasks due to be looked at: at the end of a
+        cell, so that what its tasks have to say arrives before the cell ends.
+        Their awaiters, woken in the same batch of callbacks as the check was
+        scheduled in, have taken their exceptions by now."""
+        for task, handle in list(self._pending.items()):
+            handle.cancel()
+            self._check_retrieved(task)
 
     def _check_retrieved(self, task: asyncio.Task) -> None:
-        # PRIVATE (CPython 3.11-3.14: Future._log_traceback): True until
+        self._pending.pop(task, None)
+        # PRIVATE (CPython 3.11-3.15: Future._log_traceback): True until
         # someone retrieves the exception; asyncio logs it at collection then.
         if not task._log_traceback:
             return

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio.events
+import inspect
 import os
 from collections.abc import Callable
+
+# Code flags of coroutines, async generators and generator-based coroutines.
+CO_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+_EVENTS_FILE = os.path.normcase(asyncio.events.__file__)
+
+
+def is_loop_step(code) -> bool:
+    """Whether *code* is ``Handle._run``: where an asyncio loop calls each
+    callback, a task's step included."""
+    return code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE
 
 # Maps a code object's filename to IPython's label for it, e.g. ("Cell", "In[3]"),
 # or None for ordinary files.  IPython's ``shell.compile.format_code_name``.

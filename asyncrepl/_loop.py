@@ -19,8 +19,11 @@ and the error hints apply there.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextvars
+import functools
+import linecache
 import logging
 import signal
 import sys
@@ -35,7 +38,7 @@ from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
 from ._prompt import PromptHook, _escaped
 from ._render import Views
 from ._rewrite import rewrite_cell
-from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
+from ._scripts import LOOP_BUSY_MESSAGES, LoopGuard, close_abandoned_coroutine, entry, loop_busy_hint, script_mode
 from ._tasks import TaskRegistry
 
 _HELPER = "__import__('asyncrepl')._entry"
@@ -201,6 +204,7 @@ class ReplLoop:
         self.blocked.reported_already = self.interrupter.stopped  # Ctrl-C named those
         if self.in_kernel:
             self._interrupt_in_kernel()
+        self._guard_loop_from_user_code()
         self._keep_loop_settings(self.loop)
         self._apply_settings()
         names = [
@@ -214,6 +218,35 @@ class ReplLoop:
         self.settings.observe(self._apply_settings, names=names)
         self._undo.callback(self.settings.unobserve, self._apply_settings, names=names)
         self._filter_machinery_reports()
+
+    def _guard_loop_from_user_code(self) -> None:
+        # loop.stop() and loop.close() in user code end the user's run, never
+        # the REPL's loop; the stand-ins for asyncio.run() and friends (see
+        # _scripts) work on this loop from now on.
+        guard = LoopGuard(self.loop)
+        if guard.install():
+            self._undo.callback(guard.uninstall)
+        entry.attach(self.loop, guard, self.tasks.context_of)
+        self._undo.callback(entry.detach)
+        self._run_scripts_as_scripts()
+
+    def _run_scripts_as_scripts(self) -> None:
+        """``%run script.py`` runs the script as ``python script.py`` would: with
+        no loop running, so its asyncio.run() (or loop of its own) runs as printed."""
+        manager = self.shell.magics_manager
+        # IPython 9.17+ registers %run lazily; find() imports the real one.
+        find = getattr(manager, "find", manager.magics["line"].get)
+        original = find("line", "run") if find is not manager.magics["line"].get else find("run")
+        if original is None:
+            return
+
+        @functools.wraps(original)
+        def run(*args, **kwargs):
+            with script_mode():
+                return original(*args, **kwargs)
+
+        manager.magics["line"]["run"] = run
+        self._undo.callback(manager.magics["line"].__setitem__, "run", original)
 
     def _start_diagnostics(self) -> None:
         shell, undo, namer = self.shell, self._undo, _cell_namer(self.shell)
@@ -264,6 +297,9 @@ class ReplLoop:
             self.interrupter.cell_task = None
         else:
             self._check_prompt_hook()
+        # What the cell's tasks have to say about failures is said inside the
+        # cell (ipykernel's clients stop listening to a cell once it is idle).
+        self.failed_tasks.flush()
         if result is not None:
             source = getattr(result.info, "transformed_cell", None) or result.info.raw_cell or ""
             self.unawaited.check_cell(source, result.result, self.shell.user_ns)
@@ -361,27 +397,42 @@ class ReplLoop:
 
     def _rewrite_loop_entry_calls(self) -> None:
         shell = self.shell
+        typed: dict[int, tuple[str, str]] = {}  # line number -> (rewritten, as typed), for the cell being run
 
         def transform(lines: list[str]) -> list[str]:
             source = "".join(lines)
-            asyncio_names, run_names = [], []
+            asyncio_names, run_names, runner_names = [], [], []
             for name, value in shell.user_ns.items():
                 if value is asyncio:
                     asyncio_names.append(name)
                 elif value is asyncio.run:
                     run_names.append(name)
+                elif value is asyncio.Runner:
+                    runner_names.append(name)
             rewrite = rewrite_cell(
                 source,
                 helper=_HELPER,
                 asyncio_names=asyncio_names,
                 run_names=run_names,
+                runner_names=runner_names,
                 awaited_magics=self.awaited_magics,
             )
-            return lines if rewrite is None else rewrite.source.splitlines(keepends=True)
+            typed.clear()
+            if rewrite is None:
+                return lines
+            new_lines = rewrite.source.splitlines(keepends=True)
+            for number, (old, new) in enumerate(zip(source.splitlines(), rewrite.source.splitlines()), 1):
+                if old != new:
+                    typed[number] = (new, old)
+            return new_lines
 
         transform.has_side_effects = False
         shell.input_transformers_post.append(transform)
         self._undo.callback(_remove_if_present, shell.input_transformers_post, transform)
+
+        show_typed = _ShowTypedLines(typed)
+        shell.ast_transformers.append(show_typed)
+        self._undo.callback(_remove_if_present, shell.ast_transformers, show_typed)
 
     def _explain_errors(self) -> None:
         shell = self.shell
@@ -404,10 +455,13 @@ class ReplLoop:
                 return None
             if issubclass(etype, KeyboardInterrupt):
                 tb = without_handler_frames(tb)
-            if issubclass(etype, RuntimeError) and str(value) in LOOP_BUSY_MESSAGES:
+            if (
+                issubclass(etype, RuntimeError)
+                and str(value) in LOOP_BUSY_MESSAGES
+                and not any(note.startswith("asyncrepl:") for note in getattr(value, "__notes__", ()))
+            ):
+                value.add_note(loop_busy_hint(value))
                 close_abandoned_coroutine(tb)
-                if LOOP_BUSY_HINT not in getattr(value, "__notes__", ()):
-                    value.add_note(LOOP_BUSY_HINT)
             elif previous_types and issubclass(etype, previous_types):
                 return previous_handler(etype, value, tb, tb_offset=tb_offset)
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
@@ -526,6 +580,31 @@ class ReplLoop:
             "they run during cells, and '%gui asyncrepl' brings them back at the prompt"
         )
 
+
+
+class _ShowTypedLines(ast.NodeTransformer):
+    """Puts the lines the user typed back into the cell's source that
+    tracebacks, ``inspect`` and ``%pdb`` show, in place of the rewritten
+    calls (``_rewrite`` keeps every line where it was).
+
+    IPython caches the transformed text (``compile.cache``) just before it
+    runs the AST transformers; this one changes no code, only that cache.
+    """
+
+    def __init__(self, typed: dict[int, tuple[str, str]]):
+        self.typed = typed  # line number -> (rewritten, as typed), filled by the input transformer
+
+    def visit_Module(self, node):  # noqa: N802 (ast.NodeTransformer's naming)
+        typed = self.typed
+        if typed:
+            for name in reversed(list(linecache.cache)):  # the newest entry first
+                lines = linecache.cache[name][2]
+                if all(number <= len(lines) and lines[number - 1].rstrip("\n") == new for number, (new, _) in typed.items()):
+                    for number, (_, old) in typed.items():
+                        lines[number - 1] = old + "\n"
+                    break
+            typed.clear()
+        return node
 
 
 def _registered_input_hooks() -> dict:

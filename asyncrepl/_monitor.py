@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ._diagnostics import report
-from ._frames import CellNamer, code_location
+from ._frames import CellNamer, code_location, is_loop_step
 from ._tasks import (
     TaskRegistry,
     _kind_of_code,
@@ -42,18 +42,12 @@ from ._tasks import (
 __all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 
 _SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
-_EVENTS_FILE = os.path.normcase(asyncio.events.__file__)
 _DEBUGGER_FILES = frozenset(
     os.path.normcase(os.path.join(os.path.dirname(os.__file__), name)) for name in ("bdb.py", "pdb.py")
 )
 
 
 # -- which step the loop thread is in -------------------------------------------------------
-
-
-def _runs_a_step(code) -> bool:
-    # Handle._run: where the loop calls each callback, a task's step included.
-    return code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE
 
 
 def step_of(task: asyncio.Task | None, frame) -> object | None:
@@ -63,7 +57,7 @@ def step_of(task: asyncio.Task | None, frame) -> object | None:
     if task is not None:
         return task
     while frame is not None:
-        if _runs_a_step(frame.f_code):
+        if is_loop_step(frame.f_code):
             return frame
         frame = frame.f_back
     return None
@@ -82,7 +76,7 @@ def _users_line(frame) -> tuple[str, int] | None:
         kind = _kind_of_code(code)
         if kind == "user":
             return code.co_filename, frame.f_lineno
-        if kind == "repl" or _runs_a_step(code):
+        if kind == "repl" or is_loop_step(code):
             return None
         frame = frame.f_back
     return None

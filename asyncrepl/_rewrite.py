@@ -1,18 +1,28 @@
-"""Rewrite a cell's top-level ``asyncio.run(main())`` (and async magics) into an ``await``.
+"""Rewrite the calls that start an event loop, so that a cell runs as its script would.
 
-Book listings end in ``asyncio.run(main())`` (or the older
-``loop.run_until_complete(main())``).  Both fail on a loop that is already
-running, and the REPL's loop always is.  Executed at the top level of a cell,
-though, such a call can simply become an ``await``: this module finds those
-calls and rewrites the source text so the cell compiles as a coroutine, which
-is also what tells IPython and ipykernel to run the cell on the loop.
+Book listings start their loop themselves: ``asyncio.run(main())``,
+``loop.run_until_complete(main())``, ``loop.run_forever()``, ``asyncio.Runner``.
+In a REPL whose loop always runs, each of those fails as written.  This module
+finds them in a cell's source and puts a call of asyncrepl's stand-ins in their
+place (see ``_scripts``):
+
+* at the cell's top level (also inside ``if``, ``try``, ``with``, ``for``),
+  ``asyncio.run(ARGS)`` becomes ``(await H.asyncio_run(ARGS))``, and likewise
+  ``X.run_until_complete(ARGS)`` and ``X.run_forever()``: the cell awaits them,
+  on the REPL's loop when X is that loop;
+* in code that runs later or in its own scope (a function, a lambda, a
+  comprehension, a class body), they become plain calls of the synchronous
+  stand-ins ``H.run``, ``H.run_until_complete_sync``, ``H.run_forever_sync``,
+  which decide when called whether the script would have started a loop there;
+* ``asyncio.Runner(...)`` becomes ``H.Runner(...)`` everywhere.
 
 asyncrepl's timing magics return coroutines, since a magic cannot await; a
 top-level call of one (``get_ipython().run_line_magic('timeit_async', ...)``,
 as IPython transforms ``%timeit_async ...``) is awaited the same way.
 
-Only the call itself is replaced, in place, so line numbers in tracebacks stay
-those the user typed.  This module knows nothing of IPython.
+Only the call itself is replaced, in place, so line numbers stay those the
+user typed (and ``_loop`` shows the user's own text in tracebacks).  This
+module knows nothing of IPython.
 """
 
 from __future__ import annotations
@@ -41,7 +51,8 @@ _OWN_SCOPES = (
 class Rewrite:
     """Where the rewritten calls start: ``(kind, line)`` pairs, and the new source.
 
-    *kind* is ``"asyncio.run"``, ``"run_until_complete"`` or ``"magic"``.
+    *kind* is ``"asyncio.run"``, ``"run_until_complete"``, ``"run_forever"``,
+    ``"Runner"`` or ``"magic"``.
     """
 
     source: str
@@ -49,14 +60,23 @@ class Rewrite:
 
 
 class _CallFinder(ast.NodeVisitor):
-    def __init__(self, module_names: set[str], run_names: set[str], magics: set[str]):
+    """Finds the calls to rewrite, each with whether it runs at the cell's top level."""
+
+    def __init__(self, module_names: set[str], run_names: set[str], runner_names: set[str], magics: set[str]):
         self.module_names = module_names
         self.run_names = run_names
+        self.runner_names = runner_names
         self.magics = magics
-        self.found: list[tuple[str, ast.Call]] = []
+        self.found: list[tuple[str, ast.Call, bool]] = []  # (kind, call, at top level)
+        self._depth = 0  # how many scopes of their own we are inside
 
     def generic_visit(self, node: ast.AST) -> None:
         if isinstance(node, _OWN_SCOPES):
+            self._depth += 1
+            try:
+                super().generic_visit(node)
+            finally:
+                self._depth -= 1
             return
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -66,10 +86,12 @@ class _CallFinder(ast.NodeVisitor):
             for alias in node.names:
                 if alias.name == "run":
                     self.run_names.add(alias.asname or "run")
+                elif alias.name == "Runner":
+                    self.runner_names.add(alias.asname or "Runner")
         elif isinstance(node, ast.Call):
             kind = self._kind(node)
             if kind is not None:
-                self.found.append((kind, node))
+                self.found.append((kind, node, self._depth == 0))
                 # A nested call inside the arguments would be rewritten into
                 # text we are about to replace; leave the arguments alone.
                 return
@@ -77,21 +99,25 @@ class _CallFinder(ast.NodeVisitor):
 
     def _kind(self, call: ast.Call) -> str | None:
         func = call.func
-        if isinstance(func, ast.Name) and func.id in self.run_names:
-            return "asyncio.run"
-        if isinstance(func, ast.Attribute):
-            if (
-                func.attr == "run"
-                and isinstance(func.value, ast.Name)
-                and func.value.id in self.module_names
-            ):
+        if isinstance(func, ast.Name):
+            if func.id in self.run_names:
                 return "asyncio.run"
-            if func.attr == "run_until_complete":
-                return "run_until_complete"
-            if func.attr in ("run_line_magic", "run_cell_magic") and self._is_get_ipython(func.value):
-                name = call.args[0] if call.args else None
-                if isinstance(name, ast.Constant) and name.value in self.magics:
-                    return "magic"
+            if func.id in self.runner_names:
+                return "Runner"
+            return None
+        if not isinstance(func, ast.Attribute):
+            return None
+        on_module = isinstance(func.value, ast.Name) and func.value.id in self.module_names
+        if on_module and func.attr in ("run", "Runner"):
+            return "asyncio.run" if func.attr == "run" else "Runner"
+        if func.attr == "run_until_complete":
+            return "run_until_complete"
+        if func.attr == "run_forever" and not call.args and not call.keywords:
+            return "run_forever"
+        if func.attr in ("run_line_magic", "run_cell_magic") and self._depth == 0 and self._is_get_ipython(func.value):
+            name = call.args[0] if call.args else None
+            if isinstance(name, ast.Constant) and name.value in self.magics:
+                return "magic"
         return None
 
     @staticmethod
@@ -122,31 +148,28 @@ def rewrite_cell(
     helper: str,
     asyncio_names: Iterable[str] = (),
     run_names: Iterable[str] = (),
+    runner_names: Iterable[str] = (),
     awaited_magics: Iterable[str] = (),
 ) -> Rewrite | None:
-    """Rewrite top-level ``asyncio.run(...)``, ``X.run_until_complete(...)`` and
-    async magic calls into awaits.
+    """Rewrite the loop-starting calls of a cell, and its async magic calls (see the module's docstring).
 
-    ``asyncio.run(ARGS)`` becomes ``(await HELPER.asyncio_run(ARGS))``,
-    ``X.run_until_complete(ARGS)`` becomes
-    ``(await HELPER.run_until_complete(X, ARGS))``, where *helper* is an
-    expression naming an object with those two coroutine functions, and
-    ``get_ipython().run_line_magic('NAME', ...)`` for a NAME in
-    *awaited_magics* becomes ``(await get_ipython().run_line_magic('NAME', ...))``.
-
-    *asyncio_names* are extra names bound to the asyncio module and *run_names*
-    names bound to ``asyncio.run`` (the user's namespace knows them; imports in
-    the cell itself are found here).  Returns None when there is nothing to
-    rewrite or the source does not parse.
+    *helper* is an expression naming the object with the stand-ins.
+    *asyncio_names* are extra names bound to the asyncio module, *run_names*
+    names bound to ``asyncio.run`` and *runner_names* to ``asyncio.Runner``
+    (the user's namespace knows them; imports in the cell itself are found
+    here).  A ``get_ipython().run_line_magic('NAME', ...)`` (or
+    ``run_cell_magic``) at top level, for a NAME in *awaited_magics*, is
+    awaited.  Returns None when there is nothing to rewrite or the source
+    does not parse.
     """
-    run_names, magics = set(run_names), set(awaited_magics)
-    if "run" not in source and not any(name in source for name in run_names):
-        return None  # every call we rewrite has "run" in it, or one of run_names
+    run_names, runner_names, magics = set(run_names), set(runner_names), set(awaited_magics)
+    if not any(word in source for word in ("run", "Run", *run_names, *runner_names)):
+        return None  # every call we rewrite has one of these in it
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
-    finder = _CallFinder({"asyncio", *asyncio_names}, run_names, magics)
+    finder = _CallFinder({"asyncio", *asyncio_names}, run_names, runner_names, magics)
     for statement in tree.body:
         finder.visit(statement)
     if not finder.found:
@@ -155,26 +178,35 @@ def rewrite_cell(
     lines = source.splitlines(keepends=True)
     starts = _char_offsets(source)
     edits: list[tuple[int, int, str]] = []
-    for kind, call in finder.found:
+    for kind, call, top_level in finder.found:
         start = _offset(lines, starts, call.lineno, call.col_offset)
         end = _offset(lines, starts, call.end_lineno, call.end_col_offset)
         func = call.func
         func_end = _offset(lines, starts, func.end_lineno, func.end_col_offset)
         if kind == "magic":
-            edits.append((start, start, "(await "))
+            edits += [(start, start, "(await "), (end, end, ")")]
+        elif kind == "Runner":
+            edits.append((start, func_end, f"{helper}.Runner"))
         elif kind == "asyncio.run":
-            # "asyncio.run(main())" -> "(await H.asyncio_run(main()))"
-            edits.append((start, func_end, f"(await {helper}.asyncio_run"))
+            # "asyncio.run(main())" -> "(await H.asyncio_run(main()))", or "H.run(main())"
+            if top_level:
+                edits += [(start, func_end, f"(await {helper}.asyncio_run"), (end, end, ")")]
+            else:
+                edits.append((start, func_end, f"{helper}.run"))
         else:
-            # "loop.run_until_complete(main())" -> "(await H.run_until_complete(loop, main()))"
+            # "loop.run_until_complete(main())" -> "(await H.run_until_complete(loop, main()))",
+            # or "H.run_until_complete_sync(loop, main())"; run_forever() likewise.
             assert isinstance(func, ast.Attribute)
             target_end = _offset(lines, starts, func.value.end_lineno, func.value.end_col_offset)
             target = source[start:target_end]
             paren = source.index("(", func_end)
-            edits.append((start, paren + 1, f"(await {helper}.run_until_complete({target}, "))
-        edits.append((end, end, ")"))
+            after_target = ", " if kind == "run_until_complete" else ""
+            if top_level:
+                edits += [(start, paren + 1, f"(await {helper}.{kind}({target}{after_target}"), (end, end, ")")]
+            else:
+                edits.append((start, paren + 1, f"{helper}.{kind}_sync({target}{after_target}"))
 
     new = source
     for begin, stop, text in sorted(edits, key=lambda edit: edit[0], reverse=True):
         new = new[:begin] + text + new[stop:]
-    return Rewrite(new, tuple((kind, call.lineno) for kind, call in finder.found))
+    return Rewrite(new, tuple((kind, call.lineno) for kind, call, _ in finder.found))

@@ -1,74 +1,494 @@
 """Loop management written for scripts, in a REPL whose loop always runs.
 
-A rewritten top-level ``asyncio.run(main())`` or ``loop.run_until_complete(...)``
-(see ``_rewrite``) calls :data:`entry`; the errors of calls that could not be
-rewritten get a hint.
+A script starts a loop of its own: ``asyncio.run(main())``,
+``loop.run_until_complete(...)``, ``loop.run_forever()``, ``asyncio.Runner``.
+``_rewrite`` puts the stand-ins of :data:`entry` in place of those calls, and
+each does what the script would have done:
+
+* At a cell's top level, on the REPL's own loop, the cell awaits: ``main()``
+  runs as a task on the REPL's loop, where ``%tasks``, ``%%timeline`` and the
+  diagnostics see it.  ``asyncio.run`` cleans up after it as it does after its
+  own loop: it cancels what ``main()`` left running (``main()``'s own tasks,
+  never the REPL's or the kernel's), removes the signal handlers the run added
+  and puts debug mode back.  ``run_until_complete`` leaves pending tasks
+  pending, as a script's loop does.
+* A loop the user made (``new_event_loop()``), an ``asyncio.Runner``, and a
+  call from inside a function run as in a script: in this thread, with no loop
+  running for their duration (:func:`script_mode`); the REPL's loop, busy with
+  the cell, waits until they return, as it waits for any code a cell runs.
+* User code never stops or closes the REPL's loop (:class:`LoopGuard`):
+  ``loop.stop()`` ends the user's own ``run_forever()`` or
+  ``run_until_complete()``, as it would have ended the script's, and
+  ``loop.close()`` leaves the REPL's loop open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
+import signal
+import sys
+import threading
+from contextlib import contextmanager
 
 from ._diagnostics import report
+from ._frames import CO_ASYNC, is_loop_step
+from ._tasks import _kind_of_code
 
 # asyncio's messages when code tries to start or re-enter a loop.
 LOOP_BUSY_MESSAGES = (
     "asyncio.run() cannot be called from a running event loop",
+    "Runner.run() cannot be called from a running event loop",
     "This event loop is already running",
     "Cannot run the event loop while another loop is running",
 )
-LOOP_BUSY_HINT = (
-    "asyncrepl: the REPL's loop is always running, so code cannot start or re-enter "
-    "a loop; await the coroutine instead (await main()), or run blocking code in a "
-    "thread (await asyncio.to_thread(func))"
-)
+
+_STOPPED_EARLY = "Event loop stopped before Future completed."
+
+# The top-level asyncio.run() whose main() a task serves (a token per run).
+_RUN: contextvars.ContextVar[object | None] = contextvars.ContextVar("asyncrepl_run", default=None)
+
+
+# -- a script's own loop, in this thread ------------------------------------------------------------
+
+
+@contextmanager
+def script_mode():
+    """Run the body as a script would run it: with no event loop running in this thread.
+
+    The loop that runs the cell (the REPL's) stays where it is, busy with the
+    cell's step, and takes over again at the end.  Ctrl-C is Python's own for
+    the duration, so that ``asyncio.run`` and ``asyncio.Runner`` handle it as
+    in a script (they cancel the main task, then raise KeyboardInterrupt).
+
+    PRIVATE (CPython 3.11-3.15): ``asyncio._get_running_loop`` /
+    ``_set_running_loop`` (exported by asyncio.events, undocumented) and
+    ``asyncio.tasks._enter_task`` / ``_leave_task``: the running task is kept
+    per loop up to 3.13 and per thread from 3.14, where a task of another loop
+    cannot start while the cell's task is entered.
+    """
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        yield
+        return
+    task = asyncio.current_task(loop)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if task is not None:
+        asyncio.tasks._leave_task(loop, task)
+    asyncio._set_running_loop(None)
+    if main_thread:
+        sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+        wakeup = signal.set_wakeup_fd(-1)  # loops the script makes set their own
+    try:
+        yield
+    finally:
+        if main_thread:
+            signal.set_wakeup_fd(wakeup)
+            signal.signal(signal.SIGINT, sigint)
+        asyncio._set_running_loop(loop)
+        if task is not None:
+            asyncio.tasks._enter_task(loop, task)
+
+
+def _script_has_no_loop_here(frame) -> bool:
+    """Whether the code of *frame* is the cell's own synchronous code, where
+    a script would have had no loop running: called (through functions)
+    from the cell's top level, not from inside a coroutine."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "<module>":
+            return True  # the cell (IPython compiles it as a module, awaits or not)
+        if code.co_flags & CO_ASYNC and _kind_of_code(code) != "repl":
+            return False  # inside a coroutine: the script's loop would be running
+        frame = frame.f_back
+    return False
+
+
+# -- the REPL's loop, guarded ---------------------------------------------------------------------
+
+
+class _UserRun:
+    """One ``run_forever()`` / ``run_until_complete()`` / ``asyncio.run()`` of the
+    user's on the REPL's loop: the user's ``loop.stop()`` ends it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.stopped = loop.create_future()
+
+    def stop(self) -> None:
+        if not self.stopped.done():
+            self.stopped.set_result(None)
+
+
+class LoopGuard:
+    """Stands in front of the REPL's loop's ``stop()`` and ``close()`` for user code.
+
+    Installed as attributes of the loop instance only (asyncio's class is left
+    alone); a loop that takes no attributes (uvloop's) goes unguarded.  A call
+    is the user's when it comes from the user's code, or is a callback the
+    user scheduled (``loop.call_later(5, loop.stop)``); asyncio's, IPython's,
+    ipykernel's and tornado's own calls pass through.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.runs: list[_UserRun] = []
+        self._stop = type(loop).stop.__get__(loop)
+        self._close = type(loop).close.__get__(loop)
+        self.installed = False
+
+    def install(self) -> bool:
+        try:
+            self.loop.stop = self.stop
+            self.loop.close = self.close
+        except AttributeError:
+            return False
+        self.installed = True
+        return True
+
+    def uninstall(self) -> None:
+        if self.installed:
+            for name in ("stop", "close"):
+                vars(self.loop).pop(name, None)
+            self.installed = False
+
+    def begin(self) -> _UserRun | None:
+        if not self.installed:
+            return None
+        run = _UserRun(self.loop)
+        self.runs.append(run)
+        return run
+
+    def end(self, run: _UserRun | None) -> None:
+        if run in self.runs:
+            self.runs.remove(run)
+
+    def stop(self) -> None:
+        """``loop.stop()``: ends the user's run; the REPL's loop goes on."""
+        if not _called_by_user(sys._getframe(1)):
+            self._stop()
+        elif self.runs:
+            self.runs[-1].stop()
+        else:
+            report(
+                "loop.stop() on the REPL's loop outside a run_forever() or run_until_complete() "
+                "of yours: nothing to stop, the REPL's loop goes on"
+            )
+
+    def close(self) -> None:
+        """``loop.close()``: the REPL keeps its loop (a script's ends with its run)."""
+        if not _called_by_user(sys._getframe(1)):
+            self._close()
+
+
+def _called_by_user(frame) -> bool:
+    # The user's code called it, or it is a callback the user scheduled, which
+    # asyncio's Handle._run calls directly; asyncio itself calls stop() from
+    # its own functions (run_until_complete's done callback), tornado and
+    # ipykernel from theirs.
+    return _kind_of_code(frame.f_code) == "user" or is_loop_step(frame.f_code)
+
+
+async def _until_done_or_stopped(task: asyncio.Future, run: _UserRun | None):
+    """Await *task*, or fail as ``run_until_complete`` does when the user stops the loop."""
+    __tracebackhide__ = True
+    if run is None:
+        return await task
+    # Taken from the task as it ends, as an await of it would: the failure
+    # is the cell's to show, not a background task's to report.
+    task.add_done_callback(_retrieve)
+    try:
+        await asyncio.wait({task, run.stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Ctrl-C (or a timeout) on the cell: what it runs is cancelled too,
+        # as asyncio.run cancels its main task.
+        task.cancel()
+        await asyncio.wait({task})
+        raise
+    if not task.done():
+        raise RuntimeError(_STOPPED_EARLY)
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+# -- the stand-ins ----------------------------------------------------------------------------------
 
 
 class _LoopEntry:
-    """What a rewritten ``asyncio.run(...)`` or ``loop.run_until_complete(...)`` calls."""
+    """What rewritten loop-starting calls call (``__import__('asyncrepl')._entry``).
+
+    Attached to the REPL's loop while the extension is loaded; detached, each
+    stand-in does exactly what the call it replaced does.
+    """
 
     def __init__(self):
-        self.told = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.guard: LoopGuard | None = None
+        self.context_of = lambda task: None  # the registry's: the context a task was created in
+        self._said: set[str] = set()
+
+    def attach(self, loop, guard: LoopGuard, context_of) -> None:
+        self.loop, self.guard, self.context_of = loop, guard, context_of
+        self._said.clear()
+
+    def detach(self) -> None:
+        self.loop, self.guard, self.context_of = None, None, lambda task: None
+
+    def _say_once(self, key: str, message: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            report(f"{message} (said once)")
+
+    def _on_repl_loop(self, loop) -> bool:
+        return self.loop is not None and loop is self.loop and asyncio._get_running_loop() is loop
+
+    def _as_script(self, frame) -> bool:
+        running = asyncio._get_running_loop()
+        return self.loop is not None and running is self.loop and _script_has_no_loop_here(frame)
+
+    # -- at a cell's top level: awaited --
 
     async def asyncio_run(self, main, *, debug=None, loop_factory=None):
-        """``asyncio.run(main)`` on the running loop: run *main* as a task, then
-        cancel the tasks it left pending, as asyncio.run does."""
-        __tracebackhide__ = True
-        if not asyncio.iscoroutine(main):
-            raise ValueError(f"a coroutine was expected, got {main!r}")
-        if not self.told:
-            self.told = True
-            name = getattr(main, "__name__", "main")
-            report(
-                f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' "
-                "would (said once)"
-            )
-        return await self._run_cleaning_up(main)
-
-    async def run_until_complete(self, loop, future):
-        """``loop.run_until_complete(future)``: an await when *loop* is this one."""
-        __tracebackhide__ = True
-        if loop is not asyncio.get_running_loop():
-            return loop.run_until_complete(future)
-        return await self._run_cleaning_up(future)
-
-    @staticmethod
-    async def _run_cleaning_up(awaitable):
+        """``asyncio.run(main)`` at a cell's top level: *main* runs as a task on
+        the REPL's loop, and the run is cleaned up as asyncio.run cleans up."""
         __tracebackhide__ = True
         loop = asyncio.get_running_loop()
-        before = asyncio.all_tasks(loop)
-        task = asyncio.ensure_future(awaitable)
+        if loop_factory is not None or loop is not self.loop:
+            # A loop of another kind was asked for: the script's own, as printed.
+            with script_mode():
+                return asyncio.run(main, **_run_options(debug, loop_factory))
+        coro = _coroutine_for_run(main)
+        name = getattr(coro, "__qualname__", "main")
+        self._say_once(
+            "asyncio.run", f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' would"
+        )
+        return await self._run_main(loop, coro, debug)
+
+    async def _run_main(self, loop, coro, debug):
+        __tracebackhide__ = True
+        token = object()
+        context = contextvars.copy_context()
+        context.run(_RUN.set, token)
+        debug_before = loop.get_debug()
+        if debug is not None:
+            loop.set_debug(debug)
+        handlers = _SignalHandlers(loop)
+        run = self.guard.begin() if self.guard is not None else None
+        main_task = loop.create_task(coro, context=context)
         try:
-            return await task
+            return await _until_done_or_stopped(main_task, run)
         finally:
-            leftovers = asyncio.all_tasks(loop) - before - {task, asyncio.current_task()}
-            for leftover in leftovers:
-                leftover.cancel()
-            if leftovers:
-                await asyncio.gather(*leftovers, return_exceptions=True)
+            if self.guard is not None:
+                self.guard.end(run)
+            try:
+                await self._cancel_leftovers(loop, token, main_task)
+            finally:
+                handlers.remove_added()
+                if debug is not None and loop.get_debug() == debug:
+                    loop.set_debug(debug_before)
+
+    async def _cancel_leftovers(self, loop, token, main_task) -> None:
+        """As asyncio.run's ``_cancel_all_tasks``, for the tasks of this run only."""
+        if not main_task.done():
+            main_task.cancel()
+        leftovers = [
+            task
+            for task in asyncio.all_tasks(loop)
+            if task is main_task or _context_value(self.context_of(task), _RUN) is token
+        ]
+        for task in leftovers:
+            task.cancel()
+        if not leftovers:
+            return
+        await asyncio.wait(leftovers)
+        for task in leftovers:
+            if task is main_task or task.cancelled() or task.exception() is None:
+                continue
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during asyncio.run() shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+
+    async def run_until_complete(self, loop, future):
+        """``loop.run_until_complete(future)`` at a cell's top level."""
+        __tracebackhide__ = True
+        if not self._on_repl_loop(loop):
+            with script_mode():
+                return loop.run_until_complete(future)
+        run = self.guard.begin() if self.guard is not None else None
+        try:
+            # A script's loop keeps what run_until_complete left pending; so does the REPL's.
+            return await _until_done_or_stopped(asyncio.ensure_future(future), run)
+        finally:
+            if self.guard is not None:
+                self.guard.end(run)
+
+    async def run_forever(self, loop):
+        """``loop.run_forever()`` at a cell's top level: the cell waits until ``loop.stop()``."""
+        __tracebackhide__ = True
+        if not self._on_repl_loop(loop):
+            with script_mode():
+                return loop.run_forever()
+        run = self.guard.begin() if self.guard is not None else None
+        if run is None:
+            raise RuntimeError("This event loop is already running")  # unguarded loop: as before
+        try:
+            await run.stopped
+        finally:
+            self.guard.end(run)
+
+    # -- anywhere else: plain calls --
+
+    def run(self, main, *, debug=None, loop_factory=None):
+        """``asyncio.run(main)`` in a function: a fresh loop, as in the script,
+        where the script would have had none running."""
+        __tracebackhide__ = True
+        if not self._as_script(sys._getframe(1)):
+            return asyncio.run(main, **_run_options(debug, loop_factory))
+        name = getattr(main, "__qualname__", "main")
+        self._say_once(
+            "fresh loop",
+            f"asyncio.run() inside a function runs {name}() on a fresh loop, as in a script: "
+            "its tasks are not the REPL's, and background tasks wait until it returns",
+        )
+        with script_mode():
+            return asyncio.run(main, **_run_options(debug, loop_factory))
+
+    def run_until_complete_sync(self, loop, future):
+        """``loop.run_until_complete(future)`` in a function."""
+        __tracebackhide__ = True
+        if not self._as_script(sys._getframe(1)):
+            return loop.run_until_complete(future)
+        if loop is not self.loop:
+            with script_mode():
+                return loop.run_until_complete(future)
+        # The REPL's loop is busy with the cell: the script's idle loop was
+        # free to run the coroutine; a fresh one is.
+        if not inspect.isawaitable(future) or isinstance(future, asyncio.Future):
+            error = RuntimeError("This event loop is already running")
+            error.add_note(
+                "asyncrepl: inside a function, loop.run_until_complete() cannot run a future of "
+                "the REPL's loop, which is busy running this cell; await it at the cell's top level"
+            )
+            raise error
+        with script_mode():
+            return asyncio.run(_awaited(future))
+
+    def run_forever_sync(self, loop):
+        """``loop.run_forever()`` in a function."""
+        __tracebackhide__ = True
+        if not self._as_script(sys._getframe(1)):
+            return loop.run_forever()
+        if loop is self.loop:
+            error = RuntimeError("This event loop is already running")
+            error.add_note(
+                "asyncrepl: inside a function, loop.run_forever() cannot run the REPL's loop, which "
+                "is busy running this cell; call loop.run_forever() at the cell's top level, where "
+                "the cell waits until loop.stop()"
+            )
+            raise error
+        with script_mode():
+            return loop.run_forever()
+
+    @property
+    def Runner(self):  # noqa: N802 (it stands for the class asyncio.Runner)
+        return Runner
+
+
+class Runner(asyncio.Runner):
+    """``asyncio.Runner`` as a script has it: its loop runs in this thread with
+    no other loop running, where the script would have had none."""
+
+    def run(self, coro, *, context=None):
+        __tracebackhide__ = True
+        with _script_mode_if_a_script_had_no_loop(sys._getframe(1)):
+            return super().run(coro, context=context)
+
+    def close(self):
+        with _script_mode_if_a_script_had_no_loop(sys._getframe(1)):
+            return super().close()
+
+
+@contextmanager
+def _script_mode_if_a_script_had_no_loop(frame):
+    if entry._as_script(frame):
+        with script_mode():
+            yield
+    else:
+        yield
 
 
 entry = _LoopEntry()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _run_options(debug, loop_factory) -> dict:
+    options = {"debug": debug}
+    if loop_factory is not None:  # 3.12+; on 3.11 asyncio.run itself refuses it
+        options["loop_factory"] = loop_factory
+    return options
+
+
+def _coroutine_for_run(main):
+    """What ``asyncio.run(main)`` accepts on this Python, with its own errors."""
+    if asyncio.iscoroutine(main):
+        return main
+    if sys.version_info >= (3, 12) and inspect.isawaitable(main):
+        return _awaited(main)  # Runner.run wraps awaitables
+    if sys.version_info >= (3, 12):
+        raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+    raise ValueError(f"a coroutine was expected, got {main!r}")
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+def _context_value(context: contextvars.Context | None, var: contextvars.ContextVar):
+    return None if context is None else context.get(var)
+
+
+class _SignalHandlers:
+    """The loop's signal handlers before a run, so that those the run adds go
+    when it ends, as they go when a script's loop closes.
+
+    PRIVATE (CPython 3.11-3.15): the Unix loops' ``_signal_handlers`` dict;
+    there is no public way to list a loop's signal handlers.
+    """
+
+    def __init__(self, loop):
+        self.loop = loop
+        table = getattr(loop, "_signal_handlers", None)
+        main_thread = threading.current_thread() is threading.main_thread()
+        self.before = set(table) if table is not None and main_thread else None
+        if self.before is not None:
+            self.python_handlers = {signum: signal.getsignal(signum) for signum in signal.valid_signals()}
+            self.wakeup = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(self.wakeup)
+
+    def remove_added(self) -> None:
+        table = getattr(self.loop, "_signal_handlers", None)
+        if self.before is None or not table:
+            return
+        added = [signum for signum in table if signum not in self.before]
+        for signum in added:
+            self.loop.remove_signal_handler(signum)
+            # remove_signal_handler puts back Python's default, not what was
+            # there before (the REPL's Ctrl-C handler, ipykernel's).
+            previous = self.python_handlers.get(signum)
+            if previous is not None:
+                signal.signal(signum, previous)
+        if added:
+            signal.set_wakeup_fd(self.wakeup)  # the loop dropped it with its last handler
 
 
 def close_abandoned_coroutine(tb) -> None:
@@ -81,3 +501,29 @@ def close_abandoned_coroutine(tb) -> None:
             if asyncio.iscoroutine(main):
                 main.close()
         tb = tb.tb_next
+
+
+def loop_busy_hint(error: BaseException) -> str:
+    """One line for asyncio's "cannot start or re-enter a loop" errors that
+    reached the user: calls asyncrepl could not put its stand-ins in place of
+    (code in a module, exec, or a loop method called in an unusual way)."""
+    coroutine = _abandoned_coroutine_name(error.__traceback__)
+    instead = f"await {coroutine}()" if coroutine else "await the coroutine"
+    return (
+        "asyncrepl: the REPL's loop is running this cell, and this call was not in a cell "
+        "(asyncrepl runs asyncio.run(), run_until_complete() and run_forever() as in a script "
+        f"when a cell or %run calls them); {instead} instead, or run the file with %run"
+    )
+
+
+def _abandoned_coroutine_name(tb) -> str | None:
+    runner_code = asyncio.runners.run.__code__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code is runner_code or frame.f_code.co_name == "run_until_complete":
+            main = frame.f_locals.get("main", frame.f_locals.get("future"))
+            name = getattr(main, "__qualname__", None)
+            if asyncio.iscoroutine(main) and name:
+                return name
+        tb = tb.tb_next
+    return None

@@ -62,20 +62,59 @@ def test_names_bound_in_the_users_namespace_count():
 
 
 @pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("def f():\n    return asyncio.run(main())\n", "def f():\n    return H.run(main())\n"),
+        ("async def f():\n    asyncio.run(main())\n", "async def f():\n    H.run(main())\n"),
+        ("class C:\n    x = asyncio.run(main())\n", "class C:\n    x = H.run(main())\n"),
+        ("f = lambda: asyncio.run(main())", "f = lambda: H.run(main())"),
+        ("[asyncio.run(m) for m in ms]", "[H.run(m) for m in ms]"),
+        ("gen = (asyncio.run(m) for m in ms)", "gen = (H.run(m) for m in ms)"),
+        (
+            "def f(loop):\n    loop.run_until_complete(main())\n",
+            "def f(loop):\n    H.run_until_complete_sync(loop, main())\n",
+        ),
+        ("def f(loop):\n    loop.run_forever()\n", "def f(loop):\n    H.run_forever_sync(loop)\n"),
+    ],
+)
+def test_calls_in_code_of_its_own_scope_become_plain_calls_of_the_stand_ins(source, expected):
+    # Whether a loop may start there is known only when the code runs.
+    assert rewrite(source) == expected
+    ast.parse(expected)
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("loop.run_forever()", "(await H.run_forever(loop))"),
+        (
+            "try:\n    loop.run_until_complete(main())\nfinally:\n    loop.close()\n",
+            "try:\n    (await H.run_until_complete(loop, main()))\nfinally:\n    loop.close()\n",
+        ),
+        ("with asyncio.Runner() as r:\n    r.run(main())\n", "with H.Runner() as r:\n    r.run(main())\n"),
+        ("from asyncio import Runner as R\nR(debug=True)", "from asyncio import Runner as R\nH.Runner(debug=True)"),
+        ("def f():\n    return asyncio.Runner()\n", "def f():\n    return H.Runner()\n"),
+    ],
+)
+def test_run_forever_and_runner_are_rewritten_too(source, expected):
+    assert rewrite(source) == expected
+
+
+def test_runner_names_bound_in_the_users_namespace_count():
+    assert rewrite("R()", runner_names=["R"]) == "H.Runner()"
+
+
+@pytest.mark.parametrize(
     "source",
     [
-        "def f():\n    return asyncio.run(main())\n",
-        "async def f():\n    asyncio.run(main())\n",
-        "class C:\n    x = asyncio.run(main())\n",
-        "f = lambda: asyncio.run(main())",
-        "[asyncio.run(m) for m in ms]",
-        "gen = (asyncio.run(m) for m in ms)",
         "runner.run(main())",
+        "loop.run_forever(1)",
         "print('asyncio.run(main())')",
+        "subprocess.run(['ls'])",
         "x = 1",
     ],
 )
-def test_code_in_its_own_scope_or_unrelated_is_left_alone(source):
+def test_unrelated_calls_are_left_alone(source):
     assert rewrite(source) is None
 
 

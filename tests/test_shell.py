@@ -61,17 +61,6 @@ def test_asyncio_run_in_a_cell_runs_as_printed(shell, capsys):
     assert result.success and "hello from main" in out
 
 
-def test_asyncio_run_from_deeper_code_explains_itself(shell, capsys):
-    load(shell, capsys)
-    run(shell, capsys, "import asyncio\nasync def main():\n    return 1\ndef deeper():\n    return asyncio.run(main())")
-    result, out, err = run(shell, capsys, "deeper()")
-    assert isinstance(result.error_in_exec, RuntimeError)
-    assert "asyncio.run() cannot be called from a running event loop" in out
-    assert "await the coroutine instead" in out
-    assert out.count("Traceback") == 1
-    assert "never awaited" not in err  # the abandoned coroutine was closed
-
-
 def test_user_errors_are_shown_once_as_ipython_shows_them(shell, capsys):
     load(shell, capsys)
     result, out, _ = run(shell, capsys, "import asyncio\nasync def bad():\n    raise KeyError('nope')\nawait bad()")

@@ -121,13 +121,32 @@ def test_asyncio_run_in_a_cell_runs_as_the_script_would(terminal):
     assert out.splitlines()[-1] == "result"
 
 
-def test_asyncio_run_from_deeper_code_says_why_and_what_to_do(terminal):
+def test_asyncio_run_from_deeper_code_runs_as_in_a_script(terminal):
     term = terminal("asyncrepl")
-    term.run("import asyncio\nasync def main():\n    return 1\n\ndef deeper():\n    return asyncio.run(main())\n")
+    term.run("import asyncio\nasync def main():\n    print('main ran')\n    return 1\n\ndef deeper():\n    return asyncio.run(main())\n")
     out = term.run("deeper()")
-    assert "RuntimeError: asyncio.run() cannot be called from a running event loop" in out
-    assert "asyncrepl: the REPL's loop is always running" in out
-    assert "never awaited" not in out
+    assert "main ran" in out and "Out[2]: 1" in out
+    assert "RuntimeError" not in out and "never awaited" not in out
+
+
+def test_ctrl_c_in_a_script_run_on_a_fresh_loop_does_what_the_script_does(terminal):
+    # asyncio.run cancels main() on the first Ctrl-C, then raises KeyboardInterrupt.
+    term = terminal("asyncrepl")
+    term.run(
+        "import asyncio\nasync def main():\n    try:\n        await asyncio.sleep(30)\n"
+        "    finally:\n        print('main cleaned up')\n\ndef deeper():\n    return asyncio.run(main())\n"
+    )
+    term.type("deeper()")
+    time.sleep(1)
+    term.ctrl_c()
+    out = term.wait(timeout=10)
+    assert "main cleaned up" in out and "KeyboardInterrupt" in out
+    assert term.value("await asyncio.sleep(0.01) or 'healthy'") == "'healthy'"
+    # and Ctrl-C is the REPL's again
+    term.type("await asyncio.sleep(30)")
+    time.sleep(0.5)
+    term.ctrl_c()
+    assert term.wait(timeout=10).strip().endswith("KeyboardInterrupt")
 
 
 # 4 -------------------------------------------------------------------------
