@@ -55,13 +55,6 @@ def test_asyncio_run_in_a_cell_runs_as_the_script_would(loaded):
     assert reply.stdout == "hello from main\nresult\n" and reply.stderr == ""
 
 
-def test_asyncio_run_from_deeper_code_says_why_and_what_to_do(loaded):
-    reply = loaded.execute("import asyncio\nasync def main():\n    return 1\ndef deeper():\n    return asyncio.run(main())\ndeeper()")
-    assert reply.status == "error" and reply.error["ename"] == "RuntimeError"
-    assert "asyncrepl: the REPL's loop is always running" in "\n".join(reply.error["traceback"])
-    assert "never awaited" not in reply.stderr
-
-
 def test_slow_cells_are_not_reported_and_nothing_is_left_without_a_cell(loaded):
     reply = loaded.execute("import time\ntime.sleep(0.3)")
     assert reply.stderr == ""
