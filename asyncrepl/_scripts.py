@@ -262,7 +262,7 @@ class _LoopEntry:
             with script_mode():
                 return asyncio.run(main, **_run_options(debug, loop_factory))
         coro = _coroutine_for_run(main)
-        name = getattr(coro, "__qualname__", "main")
+        name = getattr(coro, "__name__", "main")
         self._say_once(
             "asyncio.run", f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' would"
         )
@@ -352,7 +352,7 @@ class _LoopEntry:
         __tracebackhide__ = True
         if not self._as_script(sys._getframe(1)):
             return asyncio.run(main, **_run_options(debug, loop_factory))
-        name = getattr(main, "__qualname__", "main")
+        name = getattr(main, "__name__", "main")
         self._say_once(
             "fresh loop",
             f"asyncio.run() inside a function runs {name}() on a fresh loop, as in a script: "
@@ -522,7 +522,7 @@ def _abandoned_coroutine_name(tb) -> str | None:
         frame = tb.tb_frame
         if frame.f_code is runner_code or frame.f_code.co_name == "run_until_complete":
             main = frame.f_locals.get("main", frame.f_locals.get("future"))
-            name = getattr(main, "__qualname__", None)
+            name = getattr(main, "__name__", None)
             if asyncio.iscoroutine(main) and name:
                 return name
         tb = tb.tb_next

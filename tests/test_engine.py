@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import sys
 import logging
 import time
 
@@ -9,7 +10,8 @@ import pytest
 
 from asyncrepl._frames import code_location
 from asyncrepl._monitor import _MachineryFilter
-from asyncrepl._scripts import _LoopEntry
+from asyncrepl._scripts import LoopGuard, _LoopEntry
+from asyncrepl._tasks import TaskRegistry
 
 
 def cell_namer(filename):
@@ -77,59 +79,82 @@ def test_filter_drops_reports_about_the_repls_own_tasks_and_tasks_ctrl_c_stopped
     assert slow_callback_records(main, _MachineryFilter(replaced=lambda: True)) == []
 
 
-def test_asyncio_run_helper_runs_main_as_a_task_and_cancels_leftovers(capsys):
+def attached_entry():
+    """A stand-in object attached to the running loop, as the extension attaches it."""
+    loop = asyncio.get_running_loop()
+    registry = TaskRegistry(loop, 10)
+    registry.install()
+    guard = LoopGuard(loop)
+    guard.install()
     entry = _LoopEntry()
+    entry.attach(loop, guard, registry.context_of)
+    return entry
+
+
+def test_asyncio_run_helper_runs_main_as_a_task_and_cancels_only_its_leftovers(capsys):
     seen = {}
 
-    async def forever():
+    async def forever(key):
         try:
             await asyncio.sleep(3600)
         finally:
-            seen["leftover cancelled"] = True
+            seen[key] = True
 
     async def main():
         seen["task"] = asyncio.current_task()
-        asyncio.create_task(forever())
+        asyncio.create_task(forever("leftover cancelled"))
         await asyncio.sleep(0)
         return 42
 
     async def cell():
+        entry = attached_entry()
         seen["cell"] = asyncio.current_task()
+        other = asyncio.create_task(forever("other cancelled"))  # not main()'s
         first = await entry.asyncio_run(main())
         second = await entry.asyncio_run(main())
+        seen["other pending"] = not other.done()
+        other.cancel()
         return first, second
 
     assert asyncio.run(cell()) == (42, 42)
     assert seen["task"] is not seen["cell"]
-    assert seen["leftover cancelled"]
+    assert seen["leftover cancelled"] and seen["other pending"]
     notices = capsys.readouterr().err.splitlines()
     assert notices == ["asyncrepl: asyncio.run() runs main() on the REPL's loop, as 'await main()' would (said once)"]
 
 
-def test_asyncio_run_helper_rejects_what_asyncio_run_rejects():
+@pytest.mark.parametrize("attach", [True, False])
+def test_asyncio_run_helper_rejects_what_asyncio_run_rejects(attach):
     async def cell():
-        await _LoopEntry().asyncio_run(42)
+        entry = attached_entry() if attach else _LoopEntry()
+        await entry.asyncio_run(42)
 
-    with pytest.raises(ValueError, match="a coroutine was expected, got 42"):
+    error, message = (
+        (TypeError, "a coroutine or an awaitable is required")
+        if sys.version_info >= (3, 12)
+        else (ValueError, "a coroutine was expected, got 42")
+    )
+    with pytest.raises(error, match=message):
         asyncio.run(cell())
 
 
-def test_run_until_complete_helper_awaits_on_the_running_loop_only():
-    entry = _LoopEntry()
-
+def test_run_until_complete_helper_awaits_on_the_repls_loop_and_runs_another_as_a_script():
     async def answer():
         return 7
 
+    async def loop_seen():
+        return asyncio.get_running_loop()
+
     async def cell():
+        entry = attached_entry()
         here = await entry.run_until_complete(asyncio.get_running_loop(), answer())
         other = asyncio.new_event_loop()
         try:
-            coro = answer()
-            with pytest.raises(RuntimeError, match="another loop is running"):
-                await entry.run_until_complete(other, coro)
-            coro.close()
+            there = await entry.run_until_complete(other, loop_seen())
         finally:
             other.close()
-        return here
+        assert asyncio.get_running_loop() is not other  # the REPL's loop is back
+        return here, there is other
 
-    assert asyncio.run(cell()) == 7
+    assert asyncio.run(cell()) == (7, True)
+

@@ -2,6 +2,7 @@
 does what the same code does as a script, and the REPL's loop survives it."""
 
 import asyncio
+import gc
 import signal
 import sys
 import textwrap
@@ -31,9 +32,14 @@ def ip(shell, capsys):
     shell.run_cell(MAIN)
     # A background task of the REPL's, which no run of the user's may touch.
     shell.run_cell("bg = asyncio.create_task(asyncio.sleep(60), name='bg')")
+    gc.collect()
     capsys.readouterr()
     yield shell
     shell.run_cell("bg.cancel()")
+    # Tasks a test left on a loop it closed print their cleanup when collected:
+    # now, not in the next test's output.
+    gc.collect()
+    capsys.readouterr()
 
 
 def run(ip, capsys, code):
