@@ -226,7 +226,7 @@ class ReplLoop:
         guard = LoopGuard(self.loop)
         if guard.install():
             self._undo.callback(guard.uninstall)
-        entry.attach(self.loop, guard, self.tasks.context_of)
+        entry.attach(self.loop, guard, self.tasks.context_of, self.monitor.elsewhere)
         self._undo.callback(entry.detach)
         self._run_scripts_as_scripts()
 

@@ -27,6 +27,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._diagnostics import report
@@ -200,6 +201,11 @@ class _SelectorProbe:
             self.waiting, self.idle_since = True, now
             self.on_iteration(self.busy_since, now)
 
+    def resumed(self) -> None:
+        """The iteration in progress counts as busy from now on."""
+        if not self.waiting:
+            self.busy_since = time.monotonic()
+
     def wait_busy(self, stop: threading.Event) -> None:
         """Return once an iteration is running (or *stop* is set)."""
         while not stop.is_set():
@@ -260,6 +266,8 @@ class _HeartbeatProbe:
 
     def paused(self) -> None:
         self.beat = time.monotonic()
+
+    resumed = paused
 
     def wake(self) -> None:
         pass  # wait_busy polls
@@ -381,6 +389,8 @@ class LoopMonitor:
         self._loop_thread: int | None = None
         self._iteration: _Iteration | None = None  # being sampled now
         self._lock = threading.Lock()  # between the sampling thread and the loop's
+        self._home = threading.Event()  # cleared while the loop's thread runs another loop
+        self._home.set()
         probe_class = _SelectorProbe if _SelectorProbe.fits(loop) else _HeartbeatProbe
         if probe_class is _SelectorProbe:
             self.probe = _SelectorProbe(loop, self._iteration_ended)
@@ -406,6 +416,7 @@ class LoopMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._home.set()
         self.probe.uninstall()
         self.probe.wake()
         if self._thread is not None:
@@ -415,6 +426,20 @@ class LoopMonitor:
     def paused(self) -> None:
         """Tell the monitor the loop stopped running (its runner returned)."""
         self.probe.paused()
+
+    @contextmanager
+    def elsewhere(self):
+        """While the loop's thread runs another loop (a script's, see
+        ``_scripts``): this loop waits for the step that started it to
+        return; nothing of that is sampled or reported, nor counted as lag."""
+        self._home.clear()
+        with self._lock:
+            self._iteration = None
+        try:
+            yield
+        finally:
+            self.probe.resumed()
+            self._home.set()
 
     # -- what Ctrl-C asks --
 
@@ -441,6 +466,7 @@ class LoopMonitor:
     def _watch(self) -> None:
         probe, stop = self.probe, self._stop
         while not stop.is_set():
+            self._home.wait()
             probe.wait_busy(stop)
             if stop.is_set():
                 return
@@ -456,7 +482,10 @@ class LoopMonitor:
         anything else the loop runs."""
         probe = self.probe
         iteration = _Iteration(number, since)
-        self._iteration = iteration
+        with self._lock:
+            if not self._home.is_set():
+                return
+            self._iteration = iteration
         while not self._stop.is_set():
             frame = sys._current_frames().get(self._loop_thread)
             now = time.monotonic()
@@ -464,7 +493,7 @@ class LoopMonitor:
             step = step_of(task, frame)
             with self._lock:
                 if self._iteration is not iteration or probe.iteration != number or probe.waiting:
-                    break  # it ended
+                    break  # it ended, or the loop's thread went elsewhere
                 if step is not None:
                     iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
             del frame, task, step

@@ -30,7 +30,7 @@ import inspect
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ._diagnostics import report
 from ._frames import CO_ASYNC, is_loop_step
@@ -61,17 +61,24 @@ def script_mode():
     cell's step, and takes over again at the end.  Ctrl-C is Python's own for
     the duration, so that ``asyncio.run`` and ``asyncio.Runner`` handle it as
     in a script (they cancel the main task, then raise KeyboardInterrupt).
-
-    PRIVATE (CPython 3.11-3.15): ``asyncio._get_running_loop`` /
-    ``_set_running_loop`` (exported by asyncio.events, undocumented) and
-    ``asyncio.tasks._enter_task`` / ``_leave_task``: the running task is kept
-    per loop up to 3.13 and per thread from 3.14, where a task of another loop
-    cannot start while the cell's task is entered.
+    The REPL's loop monitor looks away meanwhile: the wait is the cell's.
     """
     loop = asyncio._get_running_loop()
     if loop is None:
         yield
         return
+    with entry.monitor_elsewhere() if loop is entry.loop else nullcontext():
+        with _no_loop_running(loop):
+            yield
+
+
+@contextmanager
+def _no_loop_running(loop):
+    # PRIVATE (CPython 3.11-3.15): asyncio._get_running_loop/_set_running_loop
+    # (exported by asyncio.events, undocumented) and asyncio.tasks._enter_task/
+    # _leave_task: the running task is kept per loop up to 3.13 and per thread
+    # from 3.14, where a task of another loop cannot start while the cell's
+    # task is entered.
     task = asyncio.current_task(loop)
     main_thread = threading.current_thread() is threading.main_thread()
     if task is not None:
@@ -229,14 +236,17 @@ class _LoopEntry:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.guard: LoopGuard | None = None
         self.context_of = lambda task: None  # the registry's: the context a task was created in
+        self.monitor_elsewhere = nullcontext  # the loop monitor's: while a script's loop runs
         self._said: set[str] = set()
 
-    def attach(self, loop, guard: LoopGuard, context_of) -> None:
+    def attach(self, loop, guard: LoopGuard, context_of, monitor_elsewhere=nullcontext) -> None:
         self.loop, self.guard, self.context_of = loop, guard, context_of
+        self.monitor_elsewhere = monitor_elsewhere
         self._said.clear()
 
     def detach(self) -> None:
         self.loop, self.guard, self.context_of = None, None, lambda task: None
+        self.monitor_elsewhere = nullcontext
 
     def _say_once(self, key: str, message: str) -> None:
         if key not in self._said:

@@ -260,3 +260,18 @@ def test_run_runs_a_script_as_python_would(ip, capsys, tmp_path):
     assert result.success, out + err
     assert out.splitlines() == ["loop running in the script: True", "no loop at the top level"]
     assert healthy(ip, capsys)
+
+
+def test_a_scripts_own_loop_is_not_reported_as_the_repls_blocked_loop(ip, capsys):
+    # The REPL's loop waits for the cell meanwhile; the script's loop is the
+    # script's (asyncio's own debug mode reports on it when asked for).
+    result, out, err = run(
+        ip,
+        capsys,
+        "import time\nasync def busy():\n    time.sleep(0.3)\n    await asyncio.sleep(0.2)\n"
+        "def go():\n    asyncio.run(busy())\ngo()",
+    )
+    assert result.success and "held the loop" not in err, err
+    # and the monitor watches the REPL's loop again afterwards
+    _, _, err = run(ip, capsys, "async def hold():\n    time.sleep(0.3)\nawait asyncio.create_task(hold())")
+    assert "held the loop for 0.3" in err
