@@ -234,9 +234,10 @@ class ReplLoop:
         """``%run script.py`` runs the script as ``python script.py`` would: with
         no loop running, so its asyncio.run() (or loop of its own) runs as printed."""
         manager = self.shell.magics_manager
-        # IPython 9.17+ registers %run lazily; find() imports the real one.
-        find = getattr(manager, "find", manager.magics["line"].get)
-        original = find("line", "run") if find is not manager.magics["line"].get else find("run")
+        if hasattr(manager, "find"):  # IPython 9.17+ registers %run lazily; find() imports it
+            original = manager.find("line", "run")
+        else:
+            original = manager.magics["line"].get("run")
         if original is None:
             return
 
