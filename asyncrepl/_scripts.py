@@ -516,24 +516,31 @@ def close_abandoned_coroutine(tb) -> None:
 def loop_busy_hint(error: BaseException) -> str:
     """One line for asyncio's "cannot start or re-enter a loop" errors that
     reached the user: calls asyncrepl could not put its stand-ins in place of
-    (code in a module, exec, or a loop method called in an unusual way)."""
-    coroutine = _abandoned_coroutine_name(error.__traceback__)
-    instead = f"await {coroutine}()" if coroutine else "await the coroutine"
+    (code in a module, ``exec``), saying what fits the call that failed."""
+    call, coroutine = _failed_call(error.__traceback__)
+    if call == "run_forever":
+        instead = "call loop.run_forever() at a cell's top level"
+    elif coroutine:
+        instead = f"await {coroutine}() instead"
+    else:
+        instead = "await what it runs instead"
     return (
         "asyncrepl: the REPL's loop is running this cell, and this call was not in a cell "
         "(asyncrepl runs asyncio.run(), run_until_complete() and run_forever() as in a script "
-        f"when a cell or %run calls them); {instead} instead, or run the file with %run"
+        f"when a cell or %run calls them); {instead}, or run the file with %run"
     )
 
 
-def _abandoned_coroutine_name(tb) -> str | None:
-    runner_code = asyncio.runners.run.__code__
+def _failed_call(tb) -> tuple[str | None, str | None]:
+    """Which loop-starting call failed (innermost), and the name of the coroutine it was given."""
+    call = coroutine = None
     while tb is not None:
         frame = tb.tb_frame
-        if frame.f_code is runner_code or frame.f_code.co_name == "run_until_complete":
-            main = frame.f_locals.get("main", frame.f_locals.get("future"))
-            name = getattr(main, "__name__", None)
-            if asyncio.iscoroutine(main) and name:
-                return name
+        name = frame.f_code.co_name
+        if _kind_of_code(frame.f_code) == "asyncio" and name in ("run", "run_until_complete", "run_forever"):
+            call = name
+            given = frame.f_locals.get("main", frame.f_locals.get("coro", frame.f_locals.get("future")))
+            if asyncio.iscoroutine(given):
+                coroutine = getattr(given, "__name__", None) or coroutine
         tb = tb.tb_next
-    return None
+    return call, coroutine

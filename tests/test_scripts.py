@@ -93,6 +93,17 @@ def test_asyncio_run_from_a_module_explains_itself(ip, capsys, tmp_path, monkeyp
     sys.modules.pop("helper_mod", None)
 
 
+def test_run_forever_from_a_module_gets_the_hint_that_fits_it(ip, capsys, tmp_path, monkeypatch):
+    (tmp_path / "forever_mod.py").write_text("def serve(loop):\n    loop.run_forever()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result, out, _ = run(ip, capsys, "import forever_mod\nforever_mod.serve(asyncio.get_event_loop())")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    assert "call loop.run_forever() at a cell's top level, or run the file with %run" in out
+    assert "await" not in out.split("asyncrepl:")[-1]  # no coroutine to await here
+    sys.modules.pop("forever_mod", None)
+    assert healthy(ip, capsys)
+
+
 def test_a_loop_made_by_hand_runs_and_closes_as_in_a_script(ip, capsys):
     result, out, err = run(
         ip,
