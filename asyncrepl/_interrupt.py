@@ -38,10 +38,11 @@ from ._frames import frame_location
 from ._monitor import LoopMonitor, in_debugger
 from ._tasks import TaskRegistry, is_repl_machinery
 
-# A step must have run this long (or the threshold, if lower) before Ctrl-C
-# stops it: a person presses Ctrl-C at a frozen prompt after longer than this,
-# and a healthy step never lasts it.
-_HELD_FOR = 0.1
+# A step must have run this long before Ctrl-C stops it: a person presses
+# Ctrl-C at a frozen prompt after longer than this, and a healthy step does
+# not last it.  (The time is wall time: on a loaded machine, where the process
+# waits for a CPU, a healthy step of a busy loop in debug mode took 0.1 s.)
+_HELD_FOR = 0.5
 
 
 class Interrupter:
@@ -86,7 +87,7 @@ class Interrupter:
             raise KeyboardInterrupt  # the cell's own code, as plain Python (see without_handler_frames)
         if in_debugger(frame):
             signal.default_int_handler(signum, frame)  # pdb's prompt: pdb says --KeyboardInterrupt--
-        held = self.monitor.holding(task, frame, min(_HELD_FOR, self.monitor.threshold))
+        held = self.monitor.holding(task, frame, _HELD_FOR)
         if held is None or (task is not None and is_repl_machinery(task)):
             self._not_held(signum, frame)
             return

@@ -267,11 +267,12 @@ class _LoopEntry:
         the REPL's loop, and the run is cleaned up as asyncio.run cleans up."""
         __tracebackhide__ = True
         loop = asyncio.get_running_loop()
-        if loop_factory is not None or loop is not self.loop:
-            # A loop of another kind was asked for: the script's own, as printed.
+        if loop_factory is not None or loop is not self.loop or not asyncio.iscoroutine(main):
+            # A loop of another kind was asked for (or something asyncio.run
+            # takes only on some Pythons, or not at all): as the script has it.
             with script_mode():
                 return asyncio.run(main, **_run_options(debug, loop_factory))
-        coro = _coroutine_for_run(main)
+        coro = main
         name = getattr(coro, "__name__", "main")
         self._say_once(
             "asyncio.run", f"asyncio.run() runs {name}() on the REPL's loop, as 'await {name}()' would"
@@ -446,17 +447,6 @@ def _run_options(debug, loop_factory) -> dict:
     if loop_factory is not None:  # 3.12+; on 3.11 asyncio.run itself refuses it
         options["loop_factory"] = loop_factory
     return options
-
-
-def _coroutine_for_run(main):
-    """What ``asyncio.run(main)`` accepts on this Python, with its own errors."""
-    if asyncio.iscoroutine(main):
-        return main
-    if sys.version_info >= (3, 12) and inspect.isawaitable(main):
-        return _awaited(main)  # Runner.run wraps awaitables
-    if sys.version_info >= (3, 12):
-        raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
-    raise ValueError(f"a coroutine was expected, got {main!r}")
 
 
 async def _awaited(awaitable):

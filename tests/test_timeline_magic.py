@@ -55,7 +55,7 @@ def test_three_delays_draw_three_rows_and_the_concurrency(ip, capsys, recorded):
     assert out.rstrip("\n") == draw_text(timeline, width=100)
     rows = [line for line in lines if "delay()" in line]
     assert lines[0].startswith("cell ") and len(rows) == 3
-    assert all(re.match(r"\d+ Task-\d+ delay\(\)\s+[ ─]*█[─█]*─[─█]*●$", row) for row in rows)
+    assert all(re.match(r"\d+ Task-\d+ delay\(\)\s+[ ─]*█[─█]*─[─█]*●$", row) for row in rows), out
     assert all(len(line) <= 100 for line in lines)
     summary = lines[-1]
     match = re.fullmatch(r"wall ([\d.]+) s; 3 tasks lived ([\d.]+) s in all; concurrency ([\d.]+)x", summary)
