@@ -108,6 +108,8 @@ def _script_has_no_loop_here(frame) -> bool:
             return True  # the cell (IPython compiles it as a module, awaits or not)
         if code.co_flags & CO_ASYNC and _kind_of_code(code) != "repl":
             return False  # inside a coroutine: the script's loop would be running
+        if is_loop_step(code):
+            return False  # a callback the loop runs: so would the script's loop be
         frame = frame.f_back
     return False
 

@@ -79,6 +79,17 @@ def test_asyncio_run_inside_a_coroutine_fails_as_in_a_script(ip, capsys):
     assert healthy(ip, capsys)
 
 
+def test_asyncio_run_in_a_callback_fails_as_in_a_script(ip, capsys):
+    result, out, err = run(
+        ip,
+        capsys,
+        "def go():\n    try:\n        asyncio.run(main())\n    except RuntimeError as error:\n        print(error)\n"
+        "asyncio.get_running_loop().call_soon(go)\nawait asyncio.sleep(0.01)",
+    )
+    assert out == "asyncio.run() cannot be called from a running event loop\n", out + err
+    assert healthy(ip, capsys)
+
+
 def test_asyncio_run_from_a_module_explains_itself(ip, capsys, tmp_path, monkeypatch):
     (tmp_path / "helper_mod.py").write_text(
         "import asyncio\nasync def work():\n    return 1\ndef deeper():\n    return asyncio.run(work())\n"
