@@ -83,3 +83,11 @@ def test_a_task_that_stops_the_loop_ends_run_forever_and_not_the_kernel(loaded):
     assert reply.stdout == "after\n"
     time.sleep(0.3)
     assert loaded.execute("1 + 1").results == ["2"]
+
+
+def test_a_failing_main_shows_the_line_as_typed(loaded):
+    reply = loaded.execute("async def boom():\n    raise ValueError('boom')\nasyncio.run(boom())")
+    assert reply.status == "error" and reply.error["ename"] == "ValueError"
+    traceback = "\n".join(reply.error["traceback"])
+    assert "asyncio.run(boom())" in traceback and "_entry" not in traceback
+    assert "failed" not in reply.stderr  # the cell's error, shown once, not a task report
