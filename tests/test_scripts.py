@@ -211,7 +211,6 @@ def test_signal_handlers_added_by_a_run_go_when_it_ends(ip, capsys):
     )
     assert result.result == "ran", out + err
     assert signal.getsignal(signal.SIGINT) is before
-    assert not getattr(asyncio.get_event_loop_policy(), "_dummy", None)
     assert healthy(ip, capsys)
 
 
