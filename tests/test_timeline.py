@@ -300,7 +300,9 @@ def test_what_a_task_waited_on_is_named():
         await asyncio.sleep(0)
         await event.wait()
         await queue.get()
-        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.001)
+        # Long enough for the thread to be still sleeping when the cell awaits
+        # (3.15 gives back a future that is done already when it is).
+        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.05)
 
     timeline = record(cell)
     assert [on for on, _ in timeline.cell.awaited] == ["its turn (a bare yield, as sleep(0))", "Event.wait()", "Queue.get()", "Future"]
