@@ -81,7 +81,7 @@ def test_errors_draw_the_timeline_then_show_the_error_once(ip, capsys):
     result, out = run(ip, capsys, "%%timeline\nt = asyncio.create_task(delay(0.05), name='bg')\nawait asyncio.sleep(0.02)\nraise KeyError('oops')")
     assert isinstance(result.error_in_exec, KeyError)
     assert out.index("cell ") < out.index("KeyError")
-    assert re.search(r"^cell .*✗$", out, re.M) and re.search(r"\d+ bg delay\(\)", out)
+    assert re.search(r"^cell .*✗ *$", out, re.M) and re.search(r"\d+ bg delay\(\)", out)
     assert out.count("KeyError: 'oops'") == 1 and "_timeline.py" not in out and "_magics" not in out
 
 
