@@ -3,7 +3,6 @@
 import asyncio
 import os
 import re
-import sys
 import logging
 import time
 

@@ -1,7 +1,6 @@
 """Loop management written for scripts, in the in-process shell: each pattern
 does what the same code does as a script, and the REPL's loop survives it."""
 
-import asyncio
 import gc
 import signal
 import sys
