@@ -30,6 +30,7 @@ from ._frames import CellNamer, code_location
 from ._tasks import (
     TaskRegistry,
     _is_users,
+    in_a_pending_gather,
     outcome,
 )
 
@@ -215,9 +216,13 @@ class FailedTasks:
 
     def _finished(self, task: asyncio.Task) -> None:
         if self.enabled and outcome(task) == "raised":
-            # Whoever awaits the task is woken in this same iteration; look
-            # in the next one whether anybody took the exception.
-            self._pending[task] = self.loop.call_soon(self._check_retrieved, task)
+            # Whoever awaits the task is woken in this same iteration, and
+            # whoever awaits asyncio.wait() for it in the next: look in the
+            # one after whether anybody took the exception.
+            self._pending[task] = self.loop.call_soon(self._look_again, task)
+
+    def _look_again(self, task: asyncio.Task) -> None:
+        self._pending[task] = self.loop.call_soon(self._check_retrieved, task)
 
     def flush(self) -> None:
         """Look now at the failed tasks due to be looked at: at the end of a
@@ -232,8 +237,8 @@ class FailedTasks:
         self._pending.pop(task, None)
         # PRIVATE (CPython 3.11-3.15: Future._log_traceback): True until
         # someone retrieves the exception; asyncio logs it at collection then.
-        if not task._log_traceback:
-            return
+        if not task._log_traceback or in_a_pending_gather(task, self.loop):
+            return  # taken, or a gather() will take it when it ends
         error = task.exception()  # retrieved now: asyncio will not log it again
         if isinstance(error, StoppedByCtrlC):
             return  # Ctrl-C said so already

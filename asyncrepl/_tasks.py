@@ -749,6 +749,13 @@ def _gathered(future) -> list:
     return found
 
 
+def in_a_pending_gather(task: asyncio.Task, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether a ``gather()`` that a pending task awaits holds *task*: the
+    gather takes the task's exception when it ends (with
+    ``return_exceptions=True`` only once every child is done)."""
+    return any(task in _gathered(_waiter(other)) for other in asyncio.all_tasks(loop) if _waiter(other) is not None)
+
+
 def _in_asyncio(frame) -> bool:
     return _classify_file(frame.f_code.co_filename) == "asyncio"
 

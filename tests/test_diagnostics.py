@@ -172,6 +172,37 @@ def test_a_failed_task_that_is_awaited_is_not_reported(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_failure_a_pending_gather_will_take_is_not_reported(capsys):
+    # gather(return_exceptions=True) takes its children's exceptions only once
+    # every child is done; the failing one ended long before.
+    async def scenario():
+        async def background():
+            results = await asyncio.gather(bad(), asyncio.sleep(0.05, "slow"), return_exceptions=True)
+            assert isinstance(results[0], ValueError)
+
+        await asyncio.create_task(background())
+
+    failing(scenario)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failure_taken_after_asyncio_wait_returns_is_not_reported(capsys):
+    # asyncio.wait() wakes its caller an iteration after the task ends;
+    # the caller then takes the exception.
+    async def scenario():
+        async def background():
+            failing_task = asyncio.create_task(bad())
+            slow = asyncio.create_task(asyncio.sleep(1))
+            done, _ = await asyncio.wait({failing_task, slow}, return_when=asyncio.FIRST_COMPLETED)
+            assert [type(task.exception()) for task in done] == [ValueError]
+            slow.cancel()
+
+        await asyncio.create_task(background())
+
+    failing(scenario)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_task_destroyed_while_pending_is_explained(capsys):
     async def scenario():
         loop = asyncio.get_running_loop()
