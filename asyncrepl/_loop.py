@@ -463,12 +463,19 @@ class ReplLoop:
             ):
                 value.add_note(loop_busy_hint(value))
                 close_abandoned_coroutine(tb)
+            elif issubclass(etype, NameError) and getattr(value, "name", None) == "__file__":
+                # A script pasted into a cell: the one thing a REPL cannot give it.
+                if not any(note.startswith("asyncrepl:") for note in getattr(value, "__notes__", ())):
+                    value.add_note(
+                        "asyncrepl: code typed or pasted into a cell has no __file__; "
+                        "%run FILE runs the file as the script it is"
+                    )
             elif previous_types and issubclass(etype, previous_types):
                 return previous_handler(etype, value, tb, tb_offset=tb_offset)
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
             return None
 
-        shell.set_custom_exc((RuntimeError, asyncio.CancelledError, KeyboardInterrupt, *previous_types), handler)
+        shell.set_custom_exc((RuntimeError, NameError, asyncio.CancelledError, KeyboardInterrupt, *previous_types), handler)
 
         def restore() -> None:
             shell.custom_exceptions, shell.CustomTB = previous_types, previous_handler

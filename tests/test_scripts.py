@@ -289,3 +289,12 @@ def test_a_scripts_own_loop_is_not_reported_as_the_repls_blocked_loop(ip, capsys
     # and the monitor watches the REPL's loop again afterwards
     _, _, err = run(ip, capsys, "async def hold():\n    time.sleep(0.3)\nawait asyncio.create_task(hold())")
     assert "held the loop for 0.3" in err
+
+
+def test_a_pasted_script_reading_its_own_file_gets_one_hint(ip, capsys):
+    result, out, _ = run(ip, capsys, "import pathlib\nhere = pathlib.Path(__file__).parent")
+    assert isinstance(result.error_in_exec, NameError)
+    assert out.count("NameError: name '__file__' is not defined") == 1
+    assert out.count("asyncrepl:") == 1 and "%run FILE runs the file as the script it is" in out
+    result, out, _ = run(ip, capsys, "undefined_name")
+    assert isinstance(result.error_in_exec, NameError) and "asyncrepl" not in out  # other names: as IPython shows them
