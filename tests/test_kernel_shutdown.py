@@ -1,4 +1,4 @@
-"""Shutdown and restart of a real kernel with asyncrepl loaded, and ``jupyter console``'s Ctrl-D.
+"""Shutdown and restart of a real kernel with asyncrepl loaded, and ``jupyter console``: Ctrl-D, the banner.
 
 ipykernel (6.x and 7.x) answers ``shutdown_request`` on its control thread;
 with the loop in debug mode that must still be answered, and as fast as
@@ -52,18 +52,19 @@ def test_restart_is_as_fast_as_without_asyncrepl(kernel):
     assert reply.status == "ok" and reply.results == ["False"]
 
 
-def test_jupyter_console_exits_cleanly_on_ctrl_d(tmp_path):
-    profile = tmp_path / "profile_default"
-    profile.mkdir()
-    env = fresh_env(str(tmp_path), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
-    child = pexpect.spawn(
+def _console(ipython_dir):
+    return pexpect.spawn(
         str(BIN / "jupyter"),
-        ["console", "--simple-prompt", "--ZMQTerminalInteractiveShell.include_other_output=False", "--no-confirm-exit"],
-        env=env,
+        ["console", "--simple-prompt", "--no-confirm-exit"],
+        env=fresh_env(str(ipython_dir), JUPYTER_RUNTIME_DIR=str(ipython_dir / "runtime")),
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 160),
     )
+
+
+def test_jupyter_console_exits_cleanly_on_ctrl_d(tmp_path):
+    child = _console(tmp_path)
     try:
         child.expect(r"In \[1\]:")
         child.sendline("%load_ext asyncrepl")
@@ -79,6 +80,25 @@ def test_jupyter_console_exits_cleanly_on_ctrl_d(tmp_path):
         assert child.exitstatus == 0, output
         print(f"jupyter console: Ctrl-D to exit took {seconds:.2f} s")
         assert seconds < 10, output
+    finally:
+        child.close(force=True)
+
+
+def test_jupyter_console_with_asyncrepl_in_the_kernel_config_shows_no_banner(tmp_path):
+    # No cell ran %load_ext, so no cell gets the banner (it was glued to the
+    # first cell's output).
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text('c.InteractiveShellApp.extensions = ["asyncrepl"]\n')
+    child = _console(tmp_path)
+    try:
+        child.expect(r"In \[1\]:")
+        startup = strip_escapes(child.before)
+        child.sendline("import asyncio; asyncio.get_running_loop().get_debug()")
+        child.expect(r"In \[2\]:")
+        first_cell = strip_escapes(child.before)
+        assert "Out[1]: True" in first_cell  # asyncrepl is loaded
+        assert "asyncrepl 0.1.0" not in startup + first_cell, startup + first_cell
     finally:
         child.close(force=True)
 
