@@ -139,6 +139,9 @@ def pytest_command(run: Run, node_ids: list[str] = ()) -> tuple[list[str], dict[
         ipython_dir = run.work / f"{run.name}-ipythondir"
         kernel_profile(ipython_dir, with_asyncrepl=run.loads_asyncrepl)
         env["IPYTHONDIR"] = str(ipython_dir)
+        # ipykernel's suite turns warnings into errors, and pytest-asyncio 1.x
+        # warns at start-up unless this is set.
+        command += ["-o", "asyncio_default_fixture_loop_scope=function"]
         if not node_ids:
             command.append("tests")
     command.extend(node_ids)
