@@ -76,9 +76,35 @@ def load_ipython_extension(ipython) -> None:
     extension = _Extension(ipython)
     extension.load()
     _loaded[id(ipython)] = extension
-    for line in extension.skipped_settings:
-        print(f"asyncrepl: {line}")
-    print(extension.summary())
+    _announce(extension)
+
+
+def _announce(extension: _Extension) -> None:
+    """Say what asyncrepl does, where a person reads it and no program does.
+
+    * At a prompt, and in the cell that ran ``%load_ext``: the banner and any
+      skipped setting, on stdout.
+    * A script or ``-c`` without ``-i`` (``ipython --ext=asyncrepl -c ...``,
+      ``asyncrepl script.py``): no banner, so that piped output is the
+      program's own; a skipped setting is a mistake in the user's config,
+      so it goes to stderr.
+    * A kernel that loads asyncrepl from its config, before any cell: no
+      cell owns that moment (ipykernel would send it as output with no
+      parent), so no banner; a skipped setting goes to the kernel process's
+      own stderr, the server's log.
+    """
+    import sys
+
+    notes = [f"asyncrepl: {line}" for line in extension.skipped_settings]
+    if extension.repl_loop.in_kernel and extension.repl_loop.loop is None:
+        for note in notes:
+            print(note, file=sys.__stderr__, flush=True)
+    elif not getattr(extension.shell.parent, "interact", True):
+        for note in notes:
+            print(note, file=sys.stderr)
+    else:
+        for line in [*notes, extension.summary()]:
+            print(line)
 
 
 def unload_ipython_extension(ipython) -> None:

@@ -204,6 +204,7 @@ class ReplLoop:
         self.blocked.reported_already = self.interrupter.stopped  # Ctrl-C named those
         if self.in_kernel:
             self._interrupt_in_kernel()
+            self._shut_down_from_any_thread()
         self._guard_loop_from_user_code()
         self._keep_loop_settings(self.loop)
         self._apply_settings()
@@ -497,6 +498,48 @@ class ReplLoop:
         interrupts = KernelInterrupts(kernel, self.interrupter)
         interrupts.install()
         self._undo.callback(interrupts.uninstall)
+
+    def _shut_down_from_any_thread(self) -> None:
+        """Shutdown and restart stay as fast as without asyncrepl.
+
+        ipykernel answers ``shutdown_request`` on its control thread and sets
+        ``shell.exit_now`` there; the shell's observer of that trait calls
+        ``loop.call_later`` on the main loop, which debug mode refuses from
+        another thread ("Non-thread-safe operation"): no ``shutdown_reply``,
+        and a restart waits for the frontend's timeout.  That one observer
+        now runs on the loop's thread.
+
+        PRIVATE (ipykernel 6.29.5 and 7.4.0): the observer is
+        ``ZMQInteractiveShell._update_exit_now``, an ``@observe("exit_now")``
+        handler; it is swapped on this shell instance only.
+        """
+        shell, loop = self.shell, self.loop
+        handler = getattr(type(shell), "_update_exit_now", None)
+        if handler is None:
+            return
+        try:
+            shell.unobserve(handler, names="exit_now")
+        except ValueError:
+            return  # not observing: a different ipykernel
+
+        def on_loop_thread(change) -> None:
+            update = shell._update_exit_now
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is None or running is loop or loop.is_closed():
+                update(change)
+            else:
+                loop.call_soon_threadsafe(update, change)
+
+        shell.observe(on_loop_thread, names="exit_now")
+
+        def restore() -> None:
+            shell.unobserve(on_loop_thread, names="exit_now")
+            shell.observe(handler, names="exit_now")
+
+        self._undo.callback(restore)
 
     def _follow_autoawait(self) -> None:
         """``%autoawait trio`` (or curio, or any runner): asyncrepl steps aside

@@ -103,6 +103,21 @@ def test_config_file_autoloads_in_the_kernel(kernel, tmp_path):
     assert "AsyncRepl.slow_callback_duration" in reply.stdout
 
 
+
+def test_loaded_from_config_no_output_arrives_without_a_cell(kernel, tmp_path):
+    # The load banner belongs to the cell that ran %load_ext; at start-up no
+    # cell owns it (jupyter console glued it to In [1]).
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text('c.InteractiveShellApp.extensions = ["asyncrepl"]\n')
+    k = kernel(env=fresh_env(str(tmp_path)))
+    orphans = k.drain(1.0)
+    reply = k.execute("print('first'); 'asyncrepl' in get_ipython().extension_manager.loaded")
+    orphans += reply.orphans + k.drain(0.5)
+    assert orphans == []
+    assert reply.stdout == "first\n" and reply.results == ["True"]
+
+
 # %timeit_async and %time_async ----------------------------------------------
 
 
