@@ -12,7 +12,7 @@ coroutine on the running loop and the harness adds almost nothing per loop::
         _t1 = _timer()
         return _t1 - _t0
 
-Nothing here knows IPython; ``magics.py`` adapts it.
+Nothing here knows IPython; ``_magics.timing`` adapts it.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class DiagnosticsMagics(ReplMagics):
         )
         print(f"never-awaited coroutines   {state('warn_unawaited')}  (AsyncRepl.warn_unawaited)")
         print(f"failed background tasks    {state('report_task_errors')}  (AsyncRepl.report_task_errors)")
-        deadline = f"{settings.cell_timeout:g} s" if settings.cell_timeout else "none"
+        deadline = f"{settings.cell_timeout:g} s" if settings.cell_timeout else "off"
         print(f"awaiting cells' deadline   {deadline}  (AsyncRepl.cell_timeout, %%timeout)")
         print("\n".join(self._lag().lines()))
 
