@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from harness import strip_escapes
+
 pytestmark = pytest.mark.kernel
 
 MAIN = """\
@@ -88,6 +90,6 @@ def test_a_task_that_stops_the_loop_ends_run_forever_and_not_the_kernel(loaded):
 def test_a_failing_main_shows_the_line_as_typed(loaded):
     reply = loaded.execute("async def boom():\n    raise ValueError('boom')\nasyncio.run(boom())")
     assert reply.status == "error" and reply.error["ename"] == "ValueError"
-    traceback = "\n".join(reply.error["traceback"])
+    traceback = strip_escapes("\n".join(reply.error["traceback"]))
     assert "asyncio.run(boom())" in traceback and "_entry" not in traceback
     assert "failed" not in reply.stderr  # the cell's error, shown once, not a task report

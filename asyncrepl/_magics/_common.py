@@ -37,6 +37,14 @@ class ReplMagics(Magics):
     def _views(self) -> Views:
         return Views(getattr(self.shell.compile, "format_code_name", None))
 
+    def _running_cell_number(self) -> int:
+        """The number of the cell running now (``In [N]``).  IPython 9 counts
+        a cell before running it, IPython 8 after; the running cell's result
+        knows its number either way."""
+        result = getattr(getattr(self.shell, "displayhook", None), "exec_result", None)
+        number = getattr(result, "execution_count", None)
+        return number if isinstance(number, int) else max(0, self.shell.execution_count - 1)
+
     def _compile_cell_body(self, cell: str):
         """A cell magic's code, compiled as a cell (top-level await, the value
         of its last expression) under the running cell's name, its lines
@@ -44,8 +52,7 @@ class ReplMagics(Magics):
         SyntaxError is shown as for a cell."""
         try:
             source = "\n" + self.shell.transform_cell(cell)
-            number = max(0, self.shell.execution_count - 1)  # the running cell's, as IPython counts
-            filename = self.shell.compile.cache(source, number)
+            filename = self.shell.compile.cache(source, self._running_cell_number())
             tree = ast.parse(source, filename, "exec")
             return compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:

@@ -76,8 +76,7 @@ class TimelineMagics(ReplMagics):
         save = _writable(args.save) if args.save is not None else None
         try:
             source = self.shell.transform_cell(cell)
-            number = max(0, self.shell.execution_count - 1)
-            filename = self.shell.compile.cache(source, number)
+            filename = self.shell.compile.cache(source, self._running_cell_number())
             tree = ast.parse(source, filename, "exec")
             code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:

@@ -64,8 +64,7 @@ class TimingMagics(ReplMagics):
             else:
                 setup = transform(setup) if setup.strip() else "\n"
                 source, statement_line = setup + statement, setup.count("\n") + 1
-            number = max(0, self.shell.execution_count - 1)  # the running cell's, as IPython counts
-            filename = self.shell.compile.cache(source, number)
+            filename = self.shell.compile.cache(source, self._running_cell_number())
             return plan_timing(statement, setup.strip() or "pass", filename, statement_line)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
