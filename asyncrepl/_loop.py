@@ -32,10 +32,11 @@ from ._deadline import CellTimeout, waiting_at
 from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
 from ._interrupt import Interrupter, KernelInterrupts, without_handler_frames
 from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
-from ._prompt import PromptHook, _escaped
+from ._prompt import PromptHook, StatusBar, _escaped
 from ._render import Views
 from ._rewrite import rewrite_cell
 from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
+from ._status import StatusLine
 from ._tasks import TaskRegistry
 
 _HELPER = "__import__('asyncrepl')._entry"
@@ -475,8 +476,13 @@ class ReplLoop:
                 "prompt waits; run '%gui' then '%reload_ext asyncrepl' to change that"
             )
             return
-        pt_inputhooks.register("asyncrepl", PromptHook(self.loop, self.interrupter, self.monitor, shell))
+        hook = PromptHook(self.loop, self.interrupter, self.monitor, shell)
+        pt_inputhooks.register("asyncrepl", hook)
         self._undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
+        # AsyncRepl.status_bar: the status line under the prompt (_prompt.StatusBar).
+        hook.status_bar = StatusBar(shell, self.loop, self.monitor, StatusLine(self.tasks), self.settings)
+        hook.status_bar.install()
+        self._undo.callback(hook.status_bar.uninstall)
         self._no_size_polling(shell.pt_app.app)
         if previous_gui is not None:
             shell.enable_gui(None)
