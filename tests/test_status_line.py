@@ -184,3 +184,13 @@ def test_the_screen_is_clean_after_exit(screen):
     term.child.send("exit\r")
     term.child.expect(pexpect.EOF, timeout=10)
     assert not any("asyncio: " in row for row in term.screen.display)
+
+
+def test_off_from_the_config(screen):
+    term = screen("--AsyncRepl.status_bar=False")
+    term.run(SLEEPER + "t = asyncio.create_task(sleeper(100))")
+    term.settle(0.5)
+    assert not any("asyncio: " in row for row in term.screen.display)
+    term.run("%config AsyncRepl.status_bar = True")
+    term.settle()
+    assert term.bottom_line().startswith("asyncio: 1 task · ")
