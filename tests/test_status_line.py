@@ -78,7 +78,7 @@ def test_a_failed_task_is_counted_until_looked_at(screen):
 
 def test_a_mark_while_a_task_holds_the_loop_and_ctrl_c_stops_it(screen):
     term = screen()
-    term.run("import asyncio\nasync def spin():\n    await asyncio.sleep(0.3)\n    while True:\n        pass\n")
+    term.run("import asyncio\nasync def spin():\n    await asyncio.sleep(1.5)\n    while True:\n        pass\n")
     term.run("spinner = asyncio.create_task(spin())")
     term.settle()
     assert "⚠" not in term.bottom_line()
