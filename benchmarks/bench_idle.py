@@ -140,12 +140,12 @@ def main() -> None:
     base_wakeups = statistics.median(w for _, w in results["plain IPython"])
     print(f"Idle prompt, {args.seconds:g} s x {args.rounds} rounds (medians), whole process")
     print()
-    print(f"{'':40} {'CPU % of a core':>16} {'wakeups/s':>10} {'vs plain':>16}")
+    print(f"{'':44} {'CPU % of a core':>16} {'wakeups/s':>10} {'vs plain':>16}")
     for name in names:
         cpu = statistics.median(c for c, _ in results[name])
         wakeups = statistics.median(w for _, w in results[name])
         ratio = f"{wakeups / base_wakeups:.1f}x wakeups" if base_wakeups else "-"
-        print(f"{name:40} {cpu:16.2f} {wakeups:10.1f} {ratio:>16}")
+        print(f"{name:44} {cpu:16.2f} {wakeups:10.1f} {ratio:>16}")
     print()
     print(f"(plain IPython: {base_cpu:.2f}% of a core, {base_wakeups:.1f} wakeups/s)")
     print()
