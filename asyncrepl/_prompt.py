@@ -240,7 +240,12 @@ class StatusBar:
         if self._prompt_loop is None or not self.shown():
             return
         status = self.status
-        status.iteration(start, end)
+        if self.loop.is_running():
+            # Not the stretch that ends as the hook stops the loop for a key
+            # (or for prompt_toolkit's own wakeups): that is the REPL handing
+            # the thread to the prompt, and its length varies with the
+            # machine's load, which would move the figure while nothing runs.
+            status.iteration(start, end)
         signature = status.signature()
         if signature == self._signature:
             return
