@@ -107,6 +107,9 @@ def test_the_signature_moves_only_with_what_the_line_shows(loop, registry):
     assert "lag 3 ms" in line.text
     line.new_prompt()
     assert line.refresh() is True and "lag 0 ms" in line.text
+    loop.set_debug(False)  # (python -X dev starts loops in debug mode)
+    line.refresh()
+    assert line.text.endswith("debug off")
     loop.set_debug(True)
     assert line.refresh() is True and line.text.endswith("debug on")
 
