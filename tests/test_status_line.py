@@ -3,7 +3,6 @@ screen: IPython in a pty, its output fed to a terminal emulator (pyte) that
 answers prompt_toolkit's cursor position requests as real terminals do."""
 
 import re
-import time
 
 import pexpect
 import pytest
