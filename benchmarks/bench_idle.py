@@ -9,8 +9,9 @@ All variants run in one go, in rotated order, --rounds times; medians shown.
 Variants: plain IPython; asyncrepl (default settings); asyncrepl with
 AsyncRepl.report_blocking off; asyncrepl with 20 tasks each waking every
 0.1 s (for scale: what running something costs).  The status line under the
-prompt (AsyncRepl.status_bar) is on in those; pairs with it off, idle, with
-one task pending and with the 20 ticking tasks, give its cost as on/off ratios.
+prompt (AsyncRepl.status_bar) is on in those; pairs that differ only in that
+setting (idle, one task pending, the 20 ticking tasks) give its cost as on/off
+ratios.
 
 The terminal answers prompt_toolkit's cursor position requests, as real
 terminals do (without the answer prompt_toolkit draws no bottom toolbar, and
@@ -34,6 +35,7 @@ import pexpect
 
 BIN = Path(sys.executable).parent
 
+STATUS_ON = "%config AsyncRepl.status_bar = True"  # the default: a cell like the off one's
 STATUS_OFF = "%config AsyncRepl.status_bar = False"
 ONE_PENDING = "import asyncio\nt = asyncio.create_task(asyncio.sleep(1e6))\n"
 TICKING = (
@@ -46,17 +48,19 @@ VARIANTS = {
     "asyncrepl": ("asyncrepl", []),
     "asyncrepl, report_blocking off": ("asyncrepl", ["%config AsyncRepl.report_blocking = False"]),
     "asyncrepl, 20 tasks ticking at 10 Hz": ("asyncrepl", [TICKING]),
+    "asyncrepl, status line on": ("asyncrepl", [STATUS_ON]),
     "asyncrepl, status line off": ("asyncrepl", [STATUS_OFF]),
-    "asyncrepl, 1 task pending": ("asyncrepl", [ONE_PENDING]),
+    "asyncrepl, 1 task pending, status line on": ("asyncrepl", [STATUS_ON, ONE_PENDING]),
     "asyncrepl, 1 task pending, status line off": ("asyncrepl", [STATUS_OFF, ONE_PENDING]),
+    "asyncrepl, 20 ticking, status line on": ("asyncrepl", [STATUS_ON, TICKING]),
     "asyncrepl, 20 ticking, status line off": ("asyncrepl", [STATUS_OFF, TICKING]),
 }
 
 # (status line on, status line off): the same session but for AsyncRepl.status_bar.
 STATUS_PAIRS = [
-    ("asyncrepl", "asyncrepl, status line off"),
-    ("asyncrepl, 1 task pending", "asyncrepl, 1 task pending, status line off"),
-    ("asyncrepl, 20 tasks ticking at 10 Hz", "asyncrepl, 20 ticking, status line off"),
+    ("asyncrepl, status line on", "asyncrepl, status line off"),
+    ("asyncrepl, 1 task pending, status line on", "asyncrepl, 1 task pending, status line off"),
+    ("asyncrepl, 20 ticking, status line on", "asyncrepl, 20 ticking, status line off"),
 ]
 
 
@@ -155,7 +159,7 @@ def main() -> None:
         wake_on, wake_off = (statistics.median(w for _, w in results[name]) for name in (on, off))
         cpu_ratio = f"{cpu_on / cpu_off:.2f}x" if cpu_off else f"{cpu_on:.2f}% vs 0"
         wake_ratio = f"{wake_on / wake_off:.2f}x" if wake_off else f"{wake_on:.1f}/s vs 0"
-        print(f"  {on:40} CPU {cpu_ratio:>12}   wakeups {wake_ratio:>12}")
+        print(f"  {on:44} CPU {cpu_ratio:>12}   wakeups {wake_ratio:>12}")
 
 
 if __name__ == "__main__":
