@@ -32,11 +32,10 @@ from ._deadline import CellTimeout, waiting_at
 from ._diagnostics import FailedTasks, UnawaitedCoroutines, report
 from ._interrupt import Interrupter, KernelInterrupts, without_handler_frames
 from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
-from ._prompt import PromptHook, StatusBar, _escaped
+from ._prompt import PromptHook, _escaped
 from ._render import Views
 from ._rewrite import rewrite_cell
 from ._scripts import LOOP_BUSY_HINT, LOOP_BUSY_MESSAGES, close_abandoned_coroutine
-from ._status import StatusLine
 from ._tasks import TaskRegistry
 
 _HELPER = "__import__('asyncrepl')._entry"
@@ -480,6 +479,9 @@ class ReplLoop:
         pt_inputhooks.register("asyncrepl", hook)
         self._undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
         # AsyncRepl.status_bar: the status line under the prompt (_prompt.StatusBar).
+        from ._prompt import StatusBar
+        from ._status import StatusLine
+
         hook.status_bar = StatusBar(shell, self.loop, self.monitor, StatusLine(self.tasks), self.settings)
         hook.status_bar.install()
         self._undo.callback(hook.status_bar.uninstall)
