@@ -157,8 +157,8 @@ def main() -> None:
     for on, off in STATUS_PAIRS:
         cpu_on, cpu_off = (statistics.median(c for c, _ in results[name]) for name in (on, off))
         wake_on, wake_off = (statistics.median(w for _, w in results[name]) for name in (on, off))
-        cpu_ratio = f"{cpu_on / cpu_off:.2f}x" if cpu_off else f"{cpu_on:.2f}% vs 0"
-        wake_ratio = f"{wake_on / wake_off:.2f}x" if wake_off else f"{wake_on:.1f}/s vs 0"
+        cpu_ratio = f"{cpu_on / cpu_off:.2f}x" if cpu_off else ("0 and 0" if not cpu_on else f"{cpu_on:.2f}% vs 0")
+        wake_ratio = f"{wake_on / wake_off:.2f}x" if wake_off else ("0 and 0" if not wake_on else f"{wake_on:.1f}/s vs 0")
         print(f"  {on:44} CPU {cpu_ratio:>12}   wakeups {wake_ratio:>12}")
 
 
