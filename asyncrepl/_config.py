@@ -69,6 +69,14 @@ class AsyncRepl(Configurable):
         ),
     ).tag(config=True)
 
+    status_bar = Bool(
+        True,
+        help=(
+            "In the terminal, a status line under the prompt: your pending tasks, the loop's lag, "
+            "a mark while a task holds the loop, failed tasks not looked at yet, debug mode."
+        ),
+    ).tag(config=True)
+
     @validate("slow_callback_duration", "cell_timeout")
     def _not_nan(self, proposal):
         # Float's min and max let nan through (every comparison with it is

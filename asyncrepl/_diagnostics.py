@@ -247,6 +247,7 @@ class FailedTasks:
         if isinstance(error, (SystemExit, KeyboardInterrupt)):
             # asyncio lets these out of the loop; the REPL caught them and went on.
             where += "; in a script it would have ended the program, the REPL goes on"
+        self.registry.unseen_failures.add(self.registry.info(task).id)
         report(
             f"task {self.registry.label(task)} failed: "
             f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback, %debug_task {self.registry.info(task).id} to debug",

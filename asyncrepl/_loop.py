@@ -580,8 +580,16 @@ class ReplLoop:
                 "prompt waits; run '%gui' then '%reload_ext asyncrepl' to change that"
             )
             return
-        pt_inputhooks.register("asyncrepl", PromptHook(self.loop, self.interrupter, self.monitor, shell))
+        hook = PromptHook(self.loop, self.interrupter, self.monitor, shell)
+        pt_inputhooks.register("asyncrepl", hook)
         self._undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
+        # AsyncRepl.status_bar: the status line under the prompt (_prompt.StatusBar).
+        from ._prompt import StatusBar
+        from ._status import StatusLine
+
+        hook.status_bar = StatusBar(shell, self.loop, self.monitor, StatusLine(self.tasks), self.settings)
+        hook.status_bar.install()
+        self._undo.callback(hook.status_bar.uninstall)
         self._no_size_polling(shell.pt_app.app)
         if previous_gui is not None:
             shell.enable_gui(None)

@@ -382,6 +382,11 @@ class LoopMonitor:
         self.describe = describe  # called on the monitor's thread: must only read
         self._threshold = threshold if callable(threshold) else (lambda: threshold)
         self.on_hold = on_hold
+        # Observers for the status line (see _prompt.StatusBar): on the loop's
+        # thread at the end of every iteration (start, end), and on this
+        # monitor's thread with each sample of a long iteration (the Hold).
+        self.on_iteration: Callable[[float, float], None] | None = None
+        self.on_sample: Callable[[Hold], None] | None = None
         self.lag = LagStats()
         self.worst: deque[tuple[float, Hold]] = deque(maxlen=200)  # (ended, hold) over threshold
         self._stop = threading.Event()
@@ -496,12 +501,17 @@ class LoopMonitor:
                     break  # it ended, or the loop's thread went elsewhere
                 if step is not None:
                     iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
+            on_sample = self.on_sample
+            if on_sample is not None and step is not None:
+                on_sample(iteration.holds[-1])
             del frame, task, step
             self._stop.wait(_SAMPLE_EVERY)
 
     def _iteration_ended(self, start: float, end: float) -> None:
         """Called by the probe on the loop's thread at the end of each busy stretch."""
         self.lag.add(start, end)
+        if self.on_iteration is not None:
+            self.on_iteration(start, end)
         if self._iteration is not None:
             self._finish(end)
 

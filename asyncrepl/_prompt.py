@@ -8,11 +8,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import ExitStack, contextmanager
 
 from ._diagnostics import report
 from ._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
-from ._monitor import LoopMonitor
+from ._monitor import Hold, LoopMonitor
+from ._status import StatusLine
+from ._tasks import is_repl_machinery
 
 
 class PromptHook:
@@ -33,6 +36,7 @@ class PromptHook:
         self.interrupter = interrupter
         self.monitor = monitor
         self.shell = shell
+        self.status_bar: StatusBar | None = None  # told when the prompt waits
         # The loop's own stop, taken before any wrapper user code could meet.
         self._stop_loop = type(loop).stop.__get__(loop)
 
@@ -56,6 +60,8 @@ class PromptHook:
                 stack.enter_context(_running_loop_cleared(prompt_loop))
                 stack.enter_context(self._breakpoints_in_tasks())
                 stack.enter_context(_resizes_reach_the_prompt(prompt_loop, self._app()))
+                if self.status_bar is not None:
+                    stack.enter_context(self.status_bar.prompt_waits(prompt_loop))
                 loop.add_reader(context.fileno(), self._stop_loop)
                 stack.callback(loop.remove_reader, context.fileno())
                 while not context.input_is_ready():
@@ -116,6 +122,207 @@ class PromptHook:
         finally:
             if sys.breakpointhook is not theirs:
                 sys.breakpointhook = theirs
+
+
+class StatusBar:
+    """AsyncRepl.status_bar: the status line as the prompt's bottom toolbar.
+
+    The toolbar (prompt_toolkit's ``bottom_toolbar``, as IPython's prompt
+    session offers it) shows :class:`~asyncrepl._status.StatusLine`'s text.
+    It is computed when a prompt appears and, while the prompt waits, after
+    an iteration of the loop that may have changed it, at most
+    ``1 / INTERVAL`` times a second (the last change is always shown); the
+    prompt is woken to redraw only when the text changed.  An idle loop has
+    no iterations: nothing is computed, nothing drawn.
+
+    While a step holds the loop, prompt_toolkit cannot draw: it runs on the
+    same thread.  The monitor's thread then writes the line with the
+    holding mark onto the terminal's bottom row itself (the cursor saved and
+    restored, so the input line is untouched), and prompt_toolkit repaints
+    the whole prompt once the loop is free.
+
+    A bottom toolbar of the user's own is left alone: no status line then.
+    """
+
+    INTERVAL = 0.25  # seconds between two redraws, at least
+    HELD_EVERY = 0.5  # seconds between two writes of the holding mark
+
+    def __init__(self, shell, loop: asyncio.AbstractEventLoop, monitor: LoopMonitor, status: StatusLine, settings):
+        self.session = shell.pt_app
+        self.shell = shell
+        self.loop = loop
+        self.monitor = monitor
+        self.status = status
+        self.settings = settings
+        self.theirs = False  # the user had a bottom toolbar of their own
+        self._prompt_loop: asyncio.AbstractEventLoop | None = None  # while the prompt waits in the hook
+        self._stale = True
+        self._signature: tuple | None = None
+        self._last_check = 0.0
+        self._trailing: asyncio.TimerHandle | None = None
+        self._held_drawn = 0.0
+        self._repaint_pending = False
+
+    # -- installing --
+
+    def install(self) -> None:
+        self.theirs = self.session.bottom_toolbar is not None
+        if self.theirs:
+            report(
+                "your prompt has a bottom toolbar of its own: asyncrepl leaves it there "
+                "and shows no status line (AsyncRepl.status_bar)"
+            )
+        self._show(self.settings.status_bar)
+        self.settings.observe(self._setting_changed, names="status_bar")
+        self.shell.events.register("post_run_cell", self._after_cell)
+        self.monitor.on_iteration = self._iteration
+        self.monitor.on_sample = self._sample
+
+    def uninstall(self) -> None:
+        if self.monitor.on_iteration == self._iteration:
+            self.monitor.on_iteration = None
+        if self.monitor.on_sample == self._sample:
+            self.monitor.on_sample = None
+        if self._after_cell in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.unregister("post_run_cell", self._after_cell)
+        self.settings.unobserve(self._setting_changed, names="status_bar")
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None
+        self._show(False)
+
+    def _show(self, on: bool) -> None:
+        if self.theirs:
+            return
+        if on and self.session.bottom_toolbar is None:
+            self._stale = True
+            self.session.bottom_toolbar = self.toolbar
+        elif not on and self.session.bottom_toolbar == self.toolbar:
+            self.session.bottom_toolbar = None
+
+    def _setting_changed(self, change) -> None:
+        self._show(change["new"])
+
+    def shown(self) -> bool:
+        return self.session.bottom_toolbar == self.toolbar
+
+    # -- what prompt_toolkit draws --
+
+    def toolbar(self) -> str:
+        """The toolbar's text; prompt_toolkit calls this at every redraw."""
+        if self._stale:
+            self._stale = False
+            self.status.refresh()
+        return self.status.text
+
+    def _after_cell(self, result=None) -> None:
+        self._stale = True
+        self.status.new_prompt()
+
+    @contextmanager
+    def prompt_waits(self, prompt_loop):
+        """While the hook runs the loop: the prompt is shown and can be woken."""
+        self._prompt_loop = prompt_loop
+        try:
+            yield
+        finally:
+            self._prompt_loop = None
+
+    def _redraw(self) -> None:
+        prompt_loop = self._prompt_loop
+        if prompt_loop is not None and not prompt_loop.is_closed():
+            prompt_loop.call_soon_threadsafe(self.session.app.invalidate)
+
+    # -- on the loop's thread --
+
+    def _iteration(self, start: float, end: float) -> None:
+        """Each iteration of the loop (the monitor's probe calls this as it ends)."""
+        if self._prompt_loop is None or not self.shown():
+            return
+        status = self.status
+        if self.loop.is_running():
+            # Not the stretch that ends as the hook stops the loop for a key
+            # (or for prompt_toolkit's own wakeups): that is the REPL handing
+            # the thread to the prompt, and its length varies with the
+            # machine's load, which would move the figure while nothing runs.
+            status.iteration(start, end)
+        signature = status.signature()
+        if signature == self._signature:
+            return
+        now = time.monotonic()
+        due = self._last_check + self.INTERVAL
+        if now >= due:
+            self._check(now, signature)
+        elif self._trailing is None:
+            loop = self.loop
+            self._trailing = loop.call_at(loop.time() + (due - now), self._trailing_check)
+            # Called from inside the loop's select(), whose timeout was taken
+            # before this timer existed: wake it, so it waits no longer.
+            loop.call_soon_threadsafe(_nothing)
+
+    def _check(self, now: float, signature: tuple) -> None:
+        self._last_check, self._signature = now, signature
+        if self.status.refresh():
+            self._redraw()
+
+    def _trailing_check(self) -> None:
+        self._trailing = None
+        if self._prompt_loop is None or not self.shown():
+            self._stale = True
+            return
+        signature = self.status.signature()
+        if signature != self._signature:
+            self._check(time.monotonic(), signature)
+
+    # -- on the monitor's thread, while a step holds the loop --
+
+    def _sample(self, hold: Hold) -> None:
+        if self._prompt_loop is None or hold.debugger or not self.shown():
+            return
+        task = hold.task
+        if task is not None and is_repl_machinery(task):
+            return
+        now = time.monotonic()
+        held = now - hold.start
+        if held < self.monitor.threshold or now - self._held_drawn < self.HELD_EVERY:
+            return
+        self._held_drawn = now
+        self._paint_bottom_row(self.status.while_held(self.status.who(task), held))
+
+    def _paint_bottom_row(self, text: str) -> None:
+        app = self.session.app
+        prompt_loop = self._prompt_loop
+        if prompt_loop is None or not app.renderer.height_is_known:
+            return  # no toolbar on the screen (the terminal does not report the cursor's row)
+        output = app.output
+        try:
+            fd = output.fileno()
+            columns, rows = os.get_terminal_size(fd)
+            encoding = output.encoding()
+        except Exception:
+            return
+        line = text[: columns - 1].ljust(columns - 1)
+        # Save the cursor, draw the bottom row in the toolbar's style
+        # (prompt_toolkit's default: reverse video), restore the cursor.
+        os.write(fd, f"\x1b7\x1b[{rows};1H\x1b[0;7m{line}\x1b[0m\x1b8".encode(encoding, "replace"))
+        if not self._repaint_pending:
+            self._repaint_pending = True
+            # Runs on the prompt's loop once the step has let go of the thread.
+            prompt_loop.call_soon_threadsafe(self._repaint)
+
+    def _repaint(self) -> None:
+        self._repaint_pending = False
+        app = self.session.app
+        # PRIVATE (prompt_toolkit 3.0.x: Renderer._last_screen, checked on
+        # 3.0.53): forget what prompt_toolkit drew, so that the next redraw
+        # repaints the whole prompt over the row written above (it would
+        # otherwise leave the cells it believes unchanged).
+        app.renderer._last_screen = None
+        app.invalidate()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _debug_in_task(app, frame) -> None:

@@ -261,6 +261,10 @@ class TaskRegistry:
         # call makes the Task itself.
         self._delegated: tuple | None = None
         self.on_finished: Callable[[asyncio.Task], None] | None = None  # diagnostics' hook
+        self.finished_count = 0  # of the user's tasks, ever: the status line's cue that one ended
+        # Ids of failed tasks reported (_diagnostics.FailedTasks) that the user
+        # has not looked at yet (%tasks --done, %tasks ID, %debug_task).
+        self.unseen_failures: set[int] = set()
         # %%timeline's hook: (coroutine) -> (coroutine to run, callback(task) or None)
         self.wrap_coroutine: Callable | None = None
         # Named "Task": asyncio prints the class name in reprs and warnings.
@@ -464,6 +468,7 @@ class TaskRegistry:
     def _finished(self, task: asyncio.Task) -> None:
         # Runs for every task that ends: keep what is needed, and make the
         # Finished record only when someone looks (finished_tasks()).
+        self.finished_count += 1
         if self.on_finished is not None:
             self.on_finished(task)
         cancelled = task.cancelled()
@@ -471,6 +476,13 @@ class TaskRegistry:
         result = None if cancelled or error is not None else task.result()
         info = self.info(task)
         self._history.append((info, task.get_name(), info.coro or _coro_of(task), cancelled, error, result, self.clock()))
+
+    def looked_at(self, ids: Iterable[int] | None = None) -> None:
+        """The user has seen these failed tasks (None: all of them)."""
+        if ids is None:
+            self.unseen_failures.clear()
+        else:
+            self.unseen_failures.difference_update(ids)
 
     @property
     def history(self) -> list[Finished]:

@@ -8,7 +8,14 @@ All variants run in one go, in rotated order, --rounds times; medians shown.
 
 Variants: plain IPython; asyncrepl (default settings); asyncrepl with
 AsyncRepl.report_blocking off; asyncrepl with 20 tasks each waking every
-0.1 s (for scale: what running something costs).
+0.1 s (for scale: what running something costs).  The status line under the
+prompt (AsyncRepl.status_bar) is on in those; pairs that differ only in that
+setting (idle, one task pending, the 20 ticking tasks) give its cost as on/off
+ratios.
+
+The terminal answers prompt_toolkit's cursor position requests, as real
+terminals do (without the answer prompt_toolkit draws no bottom toolbar, and
+the status line would cost nothing because it would not be there).
 
 Linux only.  Usage: python benchmarks/bench_idle.py [--seconds 10] [--rounds 3]
 """
@@ -28,18 +35,48 @@ import pexpect
 
 BIN = Path(sys.executable).parent
 
+STATUS_ON = "%config AsyncRepl.status_bar = True"  # the default: a cell like the off one's
+STATUS_OFF = "%config AsyncRepl.status_bar = False"
+ONE_PENDING = "import asyncio\nt = asyncio.create_task(asyncio.sleep(1e6))\n"
+TICKING = (
+    "import asyncio\nasync def tick():\n    while True:\n        await asyncio.sleep(0.1)\n"
+    "ticks = [asyncio.create_task(tick()) for _ in range(20)]\n"
+)
+
 VARIANTS = {
     "plain IPython": ("ipython", []),
     "asyncrepl": ("asyncrepl", []),
     "asyncrepl, report_blocking off": ("asyncrepl", ["%config AsyncRepl.report_blocking = False"]),
-    "asyncrepl, 20 tasks ticking at 10 Hz": (
-        "asyncrepl",
-        [
-            "import asyncio\nasync def tick():\n    while True:\n        await asyncio.sleep(0.1)\n"
-            "ticks = [asyncio.create_task(tick()) for _ in range(20)]\n"
-        ],
-    ),
+    "asyncrepl, 20 tasks ticking at 10 Hz": ("asyncrepl", [TICKING]),
+    "asyncrepl, status line on": ("asyncrepl", [STATUS_ON]),
+    "asyncrepl, status line off": ("asyncrepl", [STATUS_OFF]),
+    "asyncrepl, 1 task pending, status line on": ("asyncrepl", [STATUS_ON, ONE_PENDING]),
+    "asyncrepl, 1 task pending, status line off": ("asyncrepl", [STATUS_OFF, ONE_PENDING]),
+    "asyncrepl, 20 ticking, status line on": ("asyncrepl", [STATUS_ON, TICKING]),
+    "asyncrepl, 20 ticking, status line off": ("asyncrepl", [STATUS_OFF, TICKING]),
 }
+
+# (status line on, status line off): the same session but for AsyncRepl.status_bar.
+STATUS_PAIRS = [
+    ("asyncrepl, status line on", "asyncrepl, status line off"),
+    ("asyncrepl, 1 task pending, status line on", "asyncrepl, 1 task pending, status line off"),
+    ("asyncrepl, 20 ticking, status line on", "asyncrepl, 20 ticking, status line off"),
+]
+
+
+class _AnswersCursorRequests:
+    """pexpect's logfile_read: answers "where is the cursor?" (CSI 6n) with row 1, column 1."""
+
+    def __init__(self):
+        self.child = None
+
+    def write(self, data: str) -> None:
+        if self.child is not None:
+            for _ in range(data.count("\x1b[6n")):
+                self.child.send("\x1b[1;1R")
+
+    def flush(self) -> None:
+        pass
 
 
 def process_counters(pid: int) -> tuple[int, int]:
@@ -60,7 +97,9 @@ def process_counters(pid: int) -> tuple[int, int]:
 
 
 def measure(command: str, setup: list[str], seconds: float) -> tuple[float, float]:
-    env = dict(os.environ, IPYTHONDIR=tempfile.mkdtemp(prefix="bench-idle-"), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    env = dict(os.environ, IPYTHONDIR=tempfile.mkdtemp(prefix="bench-idle-"), TERM="xterm")
+    env.pop("PROMPT_TOOLKIT_NO_CPR", None)
+    answers = _AnswersCursorRequests()
     child = pexpect.spawn(
         str(BIN / command),
         ["--colors=nocolor", "--no-banner", "--TerminalInteractiveShell.term_title=False"],
@@ -69,6 +108,8 @@ def measure(command: str, setup: list[str], seconds: float) -> tuple[float, floa
         timeout=30,
         dimensions=(50, 160),
     )
+    answers.child = child
+    child.logfile_read = answers
     try:
         number = 1
         child.expect(rf"In \[{number}\]:")
@@ -103,14 +144,22 @@ def main() -> None:
     base_wakeups = statistics.median(w for _, w in results["plain IPython"])
     print(f"Idle prompt, {args.seconds:g} s x {args.rounds} rounds (medians), whole process")
     print()
-    print(f"{'':40} {'CPU % of a core':>16} {'wakeups/s':>10} {'vs plain':>16}")
+    print(f"{'':44} {'CPU % of a core':>16} {'wakeups/s':>10} {'vs plain':>16}")
     for name in names:
         cpu = statistics.median(c for c, _ in results[name])
         wakeups = statistics.median(w for _, w in results[name])
         ratio = f"{wakeups / base_wakeups:.1f}x wakeups" if base_wakeups else "-"
-        print(f"{name:40} {cpu:16.2f} {wakeups:10.1f} {ratio:>16}")
+        print(f"{name:44} {cpu:16.2f} {wakeups:10.1f} {ratio:>16}")
     print()
     print(f"(plain IPython: {base_cpu:.2f}% of a core, {base_wakeups:.1f} wakeups/s)")
+    print()
+    print("The status line (AsyncRepl.status_bar), on vs off in the same run:")
+    for on, off in STATUS_PAIRS:
+        cpu_on, cpu_off = (statistics.median(c for c, _ in results[name]) for name in (on, off))
+        wake_on, wake_off = (statistics.median(w for _, w in results[name]) for name in (on, off))
+        cpu_ratio = f"{cpu_on / cpu_off:.2f}x" if cpu_off else ("0 and 0" if not cpu_on else f"{cpu_on:.2f}% vs 0")
+        wake_ratio = f"{wake_on / wake_off:.2f}x" if wake_off else ("0 and 0" if not wake_on else f"{wake_on:.1f}/s vs 0")
+        print(f"  {on:44} CPU {cpu_ratio:>12}   wakeups {wake_ratio:>12}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def shell_state(ip):
         "warnings.showwarning": __import__("warnings").showwarning,
         "loop exception handler": loop.get_exception_handler(),
         "loop task factory": loop.get_task_factory(),
+        "bottom toolbar": getattr(getattr(ip, "pt_app", None), "bottom_toolbar", None),
         "asyncrepl threads": sorted(t.name for t in __import__("threading").enumerate() if t.name.startswith("asyncrepl")),
     }
 

@@ -87,7 +87,11 @@ class Terminal:
         )
         self.transcript: list[str] = []
         self.count = 1
+        self._spawned()
         self.startup = self._wait_for_prompt(1)
+
+    def _spawned(self) -> None:
+        """Called once the child runs, before anything is read from it."""
 
     def _wait_for_prompt(self, number: int, timeout: float | None = None) -> str:
         self.child.expect(rf"In \[{number}\]:", timeout=timeout)
@@ -146,6 +150,64 @@ class Terminal:
             except pexpect.TIMEOUT:
                 pass
         self.child.close(force=True)
+
+
+class ScreenTerminal(Terminal):
+    """A Terminal whose output also drives a terminal emulator (pyte), so
+    that a test can read the screen (``bottom_line``).
+
+    The emulator answers prompt_toolkit's cursor position requests, as every
+    real terminal does: without the answer prompt_toolkit does not know how
+    far the screen reaches below the prompt, and draws no bottom toolbar.
+    """
+
+    ROWS, COLUMNS = 50, 160
+
+    def __init__(self, command: str = "ipython", args: tuple[str, ...] = (), env=None, timeout=20):
+        import pyte
+
+        self.screen = pyte.Screen(self.COLUMNS, self.ROWS)
+        self.stream = pyte.Stream(self.screen)
+        self.screen.write_process_input = self._answer
+        self.received = 0  # characters the pty has sent, ever
+        env = dict(env or fresh_env())
+        env.pop("PROMPT_TOOLKIT_NO_CPR", None)
+        super().__init__(command, args, env=env, timeout=timeout)
+
+    def _spawned(self) -> None:
+        self.child.logfile_read = self
+
+    # pexpect hands everything it reads to logfile_read.write
+    def write(self, data: str) -> None:
+        self.received += len(data)
+        self.stream.feed(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _answer(self, data: str) -> None:
+        self.child.send(data)
+
+    def bottom_line(self) -> str:
+        return self.screen.display[-1].rstrip()
+
+    def cursor_line(self) -> str:
+        return self.screen.display[self.screen.cursor.y].rstrip()
+
+    def settle(self, seconds: float = 0.3) -> None:
+        """Read what arrives for *seconds* (the screen follows)."""
+        self.read_pending(seconds)
+
+    def wait_for_bottom(self, predicate, timeout: float = 10) -> str:
+        """Read until the bottom line satisfies *predicate*; return it."""
+        end = time.monotonic() + timeout
+        while True:
+            line = self.bottom_line()
+            if predicate(line):
+                return line
+            if time.monotonic() > end:
+                raise AssertionError(f"bottom line is still {line!r}")
+            self.settle(0.1)
 
 
 def _without_echo(text: str) -> str:

@@ -60,6 +60,7 @@ class TaskMagics(ReplMagics):
         views = self._views()
         if args.done:
             entries = list(registry.history)
+            registry.looked_at()  # the status line's failures count is read
             if args.objects:
                 return entries
             if not entries:
@@ -105,6 +106,7 @@ class TaskMagics(ReplMagics):
                 )
             )
         finished_shown = finished[: max(0, args.limit - len(shown))]
+        registry.looked_at(entry.id for entry in finished_shown)
         for entry in finished_shown:
             display(views.finished_detail(entry, registry.clock()))
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
@@ -163,6 +165,7 @@ class TaskMagics(ReplMagics):
         if not failed:
             raise UsageError(self._no_failure(registry, pattern, entries))
         error = failed[-1].error
+        registry.looked_at([failed[-1].id])
         debugger = self.shell.debugger_cls()
         # As %debug: Python's own displayhook while at the (Pdb) prompt.
         with DisplayTrap(hook=sys.__displayhook__):
