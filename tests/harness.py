@@ -94,7 +94,8 @@ class Terminal:
         """Called once the child runs, before anything is read from it."""
 
     def _wait_for_prompt(self, number: int, timeout: float | None = None) -> str:
-        self.child.expect(rf"In \[{number}\]:", timeout=timeout)
+        # pexpect reads timeout=None as "forever"; -1 is the Terminal's own timeout.
+        self.child.expect(rf"In \[{number}\]:", timeout=-1 if timeout is None else timeout)
         text = strip_escapes(self.child.before)
         self.transcript.append(text)
         return text
