@@ -12,7 +12,8 @@ taught).  For each example and each host (terminal, kernel):
    ``# Harness: %run``, run with ``%run FILE``), and what the cell printed is
    compared line by line with the script's, after :func:`normalise`.
 3. Then the REPL must be healthy: a cell that drops the last error's
-   traceback and collects garbage (a script's end would have: so what an
+   traceback (sys.last_*, IPython's copy kept for %debug, and the example's
+   ExecutionResult, which IPython keeps until the next cell ends) and collects garbage (a script's end would have: so what an
    example leaves to be reported at garbage collection shows up here, and is
    not blamed on the next example), awaits, and answers ``(2, repr(SIGINT handler))`` with
    the SIGINT handler it had before the example; anything else that cell
@@ -67,6 +68,10 @@ _FRAME = re.compile(r'^(\s*)File "([^"]+)", line \d+, in ')
 # asyncio's slow-callback warning in a script, asyncrepl's blocked-loop report in a REPL.
 _ASYNCIO_SLOW = re.compile(r"^Executing <(?:Task|Handle|TimerHandle)\b.*?(?:coro=<([\w.<>]+)\(\)|<\w*Handle ([\w.<>]+)\().* took \d+\.\d+ seconds$")
 _ASYNCREPL_BLOCKED = re.compile(r"^asyncrepl: (?:task|callback) .*?\(?([\w.<>]+)\(\)\)? held the loop for ")
+# asyncio's "Task exception was never retrieved" block in a script, asyncrepl's failed-task report in a REPL.
+_NEVER_RETRIEVED_TASK = re.compile(r"^future: <Task .*?coro=<([\w.<>]+)\(\)")
+_ASYNCREPL_FAILED = re.compile(r"^asyncrepl: task \d+ '[^']*' \(([\w.<>]+)\(\)\) failed: (.*?), created at ")
+_ASYNCREPL_FAILED_MORE = re.compile(r"^\s+%tasks \d+ shows the traceback")
 
 
 def header(example: Path) -> dict[str, str]:
@@ -84,6 +89,8 @@ def header(example: Path) -> dict[str, str]:
 def normalise(text: str, example: Path) -> list[str]:
     """The lines of *text* that must match between a script and a REPL.
 
+    * terminal escapes are removed (ipykernel's environment makes a 3.14 child
+      process colour its traceback);
     * the example's path (script) and the cell's name (REPL) -> ``<example>``;
     * addresses ``0x7f..`` -> ``0x?``; asyncio's global task counter
       ``Task-123`` -> ``Task-N`` (in a REPL prompt_toolkit's tasks count too);
@@ -94,10 +101,14 @@ def normalise(text: str, example: Path) -> list[str]:
     * asyncio's "Executing <Task ... coro=<f()>> took 0.351 seconds" and
       asyncrepl's "task ... (f()) held the loop for 0.35 s ..." both become
       ``[loop blocked by f()]``: one report per step that held the loop;
+    * asyncio's "Task exception was never retrieved" block (with its
+      tracebacks) and asyncrepl's "task N 'name' (f()) failed: E: msg, created
+      at ..." report (with its "%tasks N" line) both become
+      ``[task f() failed: E: msg]``: one report per failed task nobody awaited;
     * asyncrepl notes in ALLOWED_NOTES are dropped; blank lines are dropped,
       trailing spaces stripped.
     """
-    text = text.replace(str(example), "<example>")
+    text = strip_escapes(text).replace(str(example), "<example>")
     text = _CELL_NAMES.sub("<example>", text)
     text = re.sub(r"0x[0-9a-fA-F]+", "0x?", text)
     text = re.sub(r"\bTask-\d+\b", "Task-N", text)
@@ -105,8 +116,26 @@ def normalise(text: str, example: Path) -> list[str]:
     text = re.sub(r"\bpid[= ]\d+", "pid=PID", text)
     lines: list[str] = []
     skip_indent = None
+    failed_task = None  # inside asyncio's "never retrieved" block: the task's coroutine
     for line in text.splitlines():
         line = line.rstrip()
+        if line == "Task exception was never retrieved":
+            failed_task = "?"
+            continue
+        if failed_task is not None:
+            named = _NEVER_RETRIEVED_TASK.match(line)
+            if named:
+                failed_task = named.group(1)
+            if line and not line[0].isspace() and not line.startswith(("future:", "source_traceback:", "Traceback")):
+                lines.append(f"[task {failed_task}() failed: {line}]")
+                failed_task = None
+            continue
+        failed = _ASYNCREPL_FAILED.match(line)
+        if failed:
+            lines.append(f"[task {failed.group(1)}() failed: {failed.group(2)}]")
+            continue
+        if _ASYNCREPL_FAILED_MORE.match(line):
+            continue
         if skip_indent is not None:
             if line.startswith(skip_indent + " ") and not _FRAME.match(line):
                 continue  # the dropped frame's source line and carets
@@ -154,11 +183,11 @@ def cell_for(example: Path) -> str:
 HEALTH_CELL = (
     "import asyncio as _asyncio, gc as _gc, signal as _signal, sys as _sys\n"
     "_sys.last_type = _sys.last_value = _sys.last_traceback = _sys.last_exc = None\n"
+    "get_ipython().InteractiveTB.tb = get_ipython().last_execution_result = None\n"
     "_gc.collect(); await _asyncio.sleep(0.2)\n"
     "(1 + 1, repr(_signal.getsignal(_signal.SIGINT)))"
 )
 CTRL_C_CELL = "await _asyncio.sleep(30)"
-HEALTH_PROBE = "import signal as _signal\n(1 + 1, repr(_signal.getsignal(_signal.SIGINT)))"
 
 
 class TerminalHost:
@@ -171,7 +200,7 @@ class TerminalHost:
     def ensure(self) -> Terminal:
         if self.term is None:
             self.term = Terminal("asyncrepl", timeout=CELL_TIMEOUT)
-            self.expected_health = self.term.value(HEALTH_PROBE)
+            self.expected_health = self.term.value(HEALTH_CELL)
         return self.term
 
     def discard(self) -> None:
@@ -230,7 +259,7 @@ class KernelHost:
         if self.kernel is None:
             self.kernel = Kernel()
             assert self.kernel.execute("%load_ext asyncrepl").status == "ok"
-            self.expected_health = self.kernel.execute(HEALTH_PROBE).results[-1]
+            self.expected_health = self.kernel.execute(HEALTH_CELL).results[-1]
         return self.kernel
 
     def discard(self) -> None:
@@ -262,8 +291,11 @@ class KernelHost:
             outcome.unhealthy.append(f"the health cell (an await) did not answer ({type(error).__name__})")
             self.discard()
             return outcome
-        stdout += health.stdout + "".join(f"[after the cell ended] {line}\n" for line in k.late.pop(msg_id, "").splitlines())
-        stderr += health.stderr
+        # Output the example's cell sent after it ended (a task it made, a report
+        # at garbage collection) still shows in that cell in Jupyter; the
+        # harness keeps it without its stream: diagnostics go to stderr.
+        stdout += health.stdout
+        stderr += k.late.pop(msg_id, "") + health.stderr
         orphans = reply.orphans + health.orphans
         stderr += "".join(f"[output no cell owns] {m['content'].get('text', '')}" for m in orphans)
         outcome.streams = {"stdout": normalise(stdout, example), "stderr": normalise(stderr, example)}
@@ -330,8 +362,57 @@ def _problems(expected: dict[str, list[str]], got: dict[str, list[str]], outcome
 
 # What differs today, per example (file stem), for each host.  Each reason names
 # what the REPL does differently; fixing one makes its strict xfail fail.
-TERMINAL_DIFFERS: dict[str, str] = {}
-KERNEL_DIFFERS: dict[str, str] = {}
+_NEW_LOOP_RUN = (
+    "{call} on a loop made by hand raises 'RuntimeError: Cannot run the event loop while another loop is "
+    "running' (+ the generic asyncrepl hint); none of the script's lines are printed"
+)
+_SHARED_DIFFERS = {
+    "add_reader_run_forever": _NEW_LOOP_RUN.format(call="loop.run_forever() after add_reader"),
+    "call_soon_run_forever": _NEW_LOOP_RUN.format(call="loop.run_forever() after call_soon/call_later"),
+    "run_forever_task_stops": _NEW_LOOP_RUN.format(call="loop.run_forever() with a task that calls loop.stop()"),
+    "new_loop_run_until_complete": _NEW_LOOP_RUN.format(call="loop.run_until_complete(main()) (inside try:)")
+    + "; main() is left unawaited and reported later with the rewritten source",
+    "get_event_loop_close": (
+        "get_event_loop() returns the REPL's own running loop: both runs print, then loop.close() raises "
+        "'RuntimeError: Cannot close a running event loop' instead of printing 'closed: True'"
+    ),
+    "run_from_function": (
+        "asyncio.run() called inside a function is not rewritten: 'RuntimeError: asyncio.run() cannot be called "
+        "from a running event loop' (+ hint); nothing printed"
+    ),
+    "runner_two_runs": (
+        "asyncio.Runner: runner.run() raises 'Runner.run() cannot be called from a running event loop', then "
+        "Runner.__exit__ 'Cannot run the event loop while another loop is running'; nothing printed; step() and "
+        "shutdown_asyncgens() are reported as never awaited at a later cell"
+    ),
+    "percent_run_script": (
+        "%run of a script with asyncio.run(): 'RuntimeError: asyncio.run() cannot be called from a running event "
+        "loop' with no asyncrepl hint, and a wrong 'coroutine main() was never awaited' note"
+    ),
+    "reads_own_file": "a pasted script reading __file__ gets the bare NameError: no asyncrepl line pointing to %run",
+    "gather": (
+        "gather(..., return_exceptions=True) consumes fails()'s ValueError, yet asyncrepl reports "
+        "\"task N (fails()) failed: ValueError: bad input\"; the script prints no such line"
+    ),
+}
+TERMINAL_DIFFERS: dict[str, str] = {
+    **_SHARED_DIFFERS,
+    "never_retrieved_exception": (
+        "nothing at all is reported for the task that failed unretrieved: the script logs 'Task exception was "
+        "never retrieved ... Exception: not consumed'; the terminal shows neither that nor asyncrepl's report"
+    ),
+    "signal_handler": (
+        "the SIGINT handler main() installed stays after the cell (signal.getsignal(SIGINT) is asyncio's "
+        "_sighandler_noop): Ctrl-C no longer stops 'await asyncio.sleep(30)'"
+    ),
+}
+KERNEL_DIFFERS: dict[str, str] = {
+    **_SHARED_DIFFERS,
+    "signal_handler": (
+        "the SIGINT handler main() installed stays after the cell: the next interrupt does not stop "
+        "'await asyncio.sleep(30)' and the kernel dies"
+    ),
+}
 
 
 def _params(differs: dict[str, str]):

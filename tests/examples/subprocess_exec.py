@@ -9,13 +9,14 @@ async def run(code):
         sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     stdout, stderr = await proc.communicate()
-    print(f"exit {proc.returncode}: {stdout.decode().strip()!r} {(stderr.decode().strip().splitlines() or [''])[-1]!r}")
+    return f"exit {proc.returncode}: {stdout.decode().strip()!r} {(stderr.decode().strip().splitlines() or [''])[-1]!r}"
 
 
 async def main():
-    await run("print('hello from a child')")
-    await asyncio.gather(run("print(6 * 7)"), run("import sys; sys.exit(3)"))
-    await run("raise ValueError('child failed')")
+    print(await run("print('hello from a child')"))
+    both = await asyncio.gather(run("print(6 * 7)"), run("import sys; sys.exit(3)"))
+    print(*both, sep="\n")
+    print(await run("raise ValueError('child failed')"))
 
 
 asyncio.run(main())
