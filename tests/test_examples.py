@@ -78,7 +78,7 @@ def header(example: Path) -> dict[str, str]:
     """The example's ``# Key: value`` header lines."""
     fields = {}
     for line in example.read_text().splitlines():
-        match = re.match(r"# (Pattern|Taught in|Harness): (.*)", line)
+        match = re.match(r"# (Pattern|Taught in|Harness|Exit status): (.*)", line)
         if match:
             fields[match.group(1)] = match.group(2).strip()
         elif not line.startswith("#"):
@@ -89,15 +89,17 @@ def header(example: Path) -> dict[str, str]:
 def normalise(text: str, example: Path) -> list[str]:
     """The lines of *text* that must match between a script and a REPL.
 
-    * terminal escapes are removed (ipykernel's environment makes a 3.14 child
-      process colour its traceback);
+    * terminal escapes are removed;
     * the example's path (script) and the cell's name (REPL) -> ``<example>``;
     * addresses ``0x7f..`` -> ``0x?``; asyncio's global task counter
       ``Task-123`` -> ``Task-N`` (in a REPL prompt_toolkit's tasks count too);
       loopback ports and PIDs -> ``PORT`` / ``PID``;
-    * a traceback frame in the standard library is dropped with its source
-      lines (``asyncio.run``'s own frames cannot exist where the REPL runs
-      ``main()`` another way); frames in IPython, asyncrepl or the example stay;
+    * a traceback, in Python's format (script, logging) or IPython's, becomes
+      ``Traceback:``, one ``at FILE:LINE: source`` line per frame, and the
+      exception line; frames in the standard library are dropped
+      (``asyncio.run``'s own frames cannot exist where the REPL runs ``main()``
+      another way), frames in IPython, asyncrepl or the example stay, so a
+      traceback must show the line the user typed, not a rewritten one;
     * asyncio's "Executing <Task ... coro=<f()>> took 0.351 seconds" and
       asyncrepl's "task ... (f()) held the loop for 0.35 s ..." both become
       ``[loop blocked by f()]``: one report per step that held the loop;
@@ -105,7 +107,8 @@ def normalise(text: str, example: Path) -> list[str]:
       tracebacks) and asyncrepl's "task N 'name' (f()) failed: E: msg, created
       at ..." report (with its "%tasks N" line) both become
       ``[task f() failed: E: msg]``: one report per failed task nobody awaited;
-    * asyncrepl notes in ALLOWED_NOTES are dropped; blank lines are dropped,
+    * asyncrepl notes in ALLOWED_NOTES are dropped; blank lines and rules of
+      dashes (IPython's, above a traceback) are dropped,
       trailing spaces stripped.
     """
     text = strip_escapes(text).replace(str(example), "<example>")
@@ -115,10 +118,8 @@ def normalise(text: str, example: Path) -> list[str]:
     text = re.sub(r"(127\.0\.0\.1['\"]?,\s*)\d+", r"\1PORT", text)
     text = re.sub(r"\bpid[= ]\d+", "pid=PID", text)
     lines: list[str] = []
-    skip_indent = None
     failed_task = None  # inside asyncio's "never retrieved" block: the task's coroutine
-    for line in text.splitlines():
-        line = line.rstrip()
+    for line in _canonical_tracebacks(text.splitlines()):
         if line == "Task exception was never retrieved":
             failed_task = "?"
             continue
@@ -126,7 +127,7 @@ def normalise(text: str, example: Path) -> list[str]:
             named = _NEVER_RETRIEVED_TASK.match(line)
             if named:
                 failed_task = named.group(1)
-            if line and not line[0].isspace() and not line.startswith(("future:", "source_traceback:", "Traceback")):
+            if line and not line[0].isspace() and not line.startswith(("future:", "source_traceback:", "Traceback", "at ")):
                 lines.append(f"[task {failed_task}() failed: {line}]")
                 failed_task = None
             continue
@@ -136,21 +137,70 @@ def normalise(text: str, example: Path) -> list[str]:
             continue
         if _ASYNCREPL_FAILED_MORE.match(line):
             continue
-        if skip_indent is not None:
-            if line.startswith(skip_indent + " ") and not _FRAME.match(line):
-                continue  # the dropped frame's source line and carets
-            skip_indent = None
-        frame = _FRAME.match(line)
-        if frame and frame.group(2).startswith(_STDLIB):
-            skip_indent = frame.group(1)
-            continue
-        if not line.strip() or any(note.match(line) for note in ALLOWED_NOTES):
+        if not line.strip() or _RULE.match(line) or any(note.match(line) for note in ALLOWED_NOTES):
             continue
         slow = _ASYNCIO_SLOW.match(line) or _ASYNCREPL_BLOCKED.match(line)
         if slow:
             line = f"[loop blocked by {next(g for g in slow.groups() if g)}()]"
         lines.append(line)
     return lines
+
+
+# IPython's traceback: a rule of dashes, "ValueError    Traceback (most recent call last)",
+# then per frame a header ("<example>, line 8, in main()" or "File ~/x.py:596, in f(self)"),
+# numbered context lines, "---> 8 source" at the frame's line; ends with "ValueError: msg".
+_IPYTHON_TB_START = re.compile(r"^\S+\s+Traceback \(most recent call last\)$")
+_IPYTHON_FRAME = re.compile(r"^(?:File (.+?):(\d+)(?:, in .*)?|(<example>), line (\d+)(?:, in .*)?)$")
+_IPYTHON_CURRENT = re.compile(r"^-*> ?(\d+) ?(.*)$")
+_RULE = re.compile(r"^-{20,}$")  # IPython's rule above a traceback
+_IPYTHON_NOISE = re.compile(r"^(\s+\d+( .*)?|\s+\(\.\.\.\).*|\s*\[\.\.\. skipping .*\])$")
+_CARETS = re.compile(r"^\s*[\^~]+\s*$")
+
+
+def _in_stdlib(path: str) -> bool:
+    return str(Path(path).expanduser()).startswith(_STDLIB)
+
+
+def _canonical_tracebacks(lines: list[str]) -> list[str]:
+    """Both traceback formats as ``Traceback:`` / ``at FILE:N: source`` / the rest (see normalise)."""
+    out: list[str] = []
+    ipython_frame = None  # inside an IPython traceback: the current frame's file, or "" before the first
+    index = 0
+    while index < len(lines):
+        line = lines[index].rstrip()
+        index += 1
+        if line == "Traceback (most recent call last):" or _IPYTHON_TB_START.match(line):
+            ipython_frame = "" if _IPYTHON_TB_START.match(line) else None
+            out.append("Traceback:")
+            continue
+        frame = _FRAME.match(line)
+        if frame:  # Python's format: the frame's source line follows, then maybe carets
+            source = ""
+            if index < len(lines) and lines[index].startswith(frame.group(1) + "  ") and not _FRAME.match(lines[index]):
+                source = lines[index].strip()
+                index += 1
+            while index < len(lines) and _CARETS.match(lines[index]):
+                index += 1
+            if not _in_stdlib(frame.group(2)):
+                number = re.search(r", line (\d+)", line).group(1)
+                out.append(f"at {frame.group(2)}:{number}: {source}")
+            continue
+        if ipython_frame is not None:
+            header = _IPYTHON_FRAME.match(line)
+            if header:
+                ipython_frame = header.group(1) or header.group(3)
+                continue
+            current = _IPYTHON_CURRENT.match(line)
+            if current and ipython_frame:
+                if not _in_stdlib(ipython_frame):
+                    out.append(f"at {ipython_frame}:{current.group(1)}: {current.group(2).strip()}")
+                continue
+            if _IPYTHON_NOISE.match(line) or not line.strip():
+                continue
+            if not line[0].isspace():
+                ipython_frame = None  # the exception line ends the traceback
+        out.append(line)
+    return out
 
 
 @dataclass
@@ -282,9 +332,8 @@ class KernelHost:
             return outcome
         stdout, stderr = reply.stdout, reply.stderr
         if reply.error:
-            traceback = strip_escapes("\n".join(reply.error["traceback"]))
-            notes = [line for line in traceback.splitlines() if line.startswith("asyncrepl:")]
-            stderr += "\n".join([f"{reply.error['ename']}: {reply.error['evalue']}", *notes]) + "\n"
+            # The traceback a notebook shows (IPython's format, with the notes).
+            stderr += strip_escapes("\n".join(reply.error["traceback"])) + "\n"
         try:
             health = k.execute(HEALTH_CELL, timeout=CELL_TIMEOUT)
         except Exception as error:
@@ -390,6 +439,10 @@ _SHARED_DIFFERS = {
         "loop' with no asyncrepl hint, and a wrong 'coroutine main() was never awaited' note"
     ),
     "reads_own_file": "a pasted script reading __file__ gets the bare NameError: no asyncrepl line pointing to %run",
+    "uncaught_exception": (
+        "the traceback shows the rewritten line '(await __import__('asyncrepl')._entry.asyncio_run(main()))' "
+        "where the script shows 'asyncio.run(main())'"
+    ),
     "gather": (
         "gather(..., return_exceptions=True) consumes fails()'s ValueError, yet asyncrepl reports "
         "\"task N (fails()) failed: ValueError: bad input\"; the script prints no such line"
@@ -397,6 +450,11 @@ _SHARED_DIFFERS = {
 }
 TERMINAL_DIFFERS: dict[str, str] = {
     **_SHARED_DIFFERS,
+    "get_event_loop_run_forever": (
+        "get_event_loop() returns the REPL's running loop: run_forever() raises 'This event loop is already "
+        "running', close() 'Cannot close a running event loop', and the worker task, left on the REPL's loop, "
+        "prints after the traceback and calls loop.stop() on the REPL's loop"
+    ),
     "never_retrieved_exception": (
         "nothing at all is reported for the task that failed unretrieved: the script logs 'Task exception was "
         "never retrieved ... Exception: not consumed'; the terminal shows neither that nor asyncrepl's report"
@@ -408,6 +466,10 @@ TERMINAL_DIFFERS: dict[str, str] = {
 }
 KERNEL_DIFFERS: dict[str, str] = {
     **_SHARED_DIFFERS,
+    "get_event_loop_run_forever": (
+        "get_event_loop() returns the kernel's running loop: run_forever() and close() raise, and the worker "
+        "task left on the kernel's loop calls loop.stop() on it: the kernel stops answering"
+    ),
     "signal_handler": (
         "the SIGINT handler main() installed stays after the cell: the next interrupt does not stop "
         "'await asyncio.sleep(30)' and the kernel dies"
@@ -433,7 +495,7 @@ def test_example_is_a_quick_deterministic_script_that_names_its_pattern(example)
     started = time.monotonic()
     first = run_script(example, merged=True)
     took = time.monotonic() - started
-    assert first.returncode == 0, first.stdout
+    assert first.returncode == int(fields.get("Exit status", 0)), first.stdout
     assert took < 5, f"{example.name} took {took:.1f} s (it should take well under 2 s)"
     second = run_script(example, merged=True)
     assert normalise(first.stdout, example) == normalise(second.stdout, example), "the output is deterministic"

@@ -16,7 +16,7 @@ async def main():
     print(await run("print('hello from a child')"))
     both = await asyncio.gather(run("print(6 * 7)"), run("import sys; sys.exit(3)"))
     print(*both, sep="\n")
-    print(await run("raise ValueError('child failed')"))
+    print(await run("import sys; sys.exit('child failed')"))
 
 
 asyncio.run(main())
