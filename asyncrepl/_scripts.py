@@ -369,7 +369,7 @@ class _LoopEntry:
         self._say_once(
             "fresh loop",
             f"asyncio.run() inside a function runs {name}() on a fresh loop, as in a script: "
-            "its tasks are not the REPL's, and background tasks wait until it returns",
+            "its tasks are not on the REPL's loop, and background tasks wait until it returns",
         )
         with script_mode():
             return asyncio.run(main, **_run_options(debug, loop_factory))
