@@ -177,6 +177,7 @@ class TaskInfo:
     cancelled_by: str | None = None  # "%cancel", "Ctrl-C"...
     context: contextvars.Context | None = None  # the task's, where reports about it are printed
     coro: object = None  # the task's coroutine, as the factory got it
+    made_as: str | None = None  # the name a task made by a user's factory had when it was made
 
     @property
     def created_at(self) -> tuple[Site, ...]:
@@ -334,6 +335,7 @@ class TaskRegistry:
             _trim_creation_stack(task)
             if getattr(task, "_asyncrepl_info", None) is None:  # the user's factory made its own Task
                 info.context = kwargs.get("context") or _context_of(task)
+                info.made_as = task.get_name()  # before 3.13 renames it (see name_of)
                 self._info[task] = info
         info.coro = coro
         if after is not None:
@@ -433,7 +435,7 @@ class TaskRegistry:
         wanted = _pattern_id(pattern)
         if wanted is not None:
             return self.info(task).id == wanted
-        name, coroutine = task.get_name(), coroutine_name(task)
+        name, coroutine = self.name_of(task), coroutine_name(task)
         return (
             pattern == name
             or fnmatch.fnmatchcase(name, pattern)
@@ -454,7 +456,19 @@ class TaskRegistry:
     def label(self, task: asyncio.Task) -> str:
         """``3 'worker-1' (fetch())``: how asyncrepl names a task everywhere."""
         info = self.info(task)
-        return task_label(info.id, task.get_name(), coroutine_name(task, info.coro))
+        return task_label(info.id, self.name_of(task), coroutine_name(task, info.coro))
+
+    def name_of(self, task: asyncio.Task) -> str:
+        """The task's name.  Python 3.13's loop.create_task renames a task that
+        a user's task factory made to 'None' when no name was given (CPython
+        gh-130033; asyncrepl's own tasks refuse it, see _ReplTask.set_name):
+        such a task keeps the name it was made with, as without a factory."""
+        name = task.get_name()
+        if name == "None":
+            info = self._info.get(task)
+            if info is not None and info.made_as is not None:
+                return info.made_as
+        return name
 
     def context_of(self, task: asyncio.Task) -> contextvars.Context | None:
         return self.info(task).context
@@ -475,7 +489,7 @@ class TaskRegistry:
         error = None if cancelled else _exception_of(task)
         result = None if cancelled or error is not None else task.result()
         info = self.info(task)
-        self._history.append((info, task.get_name(), info.coro or _coro_of(task), cancelled, error, result, self.clock()))
+        self._history.append((info, self.name_of(task), info.coro or _coro_of(task), cancelled, error, result, self.clock()))
 
     def looked_at(self, ids: Iterable[int] | None = None) -> None:
         """The user has seen these failed tasks (None: all of them)."""
@@ -976,7 +990,7 @@ def row(registry: TaskRegistry, task: asyncio.Task) -> TaskRow:
     info = registry.info(task)
     return TaskRow(
         id=info.id,
-        name=task.get_name(),
+        name=registry.name_of(task),
         state=task_state(task),
         coroutine=coroutine_name(task),
         suspended_at=outside[-1] if outside else (chain[-1] if chain else None),

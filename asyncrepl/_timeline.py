@@ -247,9 +247,10 @@ class Recorder:
     running before it) in the descriptions of what a task waited on.
     """
 
-    def __init__(self, clock=time.perf_counter, task_id=lambda task: "?"):
+    def __init__(self, clock=time.perf_counter, task_id=lambda task: "?", task_name=asyncio.Task.get_name):
         self.clock = clock
         self.task_id = task_id
+        self.task_name = task_name
         self.origin = clock()
         self.tracks: list[Track] = []
         self.finished_at: float | None = None
@@ -286,7 +287,7 @@ class Recorder:
         def done(task) -> None:
             if self.finished_at is not None:
                 return  # ended after the cell: not in its chart
-            track.name = task.get_name()
+            track.name = self.task_name(task)
             # It ended in its last step; its done callbacks run a moment later.
             track.ended = track.steps[-1][1] if track.steps else self.clock() - self.origin
             track.outcome = outcome(task)
@@ -325,7 +326,7 @@ class Recorder:
         self.finished_at = self.clock() - self.origin
         for task, track in list(self._track_of.items()):
             if track.id != "cell":
-                track.name = task.get_name()
+                track.name = self.task_name(task)
         # Time starts when the cell starts to run: before that, nothing of the
         # user's ran (the cell's task waited for the loop to get to it).
         zero = self.tracks[0].steps[0][0] if self.tracks and self.tracks[0].steps else 0.0

@@ -232,6 +232,12 @@ def test_a_task_factory_set_in_a_cell_is_composed_at_the_next_cell(ip, capsys):
     run(ip, capsys, "t.exception()")
     _, out = run(ip, capsys, "x = 1")
     assert out == ""  # said once
+    # An unnamed task the user's factory makes keeps its Task-N name (3.13
+    # renames it 'None' after any factory: CPython gh-130033).
+    run(ip, capsys, "u = asyncio.create_task(leaf(10))")
+    (row,) = [r for r in ip.run_line_magic("tasks", "-o") if r.task is ip.user_ns["u"]]
+    assert re.fullmatch(r"Task-\d+", row.name), row.name
+    run(ip, capsys, "u.cancel()\nasyncio.get_running_loop().set_task_factory(None)")
 
 
 # -- output that stays readable with many tasks ---------------------------------------------

@@ -86,7 +86,7 @@ class TimelineMagics(ReplMagics):
     async def _timeline(self, code, args, save: str | None):
         __tracebackhide__ = True
         registry = self._tasks_registry()
-        recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id)
+        recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id, task_name=registry.name_of)
         namespace = self.shell.user_ns
 
         async def cell():
