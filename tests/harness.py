@@ -250,12 +250,15 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
         self.late: dict[str, str] = {}  # msg_id -> text that arrived after that cell finished
 
-    def execute(self, code: str, timeout: float = 30) -> Reply:
-        return self.finish(self.start(code), timeout)
+    def execute(self, code: str, timeout: float = 30, stop_on_error: bool = True) -> Reply:
+        return self.finish(self.start(code, stop_on_error), timeout)
 
-    def start(self, code: str) -> str:
-        """Send a cell without waiting for it; ``finish`` collects its reply."""
-        return self.client.execute(code)
+    def start(self, code: str, stop_on_error: bool = True) -> str:
+        """Send a cell without waiting for it; ``finish`` collects its reply.
+
+        A cell that fails with *stop_on_error* makes ipykernel 6 abort the
+        requests that arrive right after it (7 only those already queued)."""
+        return self.client.execute(code, stop_on_error=stop_on_error)
 
     def finish(self, msg_id: str, timeout: float = 30) -> Reply:
         reply = Reply(status="")

@@ -68,7 +68,7 @@ def test_a_signal_handler_installed_by_main_goes_when_the_run_ends(loaded):
     )
     assert reply.status == "ok", reply.error
     # Interrupt still cancels an awaiting cell, and the kernel lives on.
-    msg_id = loaded.start("await asyncio.sleep(30)")
+    msg_id = loaded.start("await asyncio.sleep(30)", stop_on_error=False)
     time.sleep(1)
     loaded.interrupt()
     reply = loaded.finish(msg_id, timeout=15)
