@@ -212,6 +212,18 @@ class Outcome:
     unhealthy: list[str] = field(default_factory=list)
 
 
+def timed(function, *args, **kwargs):
+    started = time.monotonic()
+    result = function(*args, **kwargs)
+    return result, time.monotonic() - started
+
+
+def assert_about_as_long(took: float, script_took: float) -> None:
+    # A sanity bound, not a measurement: the REPL's run (with its health check,
+    # a Ctrl-C included) may not take much longer than the script's.
+    assert took <= 3 * script_took + 6, f"the REPL took {took:.1f} s, the script {script_took:.1f} s"
+
+
 def run_script(example: Path, merged: bool) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(example)],
@@ -454,26 +466,29 @@ def test_example_is_a_quick_deterministic_script_that_names_its_pattern(example)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("example", _params(TERMINAL_DIFFERS))
 def test_example_pasted_into_the_terminal_prints_what_the_script_does(example, terminal_host):
-    expected = {"output": normalise(run_script(example, merged=True).stdout, example)}
+    script, script_took = timed(run_script, example, merged=True)
+    expected = {"output": normalise(script.stdout, example)}
     try:
-        outcome = terminal_host.run(example)
+        outcome, took = timed(terminal_host.run, example)
     except BaseException:  # pytest-timeout: a terminal wedged past the pexpect timeouts (3.13.0)
         terminal_host.discard()
         raise
     problems = _problems(expected, {"output": outcome.lines}, outcome, example)
     assert not problems, f"{example.name} in the terminal:\n{problems}"
+    assert_about_as_long(took, script_took)
 
 
 @pytest.mark.kernel
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("example", _params(KERNEL_DIFFERS))
 def test_example_run_in_the_kernel_prints_what_the_script_does(example, kernel_host):
-    script = run_script(example, merged=False)
+    script, script_took = timed(run_script, example, merged=False)
     expected = {"stdout": normalise(script.stdout, example), "stderr": normalise(script.stderr, example)}
     try:
-        outcome = kernel_host.run(example)
+        outcome, took = timed(kernel_host.run, example)
     except BaseException:
         kernel_host.discard()
         raise
     problems = _problems(expected, outcome.streams, outcome, example)
     assert not problems, f"{example.name} in the kernel:\n{problems}"
+    assert_about_as_long(took, script_took)
