@@ -497,11 +497,20 @@ def close_abandoned_coroutine(tb) -> None:
     """asyncio.run() raised before starting its coroutine; close it, so no
     "coroutine was never awaited" warning follows the explanation."""
     runner_code = asyncio.runners.run.__code__
+    for code, given in _loop_starts(tb):
+        if code is runner_code and given is not None:
+            given.close()
+
+
+def _loop_starts(tb):
+    """The asyncio frames in *tb* that start a loop (run, run_until_complete,
+    run_forever), each as (code, the coroutine it was given or None)."""
     while tb is not None:
-        if tb.tb_frame.f_code is runner_code:
-            main = tb.tb_frame.f_locals.get("main")
-            if asyncio.iscoroutine(main):
-                main.close()
+        frame = tb.tb_frame
+        code = frame.f_code
+        if code.co_name in ("run", "run_until_complete", "run_forever") and _kind_of_code(code) == "asyncio":
+            given = frame.f_locals.get("main", frame.f_locals.get("coro", frame.f_locals.get("future")))
+            yield code, given if asyncio.iscoroutine(given) else None
         tb = tb.tb_next
 
 
@@ -526,13 +535,7 @@ def loop_busy_hint(error: BaseException) -> str:
 def _failed_call(tb) -> tuple[str | None, str | None]:
     """Which loop-starting call failed (innermost), and the name of the coroutine it was given."""
     call = coroutine = None
-    while tb is not None:
-        frame = tb.tb_frame
-        name = frame.f_code.co_name
-        if _kind_of_code(frame.f_code) == "asyncio" and name in ("run", "run_until_complete", "run_forever"):
-            call = name
-            given = frame.f_locals.get("main", frame.f_locals.get("coro", frame.f_locals.get("future")))
-            if asyncio.iscoroutine(given):
-                coroutine = getattr(given, "__name__", None) or coroutine
-        tb = tb.tb_next
+    for code, given in _loop_starts(tb):
+        call = code.co_name
+        coroutine = getattr(given, "__name__", None) or coroutine
     return call, coroutine
