@@ -262,6 +262,17 @@ class _LoopEntry:
         running = asyncio._get_running_loop()
         return self.loop is not None and running is self.loop and _script_has_no_loop_here(frame)
 
+    @contextmanager
+    def _user_run(self):
+        """A run of the user's on the REPL's loop, which the user's loop.stop()
+        ends (None where the loop could not be guarded)."""
+        run = self.guard.begin() if self.guard is not None else None
+        try:
+            yield run
+        finally:
+            if self.guard is not None:
+                self.guard.end(run)
+
     # -- at a cell's top level: awaited --
 
     async def asyncio_run(self, main, *, debug=None, loop_factory=None):
@@ -290,13 +301,11 @@ class _LoopEntry:
         if debug is not None:
             loop.set_debug(debug)
         handlers = _SignalHandlers(loop)
-        run = self.guard.begin() if self.guard is not None else None
         main_task = loop.create_task(coro, context=context)
         try:
-            return await _until_done_or_stopped(main_task, run)
+            with self._user_run() as run:
+                return await _until_done_or_stopped(main_task, run)
         finally:
-            if self.guard is not None:
-                self.guard.end(run)
             try:
                 await self._cancel_leftovers(loop, token, main_task)
             finally:
@@ -335,13 +344,9 @@ class _LoopEntry:
         if not self._on_repl_loop(loop):
             with script_mode():
                 return loop.run_until_complete(future)
-        run = self.guard.begin() if self.guard is not None else None
-        try:
+        with self._user_run() as run:
             # A script's loop keeps what run_until_complete left pending; so does the REPL's.
             return await _until_done_or_stopped(asyncio.ensure_future(future), run)
-        finally:
-            if self.guard is not None:
-                self.guard.end(run)
 
     async def run_forever(self, loop):
         """``loop.run_forever()`` at a cell's top level: the cell waits until ``loop.stop()``."""
@@ -349,13 +354,10 @@ class _LoopEntry:
         if not self._on_repl_loop(loop):
             with script_mode():
                 return loop.run_forever()
-        run = self.guard.begin() if self.guard is not None else None
-        if run is None:
-            raise RuntimeError("This event loop is already running")  # unguarded loop: as before
-        try:
+        with self._user_run() as run:
+            if run is None:
+                raise RuntimeError("This event loop is already running")  # unguarded loop: as before
             await run.stopped
-        finally:
-            self.guard.end(run)
 
     # -- anywhere else: plain calls --
 
