@@ -1,9 +1,27 @@
+import atexit
 import logging
+import os
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
-import pytest
+# Never the user's own IPython directory: IPython writes every cell a shell
+# runs into its profile's history.sqlite.  The in-process shell
+# (InteractiveShell.instance() takes $IPYTHONDIR, else ~/.ipython, when it is
+# made) and everything the tests start get a temporary one; the terminals and
+# kernels started through harness.fresh_env get one each.  Set before any
+# test makes a shell.  The connection files of the kernels the tests start go
+# to a temporary Jupyter runtime folder too.
+USERS_IPYTHON_DIR = Path(os.environ.get("IPYTHONDIR") or Path.home() / ".ipython").expanduser().resolve()
+TEST_IPYTHON_DIR = Path(tempfile.mkdtemp(prefix="asyncrepl-tests-ipython-")).resolve()
+os.environ["IPYTHONDIR"] = str(TEST_IPYTHON_DIR)
+os.environ["JUPYTER_RUNTIME_DIR"] = str(TEST_IPYTHON_DIR / "jupyter-runtime")
+atexit.register(shutil.rmtree, TEST_IPYTHON_DIR, ignore_errors=True)  # after IPython's own atexit (registered later)
 
-from harness import Kernel, Terminal
+import pytest  # noqa: E402
+
+from harness import Kernel, Terminal  # noqa: E402
 
 
 @pytest.fixture
