@@ -7,6 +7,13 @@
 
 A blocked loop is ``_monitor``'s to report.
 
+What asyncio itself says (its exception handler's records on the ``asyncio``
+logger) still reaches the program's own logging, as without asyncrepl: a
+report here stands in for asyncio's record only where nothing but
+``logging.lastResort`` would print it (see :func:`only_last_resort_logs`).  And
+the "Object created at" tracebacks debug mode adds to those records show the
+user's frames, as a script's do (see :func:`users_frames`).
+
 Plain asyncio and the warnings module; nothing here knows IPython.  Each
 report is printed in the context of the code it concerns (the task's, or the
 current cell's), which is how ipykernel knows which cell's output it belongs to.
@@ -19,16 +26,21 @@ import asyncio
 import contextvars
 import inspect
 import linecache
+import logging
 import re
 import sys
 import threading
 import time
+import traceback
 import warnings
 import weakref
+from typing import NamedTuple
 
 from ._frames import CellNamer, code_location
 from ._tasks import (
     TaskRegistry,
+    _classify_file,
+    _exception_of,
     _is_users,
     in_a_pending_gather,
     outcome,
@@ -65,18 +77,122 @@ class StoppedByCtrlC(BaseException):
 
 def suggest_await(source_line: str, function: str) -> str | None:
     """``await add_one(1)`` for ``x = add_one(1);`` and function ``add_one``."""
+    call = _call_text(source_line, function)
+    return None if call is None else f"await {call}"
+
+
+def _call_text(source_line: str, function: str) -> str | None:
+    """The source of the call of *function* on *source_line* (``add_one(1)``)."""
     text = source_line.strip().rstrip(";")
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name == function:
-                return f"await {ast.get_source_segment(text, node)}"
+        if isinstance(node, ast.Call) and _called_name(node) == function:
+            return ast.get_source_segment(text, node)
     return None
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+
+
+# Where a call is, as far as ``await`` goes: in an async def, or at a cell's
+# top level (IPython runs cells with top-level await), ``await`` is the fix;
+# in a plain def, a lambda, a class body or a file's top level it is a SyntaxError.
+_AWAIT_ALLOWED = ("async def", "cell")
+
+
+class Scope(NamedTuple):
+    """The innermost scope around a line: its kind ("async def", "def",
+    "lambda", "class", "cell" for a cell's top level, "module" for a file's),
+    and the function's name for a def."""
+
+    kind: str
+    name: str | None = None
+
+
+def enclosing_scope(filename: str, lineno: int, function: str | None = None, is_cell: bool = False) -> Scope | None:
+    """The scope of the call of *function* at *filename*:*lineno* (failing
+    such a call, the innermost scope whose body holds the line); None when
+    the source cannot be read or parsed.
+
+    Comprehensions are not scopes here: ``[await f(x) for x in xs]`` is valid
+    wherever ``await`` is.
+    """
+    source = "".join(linecache.getlines(filename))
+    if not source:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    top = Scope("cell" if is_cell else "module")
+
+    def visit(node: ast.AST, scope: Scope) -> Scope | None:
+        if (
+            isinstance(node, ast.Call)
+            and node.lineno <= lineno <= (node.end_lineno or node.lineno)
+            and _called_name(node) == function
+        ):
+            return scope
+        inner = _opened_scope(node)
+        for field, value in ast.iter_fields(node):
+            # A def's body is its own scope; its decorators and defaults are not.
+            child_scope = inner if inner is not None and field == "body" else scope
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    found = visit(child, child_scope)
+                    if found is not None:
+                        return found
+        return None
+
+    if function is not None:
+        found = visit(tree, top)
+        if found is not None:
+            return found
+    around = [node for node in ast.walk(tree) if _opened_scope(node) is not None and _body_holds(node, lineno)]
+    return _opened_scope(max(around, key=lambda node: (node.lineno, node.col_offset))) if around else top
+
+
+def _opened_scope(node: ast.AST) -> Scope | None:
+    if isinstance(node, ast.AsyncFunctionDef):
+        return Scope("async def", node.name)
+    if isinstance(node, ast.FunctionDef):
+        return Scope("def", node.name)
+    if isinstance(node, ast.Lambda):
+        return Scope("lambda")
+    if isinstance(node, ast.ClassDef):
+        return Scope("class", node.name)
+    return None
+
+
+def _body_holds(node: ast.AST, lineno: int) -> bool:
+    body = node.body if isinstance(node.body, list) else [node.body]
+    return any(part.lineno <= lineno <= (part.end_lineno or part.lineno) for part in body)
+
+
+def suggest_fix(call: str, scope: Scope | None, loop_running: bool) -> str:
+    """What to write instead of *call* (``add_one(1)``) that is valid where
+    it is: the lines after "did you mean:"."""
+    if scope is None or scope.kind in _AWAIT_ALLOWED:
+        return f"await {call}"
+    if loop_running:
+        fix = f"asyncio.create_task({call})  (runs it in the background"
+    else:
+        fix = f"asyncio.run({call})  (runs it to the end; no loop runs in this thread"
+    if scope.kind == "def":
+        return (
+            f"{fix})\n  or make {scope.name}() an async def: await {call} in it, "
+            f"and await {scope.name}() where it is called"
+        )
+    if scope.kind == "lambda":
+        return f"{fix}; a lambda cannot await)\n  or an async def in place of the lambda, that does await {call}"
+    if scope.kind == "class":
+        return f"{fix}; a class body cannot await)"
+    return f"{fix})"  # a file's top level
 
 
 def _short_name(qualname: str) -> str:
@@ -114,10 +230,22 @@ class UnawaitedCoroutines:
             return None
         filename, lineno = self._users_place(str(message), filename, lineno)
         source = linecache.getline(filename, lineno).strip()
-        fix = suggest_await(source, _short_name(name)) or f"await {_short_name(name)}(...)"
+        function = _short_name(name)
+        call = _call_text(source, function) or f"{function}(...)"
+        scope = enclosing_scope(filename, lineno, function, is_cell=self._is_cell(filename))
+        fix = suggest_fix(call, scope, loop_running=_loop_running())
         where = code_location(filename, lineno, self.cell_namer)
         report(f"coroutine {name}() was never awaited, at {where}: {source}\n  did you mean: {fix}")
+        if _logs_warnings(self._previous):
+            # logging.captureWarnings(True) was on before asyncrepl: the
+            # program's logging gets the warning, as without asyncrepl.
+            self._previous(message, category, filename, lineno, file, line)
         return None
+
+    def _is_cell(self, filename: str) -> bool:
+        if self.cell_namer is not None:
+            return self.cell_namer(filename) is not None
+        return filename.startswith("<ipython-input-")
 
     def _users_place(self, text: str, filename: str, lineno: int) -> tuple[str, int]:
         """The innermost user frame of the coroutine's origin ("Coroutine
@@ -184,6 +312,19 @@ class UnawaitedCoroutines:
         )
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _logs_warnings(showwarning) -> bool:
+    """Whether *showwarning* is logging's (``logging.captureWarnings(True)``)."""
+    return getattr(showwarning, "__module__", None) == "logging" and getattr(showwarning, "__name__", "") == "_showwarning"
+
+
 def unstarted(value) -> bool:
     return inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == inspect.CORO_CREATED
 
@@ -193,7 +334,19 @@ def unstarted(value) -> bool:
 
 class FailedTasks:
     """Reports tasks that end with an exception nobody retrieves, and tasks
-    destroyed while pending, in the words of %tasks."""
+    destroyed while pending, in the words of %tasks.
+
+    It is the loop's exception handler, and passes on what asyncio says to
+    the handler that was there before (asyncio's default: a record on the
+    ``asyncio`` logger), so the program's own logging gets every record it
+    gets without asyncrepl, with the user's frames in debug mode's "Object
+    created at" tracebacks.  Where asyncrepl reported the same thing and only
+    ``logging.lastResort`` would print asyncio's record, on the same stderr,
+    the report stands in for it.
+    """
+
+    _NEVER_RETRIEVED = "exception was never retrieved"
+    _DESTROYED = "Task was destroyed but it is pending"
 
     def __init__(self, loop: asyncio.AbstractEventLoop, registry: TaskRegistry, cell_namer: CellNamer | None = None):
         self.loop = loop
@@ -202,6 +355,10 @@ class FailedTasks:
         self.enabled = True
         self._previous_handler = None
         self._pending: dict[asyncio.Task, asyncio.Handle] = {}  # failed tasks to look at next iteration
+        # Ids of the failed tasks reported, until asyncio says at their
+        # collection that nobody retrieved the exception (ids, not the tasks:
+        # a weak reference is gone before a task in a reference cycle is finalized).
+        self._reported: set[int] = set()
 
     def install(self) -> None:
         self.registry.on_finished = self._finished
@@ -239,18 +396,24 @@ class FailedTasks:
         # someone retrieves the exception; asyncio logs it at collection then.
         if not task._log_traceback or in_a_pending_gather(task, self.loop):
             return  # taken, or a gather() will take it when it ends
-        error = task.exception()  # retrieved now: asyncio will not log it again
+        # Not retrieved here: asyncio still says "Task exception was never
+        # retrieved" when the task is collected, as without asyncrepl (at once
+        # for a task nobody holds; never for one the user awaits later).
+        error = _exception_of(task)
         if isinstance(error, StoppedByCtrlC):
-            return  # Ctrl-C said so already
+            task.exception()  # Ctrl-C said so already, and it is asyncrepl's own
+            return
         created = self._created_at(task)
         where = f", created at {created}" if created else ""
         if isinstance(error, (SystemExit, KeyboardInterrupt)):
             # asyncio lets these out of the loop; the REPL caught them and went on.
             where += "; in a script it would have ended the program, the REPL goes on"
-        self.registry.unseen_failures.add(self.registry.info(task).id)
+        task_id = self.registry.info(task).id
+        self._reported.add(task_id)
+        self.registry.unseen_failures.add(task_id)
         report(
             f"task {self.registry.label(task)} failed: "
-            f"{type(error).__name__}: {error}{where}\n  %tasks {self.registry.info(task).id} shows the traceback, %debug_task {self.registry.info(task).id} to debug",
+            f"{type(error).__name__}: {error}{where}\n  %tasks {task_id} shows the traceback, %debug_task {task_id} to debug",
             self.registry.context_of(task),
         )
 
@@ -261,12 +424,15 @@ class FailedTasks:
     def _handle_exception(self, loop, context: dict) -> None:
         if isinstance(context.get("exception"), StoppedByCtrlC):
             return  # a callback Ctrl-C stopped, and said so
-        task = context.get("task")
-        if (
-            self.enabled
-            and isinstance(task, asyncio.Task)
-            and context.get("message", "").startswith("Task was destroyed but it is pending")
-        ):
+        message = context.get("message", "")
+        task = context.get("task") or context.get("future")
+        reported = False  # asyncrepl has said the same thing in its own words
+        if isinstance(task, asyncio.Task) and message.endswith(self._NEVER_RETRIEVED):
+            info = self.registry._known(task)  # no new id for a task being finalized
+            if info is not None and info.id in self._reported:
+                self._reported.discard(info.id)
+                reported = True
+        elif self.enabled and isinstance(task, asyncio.Task) and message.startswith(self._DESTROYED):
             created = self._created_at(task)
             where = f" (created at {created})" if created else ""
             report(
@@ -274,8 +440,100 @@ class FailedTasks:
                 f"pending{where}: nothing referenced it, so it was garbage-collected mid-await; "
                 "keep a reference to tasks you create (e.g. in a set) until they finish"
             )
-            return
+            reported = True
+        context = with_users_frames(loop, context)
         if self._previous_handler is not None:
-            self._previous_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
+            self._previous_handler(loop, context)  # someone's own handler decides, as without asyncrepl
+        elif not (reported and only_last_resort_logs(_ASYNCIO_LOGGER)):
+            _default_handler(loop, context)
+
+
+# -- what asyncio logs ---------------------------------------------------------------------
+
+_ASYNCIO_LOGGER = "asyncio"  # asyncio.log.logger, where the default exception handler logs
+
+
+def only_last_resort_logs(logger_name: str, level: int = logging.ERROR) -> bool:
+    """Whether a record of *level* on the logger would be printed by
+    ``logging.lastResort`` and nothing else: no handler on the logger or the
+    ancestors it propagates to (a program's ``logging.basicConfig`` puts one
+    on the root).  Then the record goes to stderr, where asyncrepl's report
+    has said the same; otherwise it goes where the program sends it."""
+    logger = logging.getLogger(logger_name)
+    return logger.isEnabledFor(level) and not logger.hasHandlers()
+
+
+def users_frames(frames: list) -> list:
+    """The frames of an "Object created at" traceback (outermost first) from
+    the user's own code inward, as a script's begin with the script.
+
+    The REPL's frames come first: the console script, IPython, ipykernel,
+    prompt_toolkit, asyncrepl, the libraries they call (traitlets, tornado)
+    and asyncio running the loop.  Kept: from the first frame of other code
+    after the last of the REPL's frames that precede the user's first frame
+    (a cell, or the user's file), or the library code that made the object
+    when no user's frame is there; in that part, the REPL's own frames are
+    left out (asyncrepl's stand-in for asyncio.run, say).  A traceback with
+    none of the REPL's frames (a script's own loop, a unit test) is kept
+    whole; so is one of which nothing else would be left.
+    """
+    kinds = [_classify_file(frame.filename) for frame in frames]
+    if "repl" not in kinds:
+        return frames
+    first_repl = kinds.index("repl")
+    users = next((i for i in range(first_repl, len(kinds)) if kinds[i] == "user"), len(kinds))
+    start = max(i for i in range(first_repl, users) if kinds[i] == "repl") + 1
+    while start < len(kinds) and kinds[start] == "asyncio" and start < users:
+        start += 1  # asyncio running the loop, for the REPL
+    kept = [frame for frame, kind in zip(frames[start:], kinds[start:]) if kind != "repl"]
+    return traceback.StackSummary.from_list(kept) if kept else frames
+
+
+def with_users_frames(loop: asyncio.AbstractEventLoop, context: dict) -> dict:
+    """*context* for the exception handler, its debug-mode tracebacks
+    showing the user's frames (see :func:`users_frames`); asyncio's own
+    objects are left as they are."""
+    context = dict(context)
+    if context.get("source_traceback"):
+        context["source_traceback"] = users_frames(context["source_traceback"])
+    elif context.get("handle_traceback"):
+        context["handle_traceback"] = users_frames(context["handle_traceback"])
+    elif "source_traceback" not in context and _on_loop_thread(loop):
+        # asyncio's default handler adds the running handle's traceback
+        # ("Handle created at"); added here, it is the user's frames too.
+        # PRIVATE (CPython 3.11-3.15: BaseEventLoop._current_handle, set in
+        # debug mode while a handle runs; Handle._source_traceback).
+        frames = getattr(getattr(loop, "_current_handle", None), "_source_traceback", None)
+        if frames:
+            context["handle_traceback"] = users_frames(frames)
+    return context
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _default_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """``loop.default_exception_handler(context)``, keeping the handle
+    traceback :func:`with_users_frames` put in *context*.
+
+    PRIVATE (CPython 3.11-3.15: BaseEventLoop.default_exception_handler sets
+    ``context['handle_traceback']`` from ``self._current_handle`` whenever the
+    context has no 'source_traceback', over one already there): the running
+    handle is hidden from it for the call, on the loop's own thread.
+    """
+    if "handle_traceback" not in context or "source_traceback" in context or not _on_loop_thread(loop):
+        loop.default_exception_handler(context)
+        return
+    handle = getattr(loop, "_current_handle", None)
+    if handle is None:
+        loop.default_exception_handler(context)
+        return
+    loop._current_handle = None
+    try:
+        loop.default_exception_handler(context)
+    finally:
+        loop._current_handle = handle
