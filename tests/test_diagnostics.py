@@ -242,6 +242,23 @@ def test_disabled_passes_the_warning_on(unawaited, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_program_that_logs_warnings_still_logs_the_never_awaited_one(capsys, programs_logging):
+    logging.captureWarnings(True)  # before asyncrepl: warnings go to the program's logging
+    detector = UnawaitedCoroutines()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            detector.install()
+            add_one(1)
+            gc.collect()
+            detector.uninstall()
+    finally:
+        logging.captureWarnings(False)
+    assert "asyncrepl: coroutine add_one() was never awaited" in capsys.readouterr().err
+    assert [r.name for r in programs_logging.records] == ["py.warnings"]
+    assert "coroutine 'add_one' was never awaited" in programs_logging.records[0].getMessage()
+
+
 def test_unstarted():
     coro = add_one(1)
     assert unstarted(coro)
