@@ -65,10 +65,19 @@ class Track:
     created_by: int | str | None = None  # the id of the recorded task (or "cell") that created it
     # What the task awaited after each step: (words, ids of recorded tasks).
     awaited: list[tuple[str, tuple]] = field(default_factory=list)
+    # When the recording ended (the cell did): a task still running then lived until it.
+    recorded_until: float | None = None
 
     @property
     def lifetime(self) -> float:
-        end = self.ended if self.ended is not None else (self.steps[-1][1] if self.steps else self.created)
+        """From its creation to its end, or to the end of the recording if it
+        was still running then."""
+        if self.ended is not None:
+            end = self.ended
+        elif self.recorded_until is not None:
+            end = self.recorded_until
+        else:
+            end = self.steps[-1][1] if self.steps else self.created
         return max(0.0, end - self.created)
 
     @property
@@ -330,6 +339,7 @@ class Recorder:
         # Time starts when the cell starts to run: before that, nothing of the
         # user's ran (the cell's task waited for the loop to get to it).
         zero = self.tracks[0].steps[0][0] if self.tracks and self.tracks[0].steps else 0.0
+        wall = self.finished_at - zero
         snapshot = [
             replace(
                 track,
@@ -337,13 +347,14 @@ class Recorder:
                 steps=[(start - zero, end - zero) for start, end in track.steps],
                 ended=None if track.ended is None else track.ended - zero,
                 awaited=self._awaited(len(track.steps) - (track.ended is not None), yields),
+                recorded_until=wall,
             )
             for track, yields in zip(self.tracks, self._yields)
         ]
         # Nothing more is recorded; let go of the futures and tasks it held.
         self._yields.clear()
         self._track_of.clear()
-        return Timeline(self.finished_at - zero, snapshot)
+        return Timeline(wall, snapshot)
 
 
 def task_wrapper():
@@ -423,6 +434,7 @@ def group_by_coroutine(timeline: Timeline, limit: int) -> Timeline:
                 ended=max(ended) if len(ended) == len(tracks) else None,
                 outcome=outcomes.pop() if len(outcomes) == 1 else "running" if "running" in outcomes else "returned",
                 count=len(tracks),
+                recorded_until=timeline.wall,
             )
         )
     return Timeline(timeline.wall, rows, grouped=True)

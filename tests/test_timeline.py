@@ -57,6 +57,13 @@ def test_tracks_know_their_lifetime_running_time_and_waits():
     assert b.waits == [Wait(0.1, 0.2, "its first turn", ())]  # created, not run yet
 
 
+def test_a_task_running_when_the_recording_ended_lived_until_then():
+    cell = Track("cell", "cell", "cell", 0.0, steps=[(0.0, 0.1), (0.9, 1.0)], ended=1.0, outcome="returned", recorded_until=1.0)
+    running = Track(3, "c", "loop", 0.2, steps=[(0.2, 0.25)], awaited=[("sleep", ())], recorded_until=1.0)
+    assert running.lifetime == pytest.approx(0.8)  # not 0.05, the end of its only step
+    assert Timeline(1.0, [cell, running]).summary() == "wall 1 s; 1 task lived 0.8 s in all; concurrency 0.8x"
+
+
 def test_stretches_tile_a_life_and_a_running_task_waits_to_the_end():
     for track in fixed().tracks:
         stretches = track.stretches(until=1.0)

@@ -68,6 +68,46 @@ def test_the_cells_value_is_shown_after_the_chart(ip, capsys):
     assert out.rstrip().endswith("0.01")
 
 
+def test_the_cells_value_is_its_out_like_any_cells(ip, capsys):
+    result, out = run(ip, capsys, "%%timeline\nawait delay(0.01)")
+    number = ip.execution_count - 1
+    assert result.result == 0.01 and ip.user_ns["Out"][number] == 0.01 and ip.user_ns["_"] == 0.01
+    assert out.rstrip().endswith(f"Out[{number}]: 0.01")
+    assert out.index("no tasks were created") < out.index("Out[")  # after the chart
+    result, out = run(ip, capsys, "%%timeline\nawait delay(0.02);")  # a ; keeps it quiet, as in any cell
+    assert result.result is None and "Out[" not in out and "0.02" not in out.split("no tasks were created")[-1]
+
+
+def _summary(out: str) -> re.Match:
+    match = re.search(r"^wall ([\d.]+) s; (\d+) tasks? lived ([\d.e-]+) s in all; concurrency ([\d.]+)x$", out, re.M)
+    assert match, out
+    return match
+
+
+def test_a_task_still_running_when_the_cell_ends_lived_to_its_end(ip, capsys, recorded):
+    _, out = run(ip, capsys, "%%timeline\nlonger = asyncio.create_task(delay(30))\nawait asyncio.sleep(0.3)")
+    ip.user_ns["longer"].cancel()
+    (timeline,) = recorded
+    (task,) = timeline.tasks
+    assert task.outcome == "running" and task.ended is None
+    assert task.lifetime == pytest.approx(timeline.wall - task.created)  # created at the start, alive at the end
+    summary = _summary(out)
+    assert summary[2] == "1" and 0.28 <= float(summary[3]) <= 1.0 and 0.9 <= float(summary[4]) <= 1.0
+    assert re.search(r"\d+ Task-\d+ delay\(\) +█─+→$", out, re.M)
+
+
+def test_the_tasks_of_a_cell_that_raised_count_too(ip, capsys, recorded):
+    run(ip, capsys, "async def fails_after(s):\n    await asyncio.sleep(s)\n    raise KeyError('late')")
+    result, out = run(ip, capsys, "%%timeline\nawait asyncio.gather(delay(30), fails_after(0.3))")
+    assert isinstance(result.error_in_exec, KeyError) and out.count("KeyError: 'late'") == 1
+    run(ip, capsys, "[t.cancel() for t in asyncio.all_tasks() if 'delay' in repr(t)]")
+    (timeline,) = recorded
+    assert sorted(t.outcome for t in timeline.tasks) == ["raised", "running"]
+    summary = _summary(out)
+    # two tasks, each alive for the 0.3 s the cell ran: 0.6 s in all, 2.0x
+    assert summary[2] == "2" and 0.58 <= float(summary[3]) <= 2.0 and 1.8 <= float(summary[4]) <= 2.0
+
+
 def test_o_returns_the_timeline(ip, capsys):
     result, out = run(ip, capsys, "%%timeline -o\nawait asyncio.gather(delay(0.05), delay(0.1))")
     tl = result.result
@@ -130,9 +170,9 @@ def published(ip, monkeypatch):
 
 
 def test_the_chart_is_published_as_an_svg_image_with_the_text_chart(ip, capsys, published):
-    run(ip, capsys, "%%timeline\nawait asyncio.gather(delay(0.01), delay(0.02))")
-    bundle, value = published
-    assert value == {"text/plain": "[0.01, 0.02]"}  # the cell's value, after the chart
+    result, _ = run(ip, capsys, "%%timeline\nawait asyncio.gather(delay(0.01), delay(0.02))")
+    (bundle,) = published  # the chart; the cell's value is its result, as any cell's
+    assert result.result == [0.01, 0.02]
     assert set(bundle) == {"text/plain", "image/svg+xml"}  # no HTML: nothing for a sanitiser to strip
     assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert "delay()" in bundle["image/svg+xml"] and "<title>" in bundle["image/svg+xml"]

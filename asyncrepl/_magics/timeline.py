@@ -45,8 +45,10 @@ class TimelineMagics(ReplMagics):
         those create): when each was created, every step it ran on the loop
         (█), the stretches it waited (─), and how it ended (● returned,
         ✗ raised, ○ cancelled, → still running when the cell ended).  Below the
-        chart: the wall time, the tasks' lifetimes added up, and so the
-        concurrency the cell achieved (three 3 s tasks in 3.0 s: 3.0x).
+        chart: the wall time, the tasks' lifetimes added up (a task still
+        running when the cell ended lived until then), and so the concurrency
+        the cell achieved (three 3 s tasks in 3.0 s: 3.0x).  The cell's value
+        is its Out[n], as any cell's (a final ';' hides it).
 
         In the terminal the chart is text as wide as the terminal; in Jupyter it
         is an SVG image that reads on light and dark themes, with the text as
@@ -81,9 +83,9 @@ class TimelineMagics(ReplMagics):
             code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
-        return self._timeline(code, args, save)
+        return self._timeline(code, args, save, quiet=_ends_with_semicolon(source))
 
-    async def _timeline(self, code, args, save: str | None):
+    async def _timeline(self, code, args, save: str | None, quiet: bool = False):
         __tracebackhide__ = True
         registry = self._tasks_registry()
         recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id, task_name=registry.name_of)
@@ -116,12 +118,26 @@ class TimelineMagics(ReplMagics):
         timeline = recorder.finish()
         if not args.objects:
             display(_TimelineView(timeline, args.limit))
-            if value is not None:
-                display(value)
         problem = _save(timeline, save) if save is not None else None
         if problem:
             raise UsageError(problem)
-        return timeline if args.objects else None
+        if args.objects:
+            return timeline
+        # The cell's value is the magic's: IPython shows it as Out[n] and
+        # keeps it in _ and Out, as any cell's; a final ';' keeps it quiet.
+        return None if quiet else value
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """Whether the cell's last line ends with ';' (comments aside), which
+    keeps a cell's value from being shown, as IPython's displayhook has it."""
+    from IPython.core.displayhook import DisplayHook
+
+    check = getattr(DisplayHook, "semicolon_at_end_of_expression", None)
+    if check is not None:  # IPython 8.12+
+        return check(source)
+    lines = [line.split("#", 1)[0].rstrip() for line in source.splitlines() if line.split("#", 1)[0].strip()]
+    return bool(lines) and lines[-1].endswith(";")
 
 
 def _writable(path: str) -> str:
