@@ -246,3 +246,36 @@ def test_a_never_awaited_call_in_a_plain_def_in_the_terminal(terminal):
         "  did you mean: asyncio.create_task(add_one(1))  (runs it in the background)\n"
         "  or make compute() an async def: await add_one(1) in it, and await compute() where it is called"
     )
+
+
+# -- in a real kernel: each report in the cell that caused it ---------------------------------
+
+
+@pytest.mark.kernel
+def test_in_a_kernel_reports_land_in_their_cell_and_records_in_the_log(kernel, tmp_path):
+    k = kernel()
+    assert k.execute("%load_ext asyncrepl").status == "ok"
+    k.execute(DEFINITIONS + "\nimport time\nasync def add_one(x):\n    return x + 1\n"
+              "async def blocker():\n    await asyncio.sleep(0.3)\n    time.sleep(0.4)")
+    # A never-awaited call in a plain def: reported in its cell, with a fix valid in a def.
+    reply = k.execute("def compute():\n    add_one(1)\n\ncompute()")
+    assert "asyncrepl: coroutine add_one() was never awaited, at In [" in reply.stderr
+    assert "did you mean: asyncio.create_task(add_one(1))" in reply.stderr and "did you mean: await" not in reply.stderr
+    # Without logging configured: a failed task nobody holds is said once, in
+    # the cell that made it, after that cell finished; nothing arrives without a cell.
+    failed = k.start("asyncio.create_task(bad(), name='fire-and-forget'); None")
+    k.finish(failed)
+    blocked = k.start("held = asyncio.create_task(blocker(), name='blk')")
+    k.finish(blocked)
+    assert k.drain(1.5) == []
+    assert k.late.get(failed, "").count("'fire-and-forget' (bad()) failed: ValueError: boom") == 1
+    assert "never retrieved" not in "".join(k.late.values())
+    assert "'blk' (blocker()) held the loop for 0." in k.late.get(blocked, "") and "time.sleep(0.4)" in k.late[blocked]
+    # With the program's own log: asyncio's record goes there too, as without asyncrepl.
+    log = tmp_path / "program.log"
+    k.execute(f"logging.basicConfig(filename={str(log)!r}, format='%(name)s %(levelname)s %(message)s')")
+    failed = k.start("asyncio.create_task(bad(), name='logged'); None")
+    k.finish(failed)
+    assert k.drain(0.5) == []
+    assert "'logged' (bad()) failed: ValueError: boom" in k.late.get(failed, "")
+    assert log.read_text().startswith("asyncio ERROR Task exception was never retrieved\nfuture: <Task finished name='logged'")
