@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextvars
+import functools
 import inspect
 import linecache
 import logging
@@ -122,12 +123,8 @@ def enclosing_scope(filename: str, lineno: int, function: str | None = None, is_
     Comprehensions are not scopes here: ``[await f(x) for x in xs]`` is valid
     wherever ``await`` is.
     """
-    source = "".join(linecache.getlines(filename))
-    if not source:
-        return None
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = _parsed("".join(linecache.getlines(filename)))
+    if tree is None:
         return None
     top = Scope("cell" if is_cell else "module")
 
@@ -157,6 +154,17 @@ def enclosing_scope(filename: str, lineno: int, function: str | None = None, is_
     return _opened_scope(max(around, key=lambda node: (node.lineno, node.col_offset))) if around else top
 
 
+@functools.lru_cache(maxsize=16)
+def _parsed(source: str) -> ast.Module | None:
+    """*source* parsed, once for the many coroutines a loop may drop in one file."""
+    if not source:
+        return None
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
 def _opened_scope(node: ast.AST) -> Scope | None:
     if isinstance(node, ast.AsyncFunctionDef):
         return Scope("async def", node.name)
@@ -180,7 +188,7 @@ def suggest_fix(call: str, scope: Scope | None, loop_running: bool) -> str:
     if scope is None or scope.kind in _AWAIT_ALLOWED:
         return f"await {call}"
     if loop_running:
-        fix = f"asyncio.create_task({call})  (runs it in the background"
+        fix = f"asyncio.create_task({call})  (runs it in the background; keep a reference to the task"
     else:
         fix = f"asyncio.run({call})  (runs it to the end; no loop runs in this thread"
     if scope.kind == "def":

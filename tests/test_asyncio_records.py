@@ -128,7 +128,7 @@ def test_a_never_awaited_call_in_a_plain_def_gets_a_fix_valid_there(shell, capsy
     _, out = run(shell, capsys, "def compute():\n    add_one(1)\n    return 'done'\n\ncompute()")
     assert "coroutine add_one() was never awaited, at In [" in out and "line 2: add_one(1)" in out
     assert "did you mean: await" not in out
-    assert "did you mean: asyncio.create_task(add_one(1))  (runs it in the background)" in out
+    assert "did you mean: asyncio.create_task(add_one(1))  (runs it in the background; keep a reference to the task)" in out
     assert "or make compute() an async def: await add_one(1) in it, and await compute() where it is called" in out
     # inside an async def, and at a cell's top level, await stays the fix
     _, out = run(shell, capsys, "async def compute_async():\n    add_one(2)\n\nawait compute_async()")
@@ -243,7 +243,7 @@ def test_a_never_awaited_call_in_a_plain_def_in_the_terminal(terminal):
     out = term.run("def compute():\n    add_one(1)\n\ncompute()")
     assert out.strip() == (
         "asyncrepl: coroutine add_one() was never awaited, at In [2] line 2: add_one(1)\n"
-        "  did you mean: asyncio.create_task(add_one(1))  (runs it in the background)\n"
+        "  did you mean: asyncio.create_task(add_one(1))  (runs it in the background; keep a reference to the task)\n"
         "  or make compute() an async def: await add_one(1) in it, and await compute() where it is called"
     )
 

@@ -85,7 +85,7 @@ def test_in_a_plain_def_the_fix_is_a_task_or_an_async_def_never_await_there(unaw
     line = line_of(test_in_a_plain_def_the_fix_is_a_task_or_an_async_def_never_await_there, "SYNC LINE")
     assert err.startswith(f"asyncrepl: coroutine add_one() was never awaited, at test_diagnostics.py:{line}: add_one(1)")
     assert "did you mean: await" not in err
-    assert "\n  did you mean: asyncio.create_task(add_one(1))  (runs it in the background)\n" in err
+    assert "\n  did you mean: asyncio.create_task(add_one(1))  (runs it in the background; keep a reference to the task)\n" in err
     assert err.rstrip().endswith("or make compute() an async def: await add_one(1) in it, and await compute() where it is called")
 
 
