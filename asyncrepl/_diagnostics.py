@@ -449,11 +449,11 @@ class FailedTasks:
                 "keep a reference to tasks you create (e.g. in a set) until they finish"
             )
             reported = True
-        context = with_users_frames(loop, context)
+        context, hide_running_handle = with_users_frames(loop, context)
         if self._previous_handler is not None:
             self._previous_handler(loop, context)  # someone's own handler decides, as without asyncrepl
         elif not (reported and only_last_resort_logs(_ASYNCIO_LOGGER)):
-            _default_handler(loop, context)
+            _default_handler(loop, context, hide_running_handle)
 
 
 # -- what asyncio logs ---------------------------------------------------------------------
@@ -471,7 +471,7 @@ def only_last_resort_logs(logger_name: str, level: int = logging.ERROR) -> bool:
     return logger.isEnabledFor(level) and not logger.hasHandlers()
 
 
-def users_frames(frames: list) -> list:
+def users_frames(frames: list, whole_if_nothing_left: bool = True) -> list:
     """The frames of an "Object created at" traceback (outermost first) from
     the user's own code inward, as a script's begin with the script.
 
@@ -483,7 +483,8 @@ def users_frames(frames: list) -> list:
     when no user's frame is there; in that part, the REPL's own frames are
     left out (asyncrepl's stand-in for asyncio.run, say).  A traceback with
     none of the REPL's frames (a script's own loop, a unit test) is kept
-    whole; so is one of which nothing else would be left.
+    whole; so is one of which nothing else would be left (an object the
+    REPL made), unless *whole_if_nothing_left* is false: then it is empty.
     """
     kinds = [_classify_file(frame.filename) for frame in frames]
     if "repl" not in kinds:
@@ -494,27 +495,41 @@ def users_frames(frames: list) -> list:
     while start < len(kinds) and kinds[start] == "asyncio" and start < users:
         start += 1  # asyncio running the loop, for the REPL
     kept = [frame for frame, kind in zip(frames[start:], kinds[start:]) if kind != "repl"]
-    return traceback.StackSummary.from_list(kept) if kept else frames
+    if not kept:
+        return frames if whole_if_nothing_left else traceback.StackSummary()
+    return traceback.StackSummary.from_list(kept)
 
 
-def with_users_frames(loop: asyncio.AbstractEventLoop, context: dict) -> dict:
+def with_users_frames(loop: asyncio.AbstractEventLoop, context: dict) -> tuple[dict, bool]:
     """*context* for the exception handler, its debug-mode tracebacks
-    showing the user's frames (see :func:`users_frames`); asyncio's own
-    objects are left as they are."""
+    showing the user's frames (see :func:`users_frames`), and whether the
+    running handle's traceback is to be kept from asyncio's default handler
+    (which adds it, whole); asyncio's own objects are left as they are.
+
+    "Object created at" is where the object the message is about was made;
+    "Handle created at", which asyncio adds for a context without one, is
+    where the step running now was scheduled: left out when that is only the
+    REPL's doing (the step of a cell's task), as a script shows no frames of
+    its runner.
+    """
     context = dict(context)
     if context.get("source_traceback"):
         context["source_traceback"] = users_frames(context["source_traceback"])
-    elif context.get("handle_traceback"):
-        context["handle_traceback"] = users_frames(context["handle_traceback"])
-    elif "source_traceback" not in context and _on_loop_thread(loop):
-        # asyncio's default handler adds the running handle's traceback
-        # ("Handle created at"); added here, it is the user's frames too.
+        return context, False
+    handle_frames = context.get("handle_traceback")
+    if handle_frames is None and "source_traceback" not in context and _on_loop_thread(loop):
         # PRIVATE (CPython 3.11-3.15: BaseEventLoop._current_handle, set in
-        # debug mode while a handle runs; Handle._source_traceback).
-        frames = getattr(getattr(loop, "_current_handle", None), "_source_traceback", None)
-        if frames:
-            context["handle_traceback"] = users_frames(frames)
-    return context
+        # debug mode while a handle runs; Handle._source_traceback): what
+        # asyncio's default handler would add.
+        handle_frames = getattr(getattr(loop, "_current_handle", None), "_source_traceback", None)
+    if not handle_frames:
+        return context, False
+    frames = users_frames(handle_frames, whole_if_nothing_left=False)
+    if frames:
+        context["handle_traceback"] = frames
+    else:
+        context.pop("handle_traceback", None)
+    return context, True
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
@@ -524,20 +539,17 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
-def _default_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    """``loop.default_exception_handler(context)``, keeping the handle
-    traceback :func:`with_users_frames` put in *context*.
+def _default_handler(loop: asyncio.AbstractEventLoop, context: dict, hide_running_handle: bool) -> None:
+    """``loop.default_exception_handler(context)``, with the handle traceback
+    :func:`with_users_frames` decided on.
 
     PRIVATE (CPython 3.11-3.15: BaseEventLoop.default_exception_handler sets
     ``context['handle_traceback']`` from ``self._current_handle`` whenever the
     context has no 'source_traceback', over one already there): the running
     handle is hidden from it for the call, on the loop's own thread.
     """
-    if "handle_traceback" not in context or "source_traceback" in context or not _on_loop_thread(loop):
-        loop.default_exception_handler(context)
-        return
     handle = getattr(loop, "_current_handle", None)
-    if handle is None:
+    if not hide_running_handle or handle is None or "source_traceback" in context or not _on_loop_thread(loop):
         loop.default_exception_handler(context)
         return
     loop._current_handle = None

@@ -110,6 +110,27 @@ def test_debug_modes_tracebacks_start_at_the_users_code(shell, capsys, programs_
         assert not asyncrepl_frames_in(text) and IPYTHON_DIR not in text, text
 
 
+def _handle_created_at(text: str) -> list[str]:
+    return _created_at(text.replace("handle_traceback: Handle created at", "source_traceback: Object created at"))
+
+
+def test_the_running_steps_handle_traceback_is_the_users_or_none(shell, capsys, programs_logging):
+    # A context without an object of its own: asyncio adds where the step
+    # running now was scheduled ("Handle created at").
+    shell.run_line_magic("load_ext", "asyncrepl")
+    run(shell, capsys, "import asyncio\ndef note():\n    asyncio.get_running_loop().call_exception_handler({'message': 'said in a callback'})")
+    run(shell, capsys, "asyncio.get_running_loop().call_soon(note)\nawait asyncio.sleep(0.01)")
+    run(shell, capsys, "asyncio.get_running_loop().call_exception_handler({'message': 'said in a cell'})")
+    in_callback, in_cell = programs_logging.texts()
+    assert in_callback.startswith("said in a callback") and in_cell.startswith("said in a cell")
+    frames = _handle_created_at(in_callback)
+    assert frames and frames[0].startswith("<ipython-input-") and frames[0].endswith("in <module>"), in_callback
+    # The cell's own step was scheduled by the REPL: nothing of the user's to show.
+    assert "Handle created at" not in in_cell, in_cell
+    for text in (in_callback, in_cell):
+        assert not asyncrepl_frames_in(text) and IPYTHON_DIR not in text, text
+
+
 def test_without_logging_configured_stderr_has_each_thing_said_once(shell, capsys, monkeypatch):
     monkeypatch.setattr(logging.root, "handlers", [])  # pytest's own handlers away: only lastResort is left
     shell.run_line_magic("load_ext", "asyncrepl")
