@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -130,14 +131,8 @@ class TimelineMagics(ReplMagics):
 
 def _ends_with_semicolon(source: str) -> bool:
     """Whether the cell's last line ends with ';' (comments aside), which
-    keeps a cell's value from being shown, as IPython's displayhook has it."""
-    from IPython.core.displayhook import DisplayHook
-
-    check = getattr(DisplayHook, "semicolon_at_end_of_expression", None)
-    if check is not None:  # IPython 8.12+
-        return check(source)
-    lines = [line.split("#", 1)[0].rstrip() for line in source.splitlines() if line.split("#", 1)[0].strip()]
-    return bool(lines) and lines[-1].endswith(";")
+    keeps a cell's value from being shown: IPython's own rule (8.25+)."""
+    return DisplayHook.semicolon_at_end_of_expression(source)
 
 
 def _writable(path: str) -> str:
