@@ -127,31 +127,30 @@ def enclosing_scope(filename: str, lineno: int, function: str | None = None, is_
     if tree is None:
         return None
     top = Scope("cell" if is_cell else "module")
+    around_line = [top]  # the innermost scope whose body holds the line, last
 
     def visit(node: ast.AST, scope: Scope) -> Scope | None:
         if (
-            isinstance(node, ast.Call)
+            function is not None
+            and isinstance(node, ast.Call)
             and node.lineno <= lineno <= (node.end_lineno or node.lineno)
             and _called_name(node) == function
         ):
             return scope
         inner = _opened_scope(node)
+        if inner is not None and _body_holds(node, lineno):
+            around_line.append(inner)
         for field, value in ast.iter_fields(node):
             # A def's body is its own scope; its decorators and defaults are not.
             child_scope = inner if inner is not None and field == "body" else scope
             for child in value if isinstance(value, list) else [value]:
-                if isinstance(child, ast.AST):
+                if isinstance(child, ast.AST) and _may_hold(child, lineno):
                     found = visit(child, child_scope)
                     if found is not None:
                         return found
         return None
 
-    if function is not None:
-        found = visit(tree, top)
-        if found is not None:
-            return found
-    around = [node for node in ast.walk(tree) if _opened_scope(node) is not None and _body_holds(node, lineno)]
-    return _opened_scope(max(around, key=lambda node: (node.lineno, node.col_offset))) if around else top
+    return visit(tree, top) or around_line[-1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -175,6 +174,17 @@ def _opened_scope(node: ast.AST) -> Scope | None:
     if isinstance(node, ast.ClassDef):
         return Scope("class", node.name)
     return None
+
+
+def _may_hold(node: ast.AST, lineno: int) -> bool:
+    """Whether *node*'s lines (a def's decorators included) may hold *lineno*:
+    the walk skips the rest of a long file."""
+    first = getattr(node, "lineno", None)
+    if first is None:
+        return True  # arguments, comprehension clauses...: no lines of their own
+    for decorator in getattr(node, "decorator_list", ()):
+        first = min(first, decorator.lineno)
+    return first <= lineno <= (getattr(node, "end_lineno", None) or first)
 
 
 def _body_holds(node: ast.AST, lineno: int) -> bool:
