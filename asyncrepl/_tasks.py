@@ -1430,26 +1430,28 @@ def _primitive_wait(frames, index: int) -> str | None:
 
 
 def _name_in(frame, value) -> str | None:
-    """A name *value* has in *frame*: a local variable, an attribute of its
-    ``self`` (``self.lock``), or a global; no user code runs."""
+    """A name *value* has in *frame*: a local variable, an attribute of one
+    (``self.lock``, ``pool.gate``), or a global.  No user code runs: only
+    dicts are read."""
     local = frame.f_locals
     for key, candidate in local.items():
-        if candidate is value and key != "self":
+        if candidate is value:
             return key
-    owner = local.get("self")
-    if owner is not None:
+    for key, owner in local.items():
+        if isinstance(owner, (type(sys), type)) or owner is None:
+            continue
         try:
             attributes = object.__getattribute__(owner, "__dict__")
         except Exception:
-            attributes = {}
-        for key, candidate in attributes.items():
-            if candidate is value:
-                return f"self.{key}"
+            continue
+        if isinstance(attributes, dict):
+            for attribute, candidate in attributes.items():
+                if candidate is value:
+                    return f"{key}.{attribute}"
     for key, candidate in frame.f_globals.items():
         if candidate is value:
             return key
     return None
-
 
 
 # -- why a cancelled task goes on ----------------------------------------------------------
@@ -1477,14 +1479,14 @@ def _why_went_on(task: asyncio.Task, chain) -> tuple[str, Site] | None:
     chain was *chain* ((awaitable, frame, lasti), ... outermost first): None
     if no frame of the user's (or a library's) is seen to have caught it."""
     alive = None
-    for awaitable, frame, lasti in reversed(chain):
+    for index in range(len(chain) - 1, -1, -1):
+        awaitable, frame, lasti = chain[index]
         if _frame_of(awaitable) is frame:
-            alive = (awaitable, frame, lasti)
+            alive = index
             break
     if alive is None:
         return None
-    _, frame, lasti = alive
-    if alive is chain[-1] and frame.f_lasti == lasti:
+    if alive == len(chain) - 1 and frame.f_lasti == lasti:
         return None  # not thrown in yet: it waits for something that has not ended
     code = frame.f_code
     if _kind_of_code(code) in ("asyncio", "repl"):
