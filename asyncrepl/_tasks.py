@@ -256,8 +256,8 @@ class TaskInfo:
     coro: object = None  # the task's coroutine, as the factory got it
     made_as: str | None = None  # the name a task made by a user's factory had when it was made
     own: bool = False  # the REPL's: no user id, not listed, no history, not counted
-    # ((awaitable, frame, lasti), ...) of its await chain when last cancelled,
-    # outermost first; let go when it ends.
+    # (awaitable, frame, lasti, ...) of its await chain when last cancelled,
+    # outermost first (see _snapshot); let go when it ends.
     cancel_chain: tuple | None = None
 
     @property
@@ -1476,17 +1476,17 @@ class StillRunning:
 
 def _why_went_on(task: asyncio.Task, chain) -> tuple[str, Site] | None:
     """How *task*'s own frames took the cancellation it got when its await
-    chain was *chain* ((awaitable, frame, lasti), ... outermost first): None
+    chain was *chain* (a _snapshot): None
     if no frame of the user's (or a library's) is seen to have caught it."""
     alive = None
-    for index in range(len(chain) - 1, -1, -1):
-        awaitable, frame, lasti = chain[index]
+    for index in range(len(chain) - 3, -1, -3):  # (awaitable, frame, lasti) triples, innermost first
+        awaitable, frame, lasti = chain[index : index + 3]
         if _frame_of(awaitable) is frame:
             alive = index
             break
     if alive is None:
         return None
-    if alive == len(chain) - 1 and frame.f_lasti == lasti:
+    if alive == len(chain) - 3 and frame.f_lasti == lasti:
         return None  # not thrown in yet: it waits for something that has not ended
     code = frame.f_code
     if _kind_of_code(code) in ("asyncio", "repl"):
@@ -1509,7 +1509,19 @@ def _users_site(task: asyncio.Task) -> Site | None:
 
 
 def _snapshot(task: asyncio.Task) -> tuple:
-    return tuple((awaitable, frame, frame.f_lasti) for awaitable, frame in _awaitables(task))
+    """The task's await chain as one flat tuple (awaitable, frame, lasti,
+    awaitable, frame, lasti, ...), outermost first.  Taken at every
+    cancel(): one object per task, as %cancel --all of 100,000 tasks takes
+    as many, and every object more is work for the garbage collector."""
+    chain: list = []
+    awaitable = _coro_of(task)
+    while awaitable is not None:
+        frame = _frame_of(awaitable)
+        if frame is None:
+            break
+        chain += (awaitable, frame, frame.f_lasti)
+        awaitable = _next_awaitable(awaitable)
+    return tuple(chain)
 
 
 # -- which except clause caught an exception: the code's exception table (3.11+) ----------
