@@ -341,6 +341,10 @@ def test_the_failure_store_is_bounded_counts_what_it_dropped_and_lets_go_of_old_
     assert [entry.frames_kept for entry in kept] == [False, False, True, True]
     assert kept[0].error is None and "ValueError: failure 2" in "".join(kept[0].traceback)
     assert any("raise ValueError" in line for line in kept[0].traceback)
+    from asyncrepl._render import Views
+
+    shown = Views().finished_detail(kept[0], kept[0].ended + 1).text()  # %tasks ID of an old failure
+    assert "traceback:" in shown and "raise ValueError(f\"failure {number}\")" in shown
     assert forgotten == [kept[0].id] and [entry.name for entry in after] == ["f3", "f4", "f5"]
     assert len(unseen) == 3  # dropped and forgotten ones are no longer "not looked at"
 

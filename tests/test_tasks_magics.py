@@ -192,7 +192,7 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
 def test_help_is_complete(ip, capsys):
     tasks_doc = ip.find_line_magic("tasks").__doc__
     cancel_doc = ip.find_line_magic("cancel").__doc__
-    for flag in ("--all", "--tree", "--done", "--locals", "--limit", "-o"):
+    for flag in ("--all", "--tree", "--done", "--failed", "--clear", "--locals", "--limit", "-o"):
         assert flag in tasks_doc
     for flag in ("--all", "--msg", "--timeout", "--limit", "STILL RUNNING"):
         assert flag in cancel_doc
