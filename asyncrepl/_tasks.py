@@ -726,9 +726,8 @@ class TaskRegistry:
         return f"{self.label(item)} {task_state(item)}"
 
     def _match(self, pattern: str, tasks: list, fields: list) -> tuple[list, list]:
-        bare = pattern[1:] if pattern.startswith("#") else pattern
-        if _is_id(bare):
-            wanted = int(bare) if bare[0] != "r" else bare
+        wanted = _pattern_id(pattern)
+        if wanted is not None:
             return (
                 [task for task in tasks if self.info(task).id == wanted],
                 [index for index, entry in enumerate(fields) if entry[0] == wanted],
@@ -947,12 +946,6 @@ def _id_order(ident) -> tuple[int, int]:
     return (0, ident) if isinstance(ident, int) else (1, int(ident[1:]))
 
 
-def _is_id(text: str) -> bool:
-    """``3`` or ``r3`` (ASCII digits only: not "²", which isdigit() accepts)."""
-    digits = text[1:] if text.startswith("r") else text
-    return digits.isascii() and digits.isdigit()
-
-
 def outcome(task: asyncio.Task) -> str:
     """How a done task ended: "cancelled", "raised" or "returned"."""
     if task.cancelled():
@@ -971,10 +964,14 @@ def ending(task: asyncio.Task) -> tuple[str, str]:
     return ended, f"{type(error).__name__}: {error}".rstrip(": ")
 
 
-def _pattern_id(pattern: str) -> int | None:
-    """The task id a pattern names (``3`` or ``#3``), if it names one."""
+def _pattern_id(pattern: str) -> int | str | None:
+    """The task id a pattern names (``3`` or ``#3``; ``r3`` or ``#r3`` for a
+    REPL task), if it names one.  ASCII digits only: not "²", which isdigit() accepts."""
     bare = pattern[1:] if pattern.startswith("#") else pattern
-    return int(bare) if bare.isascii() and bare.isdigit() else None  # not "²", which isdigit() accepts
+    digits = bare[1:] if bare.startswith("r") else bare
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return bare if bare.startswith("r") else int(bare)
 
 
 def _callable_name(function) -> str:
@@ -1347,7 +1344,7 @@ def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_ti
         parts = [f"gather: tasks {_ids(pending, task_id)} ({len(pending)} of {len(children)} pending)"]
     else:
         index = _innermost_outside_asyncio(frames)
-        api = frames[index + 1] if index + 1 < len(frames) else (frames[0] if index < 0 and frames else None)
+        api = frames[index + 1] if index + 1 < len(frames) else None  # the asyncio function it waits in
         primitive = _primitive_wait(frames, index)
         if primitive is not None:
             parts = [primitive]
