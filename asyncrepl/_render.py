@@ -6,9 +6,12 @@ Each view is an object with ``_repr_pretty_`` and ``_repr_html_``, so IPython's
 
 from __future__ import annotations
 
+import copy
 import html
 import linecache
+import os
 import shutil
+import sys
 import traceback
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +27,28 @@ def _clip(text: str, width: int) -> str:
 
 
 def terminal_width() -> int:
+    """The width of the terminal the output goes to, as it is now.
+
+    A terminal is asked directly: ``shutil.get_terminal_size`` prefers the
+    COLUMNS environment variable, which a shell or a tool may have exported
+    when the REPL started, and which never changes after a resize.  Output
+    that is not a terminal (Jupyter, a capture, a pipe) gets COLUMNS, else 120.
+    """
+    try:
+        descriptor = sys.stdout.fileno()
+        if os.isatty(descriptor):
+            return os.get_terminal_size(descriptor).columns or 120
+    except (AttributeError, OSError, ValueError):  # no real file behind sys.stdout
+        pass
     return shutil.get_terminal_size((120, 24)).columns
+
+
+def _one_line(text: str) -> str:
+    """A cell's text on one line: a multi-line exception message (or task
+    name) must not break the table; its line breaks show as ↵."""
+    if "\n" not in text and "\r" not in text and "\t" not in text:
+        return text
+    return text.replace("\r\n", "↵").replace("\n", "↵").replace("\r", "↵").replace("\t", " ")
 
 
 class Table:
@@ -32,7 +56,7 @@ class Table:
 
     def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()):
         self.headers = list(headers)
-        self.rows = [[str(cell) for cell in row] for row in rows]
+        self.rows = [[_one_line(str(cell)) for cell in row] for row in rows]
         self.notes = list(notes)
 
     def text(self, width: int | None = None) -> str:
@@ -165,7 +189,7 @@ class Views:
         ]
         notes = []
         if any(row.machinery for row in rows):
-            notes.append("* IPython's, the kernel's or asyncrepl's own task")
+            notes.append("* IPython's, the kernel's or asyncrepl's own task (ids r1, r2...: they use up none of yours)")
         if counts is not None:
             notes.extend(left_out(len(rows), total, counts))
         headers = ["id", "name", "state", "coroutine", "suspended at", "waits on", "age", "created at"]
@@ -179,6 +203,23 @@ class Views:
         if entry.cancelled_at is not None:
             parts.append(f"at {self.place(entry.cancelled_at, with_source=False)}")
         return " ".join(parts)
+
+    def failures_table(self, entries: list[Finished], now: float, notes: Sequence[str] = ()) -> Table:
+        """Failed tasks: what each raised, when, and where it was created."""
+        body = [
+            [
+                str(entry.id),
+                entry.name,
+                f"{entry.coroutine}()",
+                entry.detail,
+                f"{format_age(now - entry.ended)} ago",
+                format_age(entry.lifetime),
+                self.place(entry.created_at[0] if entry.created_at else None, with_source=False),
+            ]
+            for entry in entries
+        ]
+        headers = ["id", "name", "coroutine", "raised", "when", "lived", "created at"]
+        return Table(headers, body, notes)
 
     def history_table(self, entries: list[Finished], now: float) -> Table:
         body = [
@@ -229,15 +270,19 @@ class Views:
         if entry.created_at:
             lines.append("created at, innermost first:")
             lines.extend(f"  {site.function}  {self.place(site)}" for site in entry.created_at)
-        if entry.error is not None:
+        if entry.error is not None or entry.trace is not None:
             lines.append("traceback:")
-            lines.extend("  " + text for text in self.traceback(entry.error))
+            lines.extend("  " + text for text in self.traceback(entry.error if entry.error is not None else entry.trace))
         return TextBlock(lines)
 
-    def traceback(self, error: BaseException) -> list[str]:
-        """The traceback of *error* as Python prints it, its frames in cells
-        named ``In [3]`` (not ``<ipython-input-3-...>`` or ``/tmp/ipykernel_…``)."""
-        formatted = traceback.TracebackException.from_exception(error)
+    def traceback(self, error: BaseException | traceback.TracebackException) -> list[str]:
+        """The traceback of *error* (an exception, or one kept as a
+        TracebackException) as Python prints it, its frames in cells named
+        ``In [3]`` (not ``<ipython-input-3-...>`` or ``/tmp/ipykernel_…``)."""
+        if isinstance(error, traceback.TracebackException):
+            formatted = copy.deepcopy(error)  # the kept one keeps its file names
+        else:
+            formatted = traceback.TracebackException.from_exception(error)
         pending, seen = [formatted], set()
         while pending:  # the exception, its causes and contexts, a group's members
             current = pending.pop()

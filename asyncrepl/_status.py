@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._tasks import TaskRegistry, is_repl_machinery
+from ._tasks import TaskRegistry
 
 __all__ = ["Status", "StatusLine", "short_seconds"]
 
@@ -111,10 +111,10 @@ class StatusLine:
         )
 
     def current(self) -> Status:
-        loop = self.registry.loop
+        registry = self.registry
         tasks = 0
-        for task in asyncio.all_tasks(loop):
-            if not is_repl_machinery(task):
+        for task in asyncio.all_tasks(registry.loop):
+            if not registry.is_own(task):  # IPython's, asyncrepl's, %timeit_async's...
                 tasks += 1
         return Status(tasks, self.lag, len(self.registry.unseen_failures), bool(self._debug()))
 

@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import time
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 try:
@@ -226,6 +225,14 @@ class AsyncTimer:
         self._inner = self._compile(namespace, checked=False)
         self.compile_time = time.perf_counter() - started
         self._checked_inner = self._compile(namespace, checked=True)
+        # -c N gathers N copies of _one() in each loop: the harness's tasks,
+        # not the user's (TaskRegistry.own_code keeps them out of %tasks).
+        self.task_codes = tuple(
+            const
+            for inner in (self._inner, self._checked_inner)
+            for const in inner.__code__.co_consts
+            if isinstance(const, type(inner.__code__)) and const.co_name == "_one"
+        )
 
     def _compile(self, namespace: dict, checked: bool):
         plan = self.plan
@@ -365,21 +372,66 @@ def format_time(seconds: float, precision: int = 3) -> str:
     return "%.*g %s" % (precision, seconds * (1, 1e3, 1e6, 1e9)[order], units[order])
 
 
-@asynccontextmanager
-async def paused_debug(loop: asyncio.AbstractEventLoop, keep: bool = False):
-    """Turn the loop's debug mode (and with it coroutine origin tracking) off
-    while timing; put it back afterwards, whatever happens."""
-    if keep or not loop.get_debug():
-        yield
-        return
-    loop.set_debug(False)
-    try:
-        # set_debug stops origin tracking through a callback: let it run
-        # first.  A cancellation can land here too, so this is inside the try.
-        await asyncio.sleep(0)
-        yield
-    finally:
-        loop.set_debug(True)
+class paused_debug:
+    """``async with paused_debug(loop):`` turns the loop's debug mode (and with
+    it coroutine origin tracking) off while timing, and puts it back
+    afterwards, whatever happens; *keep* leaves it as it is.
+
+    "Whatever happens" includes Ctrl-C at any moment: the SIGINT handler
+    raises KeyboardInterrupt in the cell's code between any two bytecodes,
+    also where no ``with`` or ``try`` covers it (inside ``async with``'s own
+    entry, before its block starts, or inside ``__aexit__`` before the
+    restoring line).  So the task that paused debug mode puts it back when it
+    ends too (a done callback, as a last resort), and putting it back is
+    retried until it has happened.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, keep: bool = False):
+        self.loop = loop
+        self.keep = keep
+        self._paused = False
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self):
+        loop = self.loop
+        if self.keep or not loop.get_debug():
+            return self
+        task = asyncio.current_task(loop)
+        if task is not None:
+            task.add_done_callback(self._restore_when_done)
+            self._task = task
+        self._paused = True  # first: an interrupt inside set_debug leaves debug mode to restore
+        try:
+            loop.set_debug(False)
+            # set_debug stops origin tracking through a callback: let it run
+            # first.  A cancellation can land here too.
+            await asyncio.sleep(0)
+        except BaseException:
+            self._restore()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info) -> bool:
+        self._restore()
+        return False
+
+    def _restore_when_done(self, task: asyncio.Task) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        interrupted = None
+        while self._paused:
+            try:
+                if not self.loop.is_closed():
+                    self.loop.set_debug(True)
+                self._paused = False
+            except KeyboardInterrupt as error:  # Ctrl-C again, inside set_debug: again
+                interrupted = error
+        task, self._task = self._task, None
+        if task is not None:
+            task.remove_done_callback(self._restore_when_done)
+        if interrupted is not None:
+            raise interrupted
 
 
 @dataclass(frozen=True)

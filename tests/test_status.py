@@ -151,3 +151,33 @@ def test_while_held_keeps_the_last_counts_and_adds_the_mark(loop, registry):
     assert line.text != text  # the mark is never the text prompt_toolkit keeps
     task.cancel()
     loop.run_until_complete(asyncio.wait([task]))
+
+
+def test_asyncrepls_own_tasks_are_not_counted_until_adopted(loop, registry):
+    line = StatusLine(registry)
+
+    async def nap():
+        await asyncio.sleep(10)
+
+    user = loop.create_task(nap())
+    cell = registry.create_own_task(nap(), name="In [3]")  # a cell's task, as _loop makes it
+    line.refresh()
+    assert line.status.tasks == 1
+    registry.adopt(cell)  # a cell that refused to stop, left running
+    assert line.refresh() is True and line.status.tasks == 2
+    for task in (user, cell):
+        task.cancel()
+    loop.run_until_complete(asyncio.wait([user, cell]))
+
+
+def test_harness_tasks_running_an_own_code_are_not_counted(loop, registry):
+    line = StatusLine(registry)
+    namespace = {"asyncio": asyncio}
+    exec(compile("async def _one():\n    await asyncio.sleep(10)\n", "<timeit>", "exec"), namespace)
+    registry.own_code(namespace["_one"].__code__)
+    copies = [loop.create_task(namespace["_one"]()) for _ in range(5)]
+    line.refresh()
+    assert line.status.tasks == 0
+    for task in copies:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(copies))

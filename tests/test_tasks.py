@@ -645,3 +645,39 @@ def test_await_chain_and_awaited_by_on_every_version():
 @pytest.mark.parametrize("pattern, wanted", [("3", 3), ("#3", 3), ("²", None), ("#²", None), ("٣", None), ("x3", None), ("", None)])
 def test_only_ascii_digits_name_a_task_id(pattern, wanted):
     assert _tasks._pattern_id(pattern) == wanted
+
+
+def test_a_multi_line_exception_message_stays_in_one_table_row():
+    from asyncrepl._tasks import Finished
+
+    entry = Finished(7, "flaky", "fetch", "raised", "ConnectionError: reset\nwhile reading", 10.0, 0.5, ())
+    text = Views().history_table([entry], now=12.0).text(width=200)
+    lines = text.splitlines()
+    assert len(lines) == 3 and "ConnectionError: reset↵while reading" in lines[2]
+
+
+def test_the_table_width_is_the_terminals_now_not_a_columns_variable_from_startup(monkeypatch):
+    # A shell or tool that exported COLUMNS when the REPL started pinned every
+    # table to that width, whatever the terminal became (shutil prefers it).
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    from asyncrepl._render import terminal_width
+
+    leader, follower = os.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 77, 0, 0))
+        with open(follower, "w", closefd=False) as stream:
+            monkeypatch.setattr("sys.stdout", stream)
+            monkeypatch.setenv("COLUMNS", "160")
+            assert terminal_width() == 77
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 93, 0, 0))  # resized
+            assert terminal_width() == 93
+    finally:
+        os.close(leader)
+        os.close(follower)
+    monkeypatch.undo()
+    monkeypatch.setenv("COLUMNS", "111")  # no terminal (a capture, Jupyter): the variable, as before
+    assert terminal_width() == 111

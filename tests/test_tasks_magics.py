@@ -107,7 +107,7 @@ def test_cancel_reports_cancelled_finished_and_stubborn_tasks(ip, capsys):
     assert re.fullmatch(r"cancelled: task \d+ 'mid' \(middle\(\)\)", lines[0])
     assert re.fullmatch(
         r"STILL RUNNING: task \d+ 'stub' \(stubborn\(\)\) - 0\.3 s after cancel\(\) it is still running: "
-        r"it caught CancelledError and went on",
+        r"it caught CancelledError at In \[\d+\] line 11 and went on",  # its except clause
         lines[1],
     )
     assert ip.user_ns["m"].cancelled()
@@ -192,7 +192,7 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
 def test_help_is_complete(ip, capsys):
     tasks_doc = ip.find_line_magic("tasks").__doc__
     cancel_doc = ip.find_line_magic("cancel").__doc__
-    for flag in ("--all", "--tree", "--done", "--locals", "--limit", "-o"):
+    for flag in ("--all", "--tree", "--done", "--failed", "--clear", "--locals", "--limit", "-o"):
         assert flag in tasks_doc
     for flag in ("--all", "--msg", "--timeout", "--limit", "STILL RUNNING"):
         assert flag in cancel_doc
@@ -329,8 +329,8 @@ def test_debug_task_opens_ipythons_debugger_where_the_task_raised(ip, capsys, mo
 @pytest.mark.parametrize(
     "cells, line, message",
     [
-        ([], "%debug_task", re.escape("no task has failed (of the last finished ones %tasks --done remembers)")),
-        ([], "%debug_task nothing", re.escape("no finished task matches 'nothing' (see %tasks --done)")),
+        ([], "%debug_task", re.escape("no task has failed")),
+        ([], "%debug_task nothing", re.escape("no task matches 'nothing' (see %tasks and %tasks --done)")),
         (["k = asyncio.create_task(leaf(10), name='keep')"], "%debug_task keep", r"task \d+ 'keep' \(leaf\(\)\) has not finished: %tasks \d+ --locals shows what it holds"),
         (["r = asyncio.create_task(leaf(0), name='fine')\nawait asyncio.sleep(0.01)"], "%debug_task fine", r"task \d+ 'fine' \(leaf\(\)\) did not fail: it returned None"),
         ([], "%debug_task a b", r"usage: %debug_task \[ID\|NAME\]: one task, or none for the most recent failure"),
@@ -384,3 +384,118 @@ def test_debug_task_in_the_kernel_reads_from_the_notebooks_stdin(kernel):
     assert prompts == ["ipdb> "] * 3
     assert "raise ValueError(y)" in reply.stdout and "await helper(x + 1)" in reply.stdout
     assert re.search(r"^41$", reply.stdout, re.MULTILINE), reply.stdout
+
+
+# -- failures kept, the REPL's own tasks, one resolver ---------------------------------------
+
+
+def test_a_failure_stays_listed_whatever_number_of_tasks_succeed_until_cleared(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    run(ip, capsys, "async def flaky():\n    raise ConnectionError('reset by peer\\nwhile reading the body')\nf = asyncio.create_task(flaky(), name='flaky')\nawait asyncio.sleep(0.01)")
+    run(ip, capsys, "for _ in range(300):\n    await asyncio.create_task(leaf(0))")  # 3 times the history
+    _, out = run(ip, capsys, "%tasks --failed")
+    rows = [line for line in out.splitlines() if "flaky" in line]
+    assert len(rows) == 1, out  # one row, the two-line message on it
+    assert "ConnectionError: reset by peer↵while reading the body" in rows[0] and re.search(r"In \[\d+\] line 3", rows[0])
+    assert "%tasks --failed --clear forgets them" in out
+    _, out = run(ip, capsys, "%tasks --done --limit 200")
+    assert "flaky()" in out  # --done lists the failures kept too
+    _, out = run(ip, capsys, "%debug_task nothing-like-it")
+    assert out.startswith("UsageError: no task matches")
+    _, out = run(ip, capsys, "%tasks --failed --clear")
+    assert re.fullmatch(r"forgot 1 failed task \(\d+\)\n", out)
+    _, out = run(ip, capsys, "%tasks --failed")
+    assert out == "no task has failed\n"
+    run(ip, capsys, "f.exception()")
+
+
+def test_done_and_failed_take_patterns(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    run(ip, capsys, "r = asyncio.create_task(leaf(0), name='fine'); b = asyncio.create_task(bad(), name='bad-1'); c = asyncio.create_task(bad(), name='bad-2')\nawait asyncio.sleep(0.05)")
+    _, out = run(ip, capsys, "%tasks --done fine")
+    assert " fine " in out and "bad-" not in out  # (before: the pattern was ignored)
+    _, out = run(ip, capsys, "%tasks --failed 'bad-2'")
+    assert "bad-2" in out and "bad-1" not in out
+    _, out = run(ip, capsys, "%tasks --failed --clear bad-1")
+    assert re.fullmatch(r"forgot 1 failed task \(\d+\)\n", out)
+    assert [entry.name for entry in ip.run_line_magic("tasks", "--failed -o")] == ["bad-2"]
+    _, out = run(ip, capsys, "%tasks --done nobody")
+    assert out == "UsageError: no finished task matches 'nobody' (see %tasks --done)\n"
+    _, out = run(ip, capsys, "%tasks --clear")
+    assert out == "UsageError: --clear forgets failed tasks: %tasks --failed --clear [ID|NAME|GLOB ...]\n"
+    run(ip, capsys, "b.exception(), c.exception()")
+
+
+def test_a_bare_debug_task_takes_the_last_failure_however_long_ago(ip, capsys, monkeypatch):
+    run(ip, capsys, FAILING)
+    run(ip, capsys, "for _ in range(300):\n    await asyncio.create_task(leaf(0))")
+    monkeypatch.setattr("sys.stdin", io.StringIO("p y\nq\n"))
+    _, out = run(ip, capsys, "%debug_task")
+    assert "raise ValueError(y)" in out and "ipdb> 42\n" in out
+    run(ip, capsys, "f.exception()")
+
+
+def test_timeit_async_and_cells_use_up_none_of_the_users_ids(ip, capsys):
+    run(ip, capsys, "first = asyncio.create_task(leaf(10), name='first')")
+    run(ip, capsys, "%timeit_async -c 5 -n 3 -r 1 asyncio.sleep(0)")
+    run(ip, capsys, "x = 1")
+    run(ip, capsys, "await asyncio.sleep(0)")
+    run(ip, capsys, "second = asyncio.create_task(leaf(10), name='second')")
+    ids = {row.name: row.id for row in ip.run_line_magic("tasks", "-o")}
+    assert ids["second"] == ids["first"] + 1  # (before: 25 ids later)
+    _, out = run(ip, capsys, "%tasks --done")
+    assert "_one()" not in out  # (before: 20 rows of them)
+    run(ip, capsys, "_rows = %tasks --all -o")  # from a cell: its own task is pending
+    cells = [row for row in ip.user_ns["_rows"] if row.machinery]
+    assert cells and all(re.fullmatch(r"r\d+", row.id) for row in cells)
+    _, out = run(ip, capsys, "%tasks --all")
+    assert re.search(r"^r\d+\*\s+In \[\d+\]\s+running", out, re.MULTILINE), out
+
+
+def test_two_tasks_of_one_name_every_magic_reads_it_the_same_way(ip, capsys):
+    run(ip, capsys, "async def crawl(fail):\n    await asyncio.sleep(0 if fail else 30)\n    if fail:\n        raise OSError('unreachable')")
+    run(ip, capsys, "old = asyncio.create_task(crawl(True), name='crawler')\nawait asyncio.sleep(0.01)")
+    run(ip, capsys, "new = asyncio.create_task(crawl(False), name='crawler')")
+    rows = ip.run_line_magic("tasks", "crawler -o")
+    assert sorted(item.id for item in rows) == sorted({item.id for item in rows}) and len(rows) == 2
+    new_id = next(item.id for item in rows if getattr(item, "state", None) == "waiting")
+    old_id = next(item.id for item in rows if getattr(item, "outcome", None) == "raised")
+    _, out = run(ip, capsys, "%tasks crawler")
+    assert f"task {new_id} 'crawler'" in out and f"task {old_id} 'crawler'" in out
+    _, out = run(ip, capsys, "%debug_task crawler")
+    assert out == (
+        f"UsageError: 'crawler' names 2 tasks: {new_id} 'crawler' (crawl()) waiting, "
+        f"{old_id} 'crawler' (crawl()) raised OSError; give one id: %debug_task ID\n"
+    )
+    run(ip, capsys, "old.exception()")
+
+
+def test_quoted_names_and_globs_match_as_unquoted(ip, capsys):
+    run(ip, capsys, "w = asyncio.create_task(leaf(10), name='worker 1'); t = asyncio.create_task(leaf(10))")
+    _, out = run(ip, capsys, '%tasks "worker 1"')
+    assert "task " in out and "'worker 1' (leaf())" in out
+    _, out = run(ip, capsys, "%cancel 'Task-*'")
+    assert out.startswith("cancelled: task ") and "'worker 1'" not in out
+    assert ip.user_ns["t"].cancelled() and not ip.user_ns["w"].done()
+
+
+def test_waits_on_names_the_lock_not_asyncios_insides(ip, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    run(ip, capsys, "lock = asyncio.Lock()\nasync def holds():\n    async with lock:\n        await asyncio.sleep(30)\n"
+        "h = asyncio.create_task(holds(), name='holder'); w = asyncio.create_task(holds(), name='waiter')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%tasks")
+    waiter = next(line for line in out.splitlines() if " waiter " in line)
+    assert "Lock lock (locked, 1 waiting)" in waiter and "_ContextManagerMixin" not in out
+
+
+def test_cancel_names_the_child_that_swallowed_the_cancellation(ip, capsys):
+    run(ip, capsys, "async def child():\n    try:\n        await asyncio.sleep(30)\n    except BaseException:\n        pass\n    await asyncio.sleep(30)\n"
+        "async def main():\n    async with asyncio.TaskGroup() as group:\n        group.create_task(child(), name='child')\n"
+        "m = asyncio.create_task(main(), name='main')\nawait asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%cancel main --timeout 0.2")
+    assert re.fullmatch(
+        r"STILL RUNNING: task (\d+) 'main' \(main\(\)\) - 0\.2 s after cancel\(\) it is still running: "
+        r"it waits for task \d+ 'child' \(child\(\)\), which caught CancelledError at In \[\d+\] line 4 and went on\n",
+        out,
+    ), out
+    run(ip, capsys, "%cancel child --timeout 0.2")

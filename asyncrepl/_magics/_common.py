@@ -73,6 +73,29 @@ def parse_arguments(magic, line: str):
     return args
 
 
+def unquoted(word: str) -> str:
+    """*word* without one pair of matching quotes around it: ``'Task-*'`` and
+    ``"worker 1"`` as the user means them.  IPython's ``magic_arguments``
+    splits a line at spaces but keeps the quotes (on every OS), so every
+    argument a magic takes as a name, a glob, a message or a file name goes
+    through this."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    return word
+
+
+def split_words(line: str) -> list[str]:
+    """The words of a magic's line, split at whitespace as ``magic_arguments``
+    splits it (a quoted word may hold spaces), each :func:`unquoted`; an
+    unbalanced quote is a UsageError."""
+    lexer = shlex.shlex(line, posix=False)
+    lexer.whitespace_split, lexer.commenters = True, ""
+    try:
+        return [unquoted(word) for word in lexer]
+    except ValueError as error:  # "No closing quotation"
+        raise UsageError(f"{str(error).lower()} in {line.strip()!r}") from None
+
+
 def parse_options(line: str, short: str, *long: str) -> tuple[dict[str, str], str]:
     """Options in front of Python code, as ``%timeit`` takes them: the options
     (by letter or long name, each given at most once), and the code, exactly

@@ -1,5 +1,12 @@
-"""``%tasks`` and ``%cancel``: the user's tasks, where they wait, who made them,
-what became of them.  The engine is ``_tasks``; the views are ``_render``."""
+"""``%tasks``, ``%cancel`` and ``%debug_task``: the user's tasks, where they
+wait, who made them, what became of them.  The engine is ``_tasks``; the
+views are ``_render``.
+
+Every argument that names tasks (an id, a name, a glob) is read by one
+resolver, ``TaskRegistry.resolve``: ``%tasks``, ``%tasks --done/--failed``
+and ``%cancel`` take many tasks (globs welcome); ``%debug_task`` takes one,
+and says so, listing the ids, when a name fits several.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from IPython.display import display
 from .. import _tasks
 from .._render import Views, left_out
 from .._timing import paused_debug
-from ._common import ReplMagics, parse_arguments
+from ._common import ReplMagics, parse_arguments, split_words, unquoted
 
 
 @magics_class
@@ -24,10 +31,12 @@ class TaskMagics(ReplMagics):
     """Seeing and cancelling tasks."""
 
     @magic_arguments()
-    @argument("patterns", nargs="*", help="task ids, names or globs (over names and coroutines): show these in detail")
-    @argument("--all", action="store_true", help="also list IPython's, the kernel's and asyncrepl's own tasks, marked *")
+    @argument("patterns", nargs="*", help="task ids, names or globs: show these in detail; with --done or --failed: list only these")
+    @argument("--all", action="store_true", help="also list IPython's, the kernel's and asyncrepl's own tasks (ids r1, r2...), marked *")
     @argument("--tree", action="store_true", help="the awaited-by tree: who awaits whom")
-    @argument("--done", action="store_true", help="recently finished tasks and how they ended (AsyncRepl.task_history of them)")
+    @argument("--done", action="store_true", help="finished tasks and how they ended: the last AsyncRepl.task_history of them, and the failures kept")
+    @argument("--failed", action="store_true", help="the tasks that failed, kept until you forget them (--clear), however many tasks finished since")
+    @argument("--clear", action="store_true", help="with --failed: forget the failed tasks named (all of them without a name)")
     @argument("--locals", action="store_true", help="with ID|NAME|GLOB: the local variables of each frame of its await chain")
     @argument("--limit", type=int, default=30, help="list at most this many tasks, then a summary of all (default 30)")
     @argument("-o", dest="objects", action="store_true", help="return the rows as objects instead of printing")
@@ -38,38 +47,52 @@ class TaskMagics(ReplMagics):
         Every task gets a short id in creation order (1, 2, ...), stable and never
         reused in a session.  The table shows its name, state, coroutine, where
         it is suspended (the innermost frame outside asyncio, with its source
-        line), what it waits on, its age, and where your code created it.
-        IPython's, the kernel's and asyncrepl's own tasks are left out.
+        line), what it waits on, its age, and where it was created (your line,
+        or for a task a library made, the library's).  IPython's, the kernel's
+        and asyncrepl's own tasks are left out (--all lists them, as r1, r2...).
 
-        %tasks ID|NAME|GLOB   one task in detail: its whole await chain, the
-                              stack that created it, and which tasks await it
-                              (for a finished task: how it ended)
+        %tasks ID|NAME|GLOB   tasks in detail: the whole await chain, the stack
+                              that created it, and which tasks await it (for a
+                              finished task: how it ended, and its traceback)
         %tasks ID --locals    what a suspended task holds: the local variables of
                               each frame of its await chain (bounded reprs;
                               nothing of yours runs but __repr__)
         %tasks --tree         who awaits whom
-        %tasks --done         recently finished tasks: result, exception, or
-                              cancelled (and from where), when, after how long
+        %tasks --done [ID|NAME|GLOB ...]
+                              finished tasks: result, exception, or cancelled
+                              (by whom, from where), when, after how long
+        %tasks --failed [ID|NAME|GLOB ...]
+                              the tasks that failed: kept until you forget them,
+                              however many tasks finished since (at most 1,000;
+                              it says how many older ones it dropped)
+        %tasks --failed --clear [ID|NAME|GLOB ...]
+                              forget those failed tasks (all without a name)
+
+        A name is read the same way by every magic: an id (3, #3, r3 for the
+        REPL's own), else the tasks so named (a glob such as 'worker-*'
+        matches names), else, if no task has that name, the tasks whose
+        coroutine it names.  Quotes around a name are not part of it.
         """
         args = parse_arguments(self.tasks, line)
+        patterns = [unquoted(pattern) for pattern in args.patterns]
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
-        if args.locals and not args.patterns:
+        if args.clear and not args.failed:
+            raise UsageError("--clear forgets failed tasks: %tasks --failed --clear [ID|NAME|GLOB ...]")
+        if args.done and args.failed:
+            raise UsageError("give --done or --failed, not both (--done lists the failures kept too)")
+        if (args.done or args.failed) and (args.tree or args.locals):
+            raise UsageError("--tree and --locals show pending tasks; they do not go with --done or --failed")
+        if args.locals and not patterns:
             raise UsageError("--locals shows the tasks you name: %tasks ID|NAME|GLOB --locals")
         registry = self._tasks_registry()
         views = self._views()
+        if args.failed:
+            return self._failed(registry, views, patterns, args)
         if args.done:
-            entries = list(registry.history)
-            registry.looked_at()  # the status line's failures count is read
-            if args.objects:
-                return entries
-            if not entries:
-                print("no finished tasks yet")
-                return None
-            display(views.history_table(entries[-args.limit:], registry.clock()))
-            return None
-        if args.patterns:
-            return self._task_details(registry, views, args)
+            return self._done(registry, views, patterns, args)
+        if patterns:
+            return self._task_details(registry, views, patterns, args)
         tasks = registry.pending(include_machinery=args.all)
         if args.tree:
             return self._task_tree(registry, views, tasks, args)
@@ -84,17 +107,76 @@ class TaskMagics(ReplMagics):
         display(views.pending_table(rows, len(tasks), counts))
         return None
 
-    def _task_details(self, registry, views, args):
-        tasks, unmatched = registry.find(args.patterns, include_machinery=args.all)
-        found = {pattern: registry.finished(pattern) for pattern in unmatched}
-        finished = [entry for entries in found.values() for entry in entries]
-        still_unmatched = [pattern for pattern, entries in found.items() if not entries]
-        if still_unmatched:
-            raise UsageError(f"no task matches {still_unmatched[0]!r} (see %tasks and %tasks --done)")
+    def _done(self, registry, views, patterns, args):
+        if patterns:
+            matches = registry.resolve(patterns, pending=False)
+            if matches.unmatched:
+                raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
+            entries = matches.finished
+        else:
+            entries = registry.finished_tasks()
+        shown = entries if args.objects else entries[-args.limit :]
+        registry.looked_at(entry.id for entry in shown if entry.outcome == "raised")
+        if args.objects:
+            return entries
+        if not entries:
+            print("no finished tasks yet")
+            return None
+        display(views.history_table(shown, registry.clock()))
+        notes = left_out(len(shown), len(entries), None, "finished tasks")
+        unseen = len(registry.unseen_failures)
+        if unseen:
+            notes.append(f"{unseen:,} failed task{'s' if unseen > 1 else ''} not shown here: %tasks --failed lists every failure kept")
+        if notes:
+            print("\n".join(notes))
+        return None
+
+    def _failed(self, registry, views, patterns, args):
+        if patterns:
+            matches = registry.resolve(patterns, pending=False, failed_only=True)
+            if matches.unmatched:
+                raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
+            entries = matches.finished
+        else:
+            entries = registry.failures
+        if args.clear:
+            forgotten = registry.forget_failures(entry.id for entry in entries) if patterns else registry.forget_failures()
+            if args.objects:
+                return forgotten
+            if forgotten:
+                ids = ", ".join(map(str, forgotten[:10])) + (", ..." if len(forgotten) > 10 else "")
+                print(f"forgot {len(forgotten):,} failed task{'s' if len(forgotten) > 1 else ''} ({ids})")
+            else:
+                print("no failed tasks to forget")
+            return None
+        shown = entries if args.objects else entries[-args.limit :]
+        registry.looked_at(entry.id for entry in shown)
+        if args.objects:
+            return entries
+        dropped = registry.failures_dropped
+        dropped_note = (
+            [f"{dropped:,} older failure{'s' if dropped > 1 else ''} dropped: at most {registry.FAILURES_KEPT:,} are kept"]
+            if dropped and not patterns
+            else []
+        )
+        if not entries:
+            print("\n".join(["no task has failed" if not dropped_note else "no failed task kept"] + dropped_note))
+            return None
+        notes = left_out(len(shown), len(entries), None, "failed tasks") + dropped_note
+        notes.append("%tasks ID shows a traceback, %debug_task ID debugs it; %tasks --failed --clear forgets them")
+        display(views.failures_table(shown, registry.clock(), notes))
+        return None
+
+    def _task_details(self, registry, views, patterns, args):
+        matches = registry.resolve(patterns, include_machinery=args.all, finished=not args.locals)
+        if matches.unmatched:
+            where = "%tasks" if args.locals else "%tasks and %tasks --done"
+            raise UsageError(f"no {'pending ' if args.locals else ''}task matches {matches.unmatched[0]!r} (see {where})")
+        tasks, finished = matches.pending, matches.finished
         if args.objects:
             return [_tasks.row(registry, task) for task in tasks] + finished
         shown = tasks[: args.limit]
-        graph = _tasks.AwaitGraph(registry.pending(include_machinery=True)) if shown else None
+        graph = _tasks.AwaitGraph(registry.pending(include_machinery=True)) if shown and not args.locals else None
         for task in shown:
             if args.locals:
                 display(views.task_locals(_tasks.row(registry, task), _tasks.chain_locals(task)))
@@ -149,46 +231,54 @@ class TaskMagics(ReplMagics):
         """Post-mortem debugging of a task that failed: IPython's debugger (the
         one %debug opens) on the task's traceback, at the line that raised.
 
-        %debug_task           the most recent failure (see %tasks --done)
-        %debug_task ID|NAME   that task (an id, a name, or a glob over names and
-                              coroutines: the most recent failure among them)
+        %debug_task           the task that failed last (see %tasks --failed)
+        %debug_task ID|NAME   that task: an id, or a name or glob that names
+                              one task (several: it lists their ids)
 
         Walk the frames with up/down, print variables with p, leave with q.  The
         loop, and with it every other task, waits while the debugger is open.
+        The newest 100 failures keep their frames for the debugger; older ones
+        keep their traceback, which %tasks ID shows.
         """
         registry = self._tasks_registry()
-        pattern = line.strip()
-        if len(pattern.split()) > 1:
+        words = split_words(line)
+        if len(words) > 1:
             raise UsageError("usage: %debug_task [ID|NAME]: one task, or none for the most recent failure")
-        entries = registry.history if not pattern else registry.finished(pattern)
-        failed = [entry for entry in entries if entry.outcome == "raised" and entry.error is not None]
-        if not failed:
-            raise UsageError(self._no_failure(registry, pattern, entries))
-        error = failed[-1].error
-        registry.looked_at([failed[-1].id])
+        if not words:
+            entry = registry.latest_failure()
+            if entry is None:
+                forgotten = " kept (%tasks --failed --clear forgot them)" if registry.failures_forgotten else ""
+                raise UsageError(f"no task has failed{forgotten}")
+        else:
+            try:
+                found = registry.resolve_one(words[0])
+            except _tasks.NoSuchTask:
+                raise UsageError(f"no task matches {words[0]!r} (see %tasks and %tasks --done)") from None
+            except _tasks.AmbiguousTask as error:
+                raise UsageError(f"{error}: %debug_task ID") from None
+            if isinstance(found, asyncio.Task):
+                task_id = registry.info(found).id
+                raise UsageError(f"task {registry.label(found)} has not finished: %tasks {task_id} --locals shows what it holds")
+            entry = found
+        views = Views()
+        if entry.outcome != "raised":
+            ending = f"returned {entry.detail}" if entry.outcome == "returned" else "was cancelled"
+            raise UsageError(f"task {views.task_label(entry)} did not fail: it {ending}")
+        registry.looked_at([entry.id])
+        if not entry.frames_kept:
+            raise UsageError(
+                f"task {views.task_label(entry)} failed too long ago for its frames to be kept "
+                f"(the newest {registry.FRAMES_KEPT} failures keep them): %tasks {entry.id} shows its traceback"
+            )
         debugger = self.shell.debugger_cls()
         # As %debug: Python's own displayhook while at the (Pdb) prompt.
         with DisplayTrap(hook=sys.__displayhook__):
             debugger.reset()
-            debugger.interaction(None, error.__traceback__)
+            debugger.interaction(None, entry.error.__traceback__)
         return None
 
-    @staticmethod
-    def _no_failure(registry, pattern: str, entries) -> str:
-        views = Views()
-        if entries:  # it finished, but did not fail
-            entry = entries[-1]
-            ending = f"returned {entry.detail}" if entry.outcome == "returned" else "was cancelled"
-            return f"task {views.task_label(entry)} did not fail: it {ending}"
-        if not pattern:
-            return "no task has failed (of the last finished ones %tasks --done remembers)"
-        tasks, _ = registry.find([pattern])
-        if tasks:
-            return f"task {registry.label(tasks[0])} has not finished: %tasks {registry.info(tasks[0]).id} --locals shows what it holds"
-        return f"no finished task matches {pattern!r} (see %tasks --done)"
-
     @magic_arguments()
-    @argument("patterns", nargs="*", help="task ids, names or globs (over names and coroutines)")
+    @argument("patterns", nargs="*", help="task ids, names or globs (a glob matches names, else coroutines)")
     @argument("--all", action="store_true", help="cancel every pending task of yours (never IPython's own)")
     @argument("-m", "--msg", default=None, help="the cancel message (CancelledError's argument)")
     @argument("--timeout", type=float, default=1.0, help="seconds to let the loop run so the cancellations take effect (default 1)")
@@ -197,36 +287,38 @@ class TaskMagics(ReplMagics):
     def cancel(self, line: str = ""):
         """Cancel tasks by id, name or glob, and say what became of each.
 
-        %cancel 3 worker-* fetch     cancel task 3, tasks named worker-..., and
-                                     tasks whose coroutine is fetch()
+        %cancel 3 worker-* fetch     cancel task 3, the tasks named worker-...,
+                                     and the tasks whose coroutine is fetch()
+                                     (when no task is named fetch)
         %cancel --all                cancel all your pending tasks
 
         The loop then runs for up to --timeout seconds so the cancellations take
         effect, and each task is reported: cancelled; finished anyway (it ended
-        before the cancellation reached it); or STILL RUNNING, which means it
-        caught CancelledError and went on - a bug worth fixing.  Tasks are named
-        as in %tasks, the STILL RUNNING ones first; past --limit of them, the
-        rest are counted.  Like %timeit_async, %cancel pauses asyncio debug mode
-        while the cancellations take effect.
+        before the cancellation reached it); or STILL RUNNING, which means that
+        it, or a task it waits for (a TaskGroup's or a gather's child),
+        caught CancelledError and went on - a bug worth fixing: the line says
+        which task and where.  Tasks are named as in %tasks, the STILL RUNNING
+        ones first; past --limit of them, the rest are counted.  Like
+        %timeit_async, %cancel pauses asyncio debug mode while the
+        cancellations take effect.
         """
         args = parse_arguments(self.cancel, line)
-        if args.all and args.patterns:
+        patterns = [unquoted(pattern) for pattern in args.patterns]
+        if args.all and patterns:
             raise UsageError("give task ids, names or globs, or --all, not both")
-        if not args.all and not args.patterns:
+        if not args.all and not patterns:
             raise UsageError("usage: %cancel ID|NAME|GLOB ... or %cancel --all [-m MSG] [--timeout SECONDS]")
         if args.timeout < 0:
             raise UsageError(f"--timeout takes seconds, at least 0, not {args.timeout}")
         if args.limit < 1:
             raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
-        message = args.msg
-        if message and len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
-            message = message[1:-1]  # magic_arguments splits without removing quotes
+        message = unquoted(args.msg) if args.msg else args.msg
         registry = self._tasks_registry()
         current = asyncio.current_task()
         if args.all:
             tasks = registry.pending()
         else:
-            tasks, unmatched = registry.find(args.patterns)
+            tasks, unmatched = registry.find(patterns)
             if unmatched:
                 raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
         tasks = [task for task in tasks if task is not current]
@@ -257,15 +349,14 @@ class TaskMagics(ReplMagics):
         # Past --limit, the STILL RUNNING ones are named first; in id order.
         order = {"STILL RUNNING": 0, "finished anyway": 1, "cancelled": 2}
         named = sorted(outcomes, key=lambda pair: order[pair[1]])[:limit]
-        named.sort(key=lambda pair: registry.info(pair[0]).id)
+        named.sort(key=lambda pair: _tasks._id_order(registry.info(pair[0]).id))
+        views = self._views()
         lines = []
         for task, what in named:
             label = registry.label(task)
             if what == "STILL RUNNING":
-                lines.append(
-                    f"STILL RUNNING: task {label} - {timeout:g} s after cancel() it is "
-                    "still running: it caught CancelledError and went on"
-                )
+                why = self._why_still_running(registry, views, task)
+                lines.append(f"STILL RUNNING: task {label} - {timeout:g} s after cancel() it is still running: {why}")
             elif what == "cancelled":
                 lines.append(f"cancelled: task {label}")
             else:
@@ -277,3 +368,21 @@ class TaskMagics(ReplMagics):
             lines.append(f"{len(tasks) - len(named):,} more not named; of all {len(tasks):,}: {said} (--limit names more)")
         print("\n".join(lines))
         return None
+
+    @staticmethod
+    def _why_still_running(registry, views, task) -> str:
+        """``it caught CancelledError at In [4] line 6 and went on``, or which
+        task it waits for did."""
+        why = registry.why_still_running(task)
+        if why.how == "caught":
+            what = f"caught CancelledError at {views.place(why.where, with_source=False)} and went on"
+        elif why.how == "handling":
+            what = f"is still handling CancelledError (in an except or finally block), waiting at {views.place(why.where)}"
+        elif why.task is task:
+            where = f" (it waits at {views.place(why.where)})" if why.where is not None else ""
+            return f"it caught CancelledError and went on{where}"
+        else:
+            what = "caught CancelledError and went on"
+        if why.task is task:
+            return f"it {what}"
+        return f"it waits for task {registry.label(why.task)}, which {what}"
