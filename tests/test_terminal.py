@@ -375,7 +375,7 @@ def test_timeline_in_the_terminal(terminal, tmp_path):
     # (a row that ends a column before the cell's ends in a space)
     rows = [line.rstrip() for line in lines if re.match(r"\d+ Task-\d+ delay\(\)\s+[ ─]*█[─█]*─[─█]*● *$", line)]
     assert len(rows) == 3
-    assert lines[-2:] == ["[0.5, 0.5, 0.5]", f"Trace saved to {trace}: open it at https://ui.perfetto.dev (or chrome://tracing, https://www.speedscope.app)"]
+    assert lines[-2:] == [f"Trace saved to {trace}: open it at https://ui.perfetto.dev (or chrome://tracing, https://www.speedscope.app)", "Out[2]: [0.5, 0.5, 0.5]"]
     chart = lines[:-2]
     assert all(len(line) <= 160 for line in chart) and max(len(line) for line in chart) > 120  # the terminal's width
     assert re.search(r"concurrency (2\.[5-9]|3\.[01])x", chart[-1])
