@@ -1,9 +1,11 @@
 """A deadline for a cell: cancel what it awaits after so many seconds, and say where it waited.
 
 ``%%timeout`` runs a cell's code with :func:`run_with_deadline`; the
-``AsyncRepl.cell_timeout`` setting cancels every awaiting cell's task the same
-way (see ``_loop``).  Either way the cell's ``finally`` blocks run, background
-tasks are left alone, and the user sees one line, :class:`CellTimeout`.
+``AsyncRepl.cell_timeout`` setting cancels every awaiting cell the same way
+(see ``_cell.lifecycle``).  Either way the cell's ``finally`` blocks run,
+background tasks are left alone, and the user sees one line, a TimeoutError.
+A cell that has not ended :data:`GRACE` seconds after its deadline refuses to
+stop: it is let go of, and goes on in the background.
 Plain asyncio; nothing here knows IPython.
 """
 
@@ -14,18 +16,10 @@ from collections.abc import Callable
 
 from ._tasks import Link, await_chain
 
-__all__ = ["CellTimeout", "run_with_deadline", "waiting_at"]
+__all__ = ["GRACE", "run_with_deadline", "waiting_at"]
 
-
-class CellTimeout(TimeoutError):
-    """The cell was cancelled at its deadline; shown as one line."""
-
-    def __init__(self, seconds: float, where: str | None):
-        waited = f"; it was waiting at {where}" if where else ""
-        super().__init__(f"the cell was cancelled after {seconds:g} s{waited}")
-
-    def _render_traceback_(self) -> list[str]:  # IPython's hook: this line instead of a traceback
-        return [f"TimeoutError: {self}"]
+#: Seconds a cell cancelled at its deadline has to end before it is let go of.
+GRACE = 1.0
 
 
 def waiting_at(task: asyncio.Task) -> Link | None:
@@ -34,10 +28,19 @@ def waiting_at(task: asyncio.Task) -> Link | None:
     return users[-1] if users else None
 
 
-async def run_with_deadline(awaitable, seconds: float, describe: Callable[[Link | None], str | None]):
+async def run_with_deadline(
+    awaitable,
+    seconds: float,
+    describe: Callable[[Link | None], str | None],
+    timed_out: Callable[[float, str | None], BaseException],
+    let_go: Callable[[asyncio.Task, float, str | None], BaseException],
+    grace: float = GRACE,
+):
     """Await *awaitable* (as a task of its own) for at most *seconds*; then
-    cancel it, let it unwind, and raise :class:`CellTimeout` naming where it
-    waited (``describe(link)``).  Cancelling the caller cancels it too."""
+    cancel it, let it unwind, and raise ``timed_out(seconds, where)`` naming
+    where it waited (``describe(link)``).  If it has not ended *grace*
+    seconds later, raise ``let_go(task, seconds, where)`` and leave it
+    running.  Cancelling the caller cancels it too."""
     __tracebackhide__ = True
     task = asyncio.ensure_future(awaitable)
     try:
@@ -50,7 +53,9 @@ async def run_with_deadline(awaitable, seconds: float, describe: Callable[[Link 
         return task.result()
     where = describe(waiting_at(task))
     task.cancel()
-    await asyncio.wait({task})  # its finally blocks run
+    done, _ = await asyncio.wait({task}, timeout=grace)  # its finally blocks run
+    if task not in done:
+        raise let_go(task, seconds, where)
     if not task.cancelled():
         task.exception()  # a finally that raised: the timeout is what the user asked about
-    raise CellTimeout(seconds, where)
+    raise timed_out(seconds, where)

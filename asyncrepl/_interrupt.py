@@ -27,6 +27,7 @@ import signal
 import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 try:
     import termios
@@ -37,6 +38,9 @@ from ._diagnostics import StoppedByCtrlC, report
 from ._frames import frame_location
 from ._monitor import LoopMonitor, in_debugger
 from ._tasks import TaskRegistry, is_repl_machinery
+
+if TYPE_CHECKING:
+    from ._cell.state import Cells
 
 # A step must have run this long before Ctrl-C stops it: a person presses
 # Ctrl-C at a frozen prompt after longer than this, and a healthy step does
@@ -53,14 +57,14 @@ class Interrupter:
         loop: asyncio.AbstractEventLoop,
         registry: TaskRegistry,
         monitor: LoopMonitor,
+        cells: Cells,
         cell_namer=None,
     ):
         self.loop = loop
         self.registry = registry
         self.monitor = monitor
+        self.cells = cells  # the cell running now, and how to stop it
         self.cell_namer = cell_namer
-        self.cell_task: asyncio.Task | None = None  # the cell running now
-        self.cell_interrupted = False  # Ctrl-C cancelled the cell: show one line
         # While the cell runner or the prompt hook sets up or tears down, what
         # Ctrl-C does instead of raising (cancel the cell, press Ctrl-C at the prompt).
         self.in_window: Callable[[], None] | None = None
@@ -83,7 +87,7 @@ class Interrupter:
                 signal.default_int_handler(signum, frame)  # IPython's own code: as plain IPython
             return
         task = asyncio.current_task(loop)
-        if task is not None and task is self.cell_task:
+        if task is not None and self.cells.runs_cell_code(task):
             raise KeyboardInterrupt  # the cell's own code, as plain Python (see without_handler_frames)
         if in_debugger(frame):
             signal.default_int_handler(signum, frame)  # pdb's prompt: pdb says --KeyboardInterrupt--
@@ -93,18 +97,19 @@ class Interrupter:
             return
         where = frame_location(frame, self.cell_namer)
         self._also_interrupt_the_cell(signum, frame)
+        ctrl_c = self.cells.interrupt_name
         if task is None:
-            self._say(f"Ctrl-C stopped a callback that held the loop at {where}")
-            raise StoppedByCtrlC("Ctrl-C")
+            self._say(f"{ctrl_c} stopped a callback that held the loop at {where}")
+            raise StoppedByCtrlC(ctrl_c)
         label = self.registry.label(task)
         self.stopped.add(task)
         if task in self._cancelled:
-            self._say(f"Ctrl-C stopped task {label} at {where}: it caught CancelledError and kept the loop busy", task)
-            raise StoppedByCtrlC("Ctrl-C")
+            self._say(f"{ctrl_c} stopped task {label} at {where}: it caught CancelledError and kept the loop busy", task)
+            raise StoppedByCtrlC(ctrl_c)
         self._cancelled.add(task)
-        self.registry.note_cancel_by(task, "Ctrl-C")
-        self._say(f"Ctrl-C cancelled task {label}, which held the loop at {where}", task)
-        raise asyncio.CancelledError("Ctrl-C")
+        self.registry.note_cancel_by(task, ctrl_c)
+        self._say(f"{ctrl_c} cancelled task {label}, which held the loop at {where}", task)
+        raise asyncio.CancelledError(ctrl_c)
 
     def _say(self, message: str, task: asyncio.Task | None = None) -> None:
         # Now, not on the loop: a task that swallows the CancelledError and
@@ -118,8 +123,8 @@ class Interrupter:
     def _not_held(self, signum, frame) -> None:
         if self.otherwise is not None:
             self.otherwise(signum, frame)
-        elif self.cell_task is not None:
-            self.loop.call_soon_threadsafe(self.interrupt_cell)
+        elif self.cells.current is not None:
+            self.loop.call_soon_threadsafe(self.cells.interrupt)
         elif self.forward_to_prompt is not None:
             self.forward_to_prompt()
 
@@ -127,15 +132,8 @@ class Interrupter:
         # Ctrl-C asks for the prompt back: an awaiting cell is cancelled too.
         if self.otherwise is not None:
             self.otherwise(signum, frame)
-        elif self.cell_task is not None:
-            self.loop.call_soon(self.interrupt_cell)
-
-    def interrupt_cell(self, task: asyncio.Task | None = None) -> None:
-        """Cancel the cell's task (*task*, or the cell running now) as Ctrl-C does."""
-        task = task or self.cell_task
-        if task is not None and task is self.cell_task and not task.done():
-            self.cell_interrupted = True
-            task.cancel("KeyboardInterrupt")
+        elif self.cells.current is not None:
+            self.loop.call_soon(self.cells.interrupt)
 
 
 def without_handler_frames(tb):
@@ -194,87 +192,3 @@ def ctrl_c_raises_sigint(fd: int | None):
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSANOW, before)
-
-
-# -- in a kernel ---------------------------------------------------------------------------------
-
-
-def _nothing() -> None:
-    pass
-
-
-
-class KernelInterrupts:
-    """Puts the Interrupter in front of ipykernel's own SIGINT handling.
-
-    ipykernel ignores SIGINT while idle (SIG_IGN, restored after every message
-    from ``Kernel.saved_sigint_handler``) and, during an await cell, installs
-    a handler that cancels the cell (``IPythonKernel._cancel_on_sigint``).
-    Neither can stop a background task that holds the loop, so the kernel
-    freezes.  The Interrupter goes first in both states and passes on to
-    ipykernel's handler what is not a held loop.
-
-    PRIVATE (ipykernel 6.29-7.4): ``Kernel.saved_sigint_handler`` and
-    ``IPythonKernel._cancel_on_sigint``, both replaced on the kernel instance
-    only, and put back by :meth:`uninstall`.
-    """
-
-    def __init__(self, kernel, interrupter: Interrupter):
-        self.kernel = kernel
-        self.interrupter = interrupter
-        self._saved = None
-        self._had_own_cancel = False
-
-    @classmethod
-    def fits(cls, kernel) -> bool:
-        return hasattr(kernel, "saved_sigint_handler") and hasattr(kernel, "_cancel_on_sigint")
-
-    def install(self) -> None:
-        kernel, interrupter = self.kernel, self.interrupter
-        self._saved = kernel.saved_sigint_handler
-        interrupter.otherwise = self._idle
-        # post_handler_hook puts this back when the current message is done.
-        kernel.saved_sigint_handler = interrupter
-        self._had_own_cancel = "_cancel_on_sigint" in vars(kernel)
-        original = kernel._cancel_on_sigint
-
-        @contextmanager
-        def cancel_on_sigint(future):
-            with original(future):
-                theirs = signal.getsignal(signal.SIGINT)
-                previous_otherwise = interrupter.otherwise
-
-                def cancel_the_cell(signum, frame):
-                    interrupter.cell_interrupted = True
-                    theirs(signum, frame)
-                    # Theirs schedules the cancel with plain call_soon (tornado's
-                    # add_callback on the loop's thread), which does not wake
-                    # the loop: the cell would be cancelled only at the loop's
-                    # next timer or message.  Wake it now.
-                    interrupter.loop.call_soon_threadsafe(_nothing)
-
-                interrupter.otherwise = cancel_the_cell
-                signal.signal(signal.SIGINT, interrupter)
-                try:
-                    yield
-                finally:
-                    signal.signal(signal.SIGINT, theirs)
-                    interrupter.otherwise = previous_otherwise
-
-        kernel._cancel_on_sigint = cancel_on_sigint
-
-    def _idle(self, signum, frame) -> None:
-        saved = self._saved
-        if callable(saved):
-            saved(signum, frame)
-        # SIG_IGN (ipykernel's while idle) or SIG_DFL: nothing to do in Python.
-
-    def uninstall(self) -> None:
-        kernel = self.kernel
-        if kernel.saved_sigint_handler is self.interrupter:
-            kernel.saved_sigint_handler = self._saved
-        if signal.getsignal(signal.SIGINT) is self.interrupter:
-            signal.signal(signal.SIGINT, self._saved if self._saved is not None else signal.SIG_IGN)
-        if not self._had_own_cancel:
-            vars(kernel).pop("_cancel_on_sigint", None)
-        self.interrupter.otherwise = None

@@ -2,8 +2,10 @@
 
 A script starts a loop of its own: ``asyncio.run(main())``,
 ``loop.run_until_complete(...)``, ``loop.run_forever()``, ``asyncio.Runner``.
-``_rewrite`` puts the stand-ins of :data:`entry` in place of those calls, and
-each does what the script would have done:
+``_rewrite`` puts calls of :data:`entry`'s stand-ins in place of those calls;
+:data:`entry` passes each to the :class:`LoopEntry` of the session whose loop
+runs the call (or to a detached one, which does exactly what the replaced
+call does), and each does what the script would have done:
 
 * At a cell's top level, on the REPL's own loop, the cell awaits: ``main()``
   runs as a task on the REPL's loop, where ``%tasks``, ``%%timeline`` and the
@@ -20,6 +22,9 @@ each does what the script would have done:
   ``loop.stop()`` ends the user's own ``run_forever()`` or
   ``run_until_complete()``, as it would have ended the script's, and
   ``loop.close()`` leaves the REPL's loop open.
+* Ctrl-C while the cell waits in ``run_forever()``, ``run_until_complete()``
+  or ``asyncio.run()`` raises KeyboardInterrupt at that call, as in a
+  script, so the user's own ``except KeyboardInterrupt:`` catches it.
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ def script_mode():
     if loop is None:
         yield
         return
-    with entry.monitor_elsewhere() if loop is entry.loop else nullcontext():
+    session = sessions.get(loop)
+    with session.monitor.elsewhere() if session is not None else nullcontext():
         with _no_loop_running(loop):
             yield
 
@@ -198,22 +204,29 @@ def _called_by_user(frame) -> bool:
     return _kind_of_code(frame.f_code) == "user" or is_loop_step(frame.f_code)
 
 
-async def _until_done_or_stopped(task: asyncio.Future, run: _UserRun | None):
-    """Await *task*, or fail as ``run_until_complete`` does when the user stops the loop."""
+async def _until_done_or_stopped(task: asyncio.Future, run: _UserRun | None, interrupted, as_asyncio_run=False):
+    """Await *task*, or fail as ``run_until_complete`` does when the user stops the loop.
+
+    Cancelled (Ctrl-C or a timeout on the cell), what it runs is cancelled
+    too, as asyncio.run cancels its main task; then, if Ctrl-C cancelled it
+    (``interrupted()``), KeyboardInterrupt is raised here, as a script's
+    loop raises it at the call (``asyncio.run``: unless main() caught the
+    cancellation and returned)."""
     __tracebackhide__ = True
-    if run is None:
-        return await task
     # Taken from the task as it ends, as an await of it would: the failure
     # is the cell's to show, not a background task's to report.
     task.add_done_callback(_retrieve)
     try:
-        await asyncio.wait({task, run.stopped}, return_when=asyncio.FIRST_COMPLETED)
+        waited = {task} if run is None else {task, run.stopped}
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        # Ctrl-C (or a timeout) on the cell: what it runs is cancelled too,
-        # as asyncio.run cancels its main task.
         task.cancel()
         await asyncio.wait({task})
-        raise
+        if not interrupted():
+            raise
+        if as_asyncio_run and not task.cancelled():
+            return task.result()
+        raise KeyboardInterrupt from None
     if not task.done():
         raise RuntimeError(_STOPPED_EARLY)
     return task.result()
@@ -227,28 +240,25 @@ def _retrieve(task: asyncio.Future) -> None:
 # -- the stand-ins ----------------------------------------------------------------------------------
 
 
-class _LoopEntry:
-    """What rewritten loop-starting calls call (``__import__('asyncrepl')._entry``).
+class LoopEntry:
+    """The stand-ins for one session's loop (*loop*); with no loop (detached),
+    each stand-in does exactly what the call it replaced does.
 
-    Attached to the REPL's loop while the extension is loaded; detached, each
-    stand-in does exactly what the call it replaced does.
+    *context_of* gives the context a task was created in (the registry's);
+    *cells* the running cell, whose Ctrl-C the awaited stand-ins raise as
+    KeyboardInterrupt at their call.
     """
 
-    def __init__(self):
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.guard: LoopGuard | None = None
-        self.context_of = lambda task: None  # the registry's: the context a task was created in
-        self.monitor_elsewhere = nullcontext  # the loop monitor's: while a script's loop runs
+    def __init__(self, loop=None, guard: LoopGuard | None = None, context_of=lambda task: None, monitor_elsewhere=nullcontext, cells=None):
+        self.loop = loop
+        self.guard = guard
+        self.context_of = context_of
+        self.monitor_elsewhere = monitor_elsewhere  # the loop monitor's: while a script's loop runs
+        self.cells = cells
         self._said: set[str] = set()
 
-    def attach(self, loop, guard: LoopGuard, context_of, monitor_elsewhere=nullcontext) -> None:
-        self.loop, self.guard, self.context_of = loop, guard, context_of
-        self.monitor_elsewhere = monitor_elsewhere
-        self._said.clear()
-
-    def detach(self) -> None:
-        self.loop, self.guard, self.context_of = None, None, lambda task: None
-        self.monitor_elsewhere = nullcontext
+    def _interrupted(self) -> bool:
+        return self.cells is not None and self.cells.take_interrupt()
 
     def _say_once(self, key: str, message: str) -> None:
         if key not in self._said:
@@ -304,7 +314,7 @@ class _LoopEntry:
         main_task = loop.create_task(coro, context=context)
         try:
             with self._user_run() as run:
-                return await _until_done_or_stopped(main_task, run)
+                return await _until_done_or_stopped(main_task, run, self._interrupted, as_asyncio_run=True)
         finally:
             try:
                 await self._cancel_leftovers(loop, token, main_task)
@@ -346,7 +356,7 @@ class _LoopEntry:
                 return loop.run_until_complete(future)
         with self._user_run() as run:
             # A script's loop keeps what run_until_complete left pending; so does the REPL's.
-            return await _until_done_or_stopped(asyncio.ensure_future(future), run)
+            return await _until_done_or_stopped(asyncio.ensure_future(future), run, self._interrupted)
 
     async def run_forever(self, loop):
         """``loop.run_forever()`` at a cell's top level: the cell waits until ``loop.stop()``."""
@@ -357,7 +367,12 @@ class _LoopEntry:
         with self._user_run() as run:
             if run is None:
                 raise RuntimeError("This event loop is already running")  # unguarded loop: as before
-            await run.stopped
+            try:
+                await run.stopped
+            except asyncio.CancelledError:
+                if self._interrupted():
+                    raise KeyboardInterrupt from None  # as a script's run_forever() raises it
+                raise
 
     # -- anywhere else: plain calls --
 
@@ -433,14 +448,43 @@ class Runner(asyncio.Runner):
 
 @contextmanager
 def _script_mode_if_a_script_had_no_loop(frame):
-    if entry._as_script(frame):
+    if entry.for_running_loop()._as_script(frame):
         with script_mode():
             yield
     else:
         yield
 
 
-entry = _LoopEntry()
+#: The session of each REPL loop (``Session.start`` adds itself).
+sessions: dict = {}
+
+
+class _Entry:
+    """``__import__('asyncrepl')._entry``: what rewritten code calls.  Each
+    stand-in is the one of the session whose loop runs the call, or a
+    detached one (plain asyncio) where no REPL's loop runs."""
+
+    _detached = LoopEntry()
+
+    def for_running_loop(self) -> LoopEntry:
+        session = sessions.get(asyncio._get_running_loop())
+        return session.entry if session is not None else self._detached
+
+    def __getattr__(self, name: str):
+        return getattr(self.for_running_loop(), name)
+
+    def statement(self, key: int):
+        """``await H.statement(KEY)``: a cell's statement, run as a task of its own (see ``_cell``)."""
+        frame = sys._getframe(1)
+        session = sessions.get(asyncio._get_running_loop())
+        if session is not None:
+            return session.cells.statement(key, frame)
+        from ._cell.statements import awaited, compile_statement
+
+        return awaited(compile_statement(key, frame))
+
+
+entry = _Entry()
 
 
 # -- helpers -------------------------------------------------------------------------------------

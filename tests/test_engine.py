@@ -10,7 +10,7 @@ import pytest
 
 from asyncrepl._frames import code_location
 from asyncrepl._monitor import _MachineryFilter
-from asyncrepl._scripts import LoopGuard, _LoopEntry
+from asyncrepl._scripts import LoopEntry, LoopGuard
 from asyncrepl._tasks import TaskRegistry
 
 
@@ -86,8 +86,7 @@ def attached_entry():
     registry.install()
     guard = LoopGuard(loop)
     guard.install()
-    entry = _LoopEntry()
-    entry.attach(loop, guard, registry.context_of)
+    entry = LoopEntry(loop, guard, registry.context_of)
     return entry
 
 
@@ -129,7 +128,7 @@ def test_asyncio_run_helper_rejects_what_asyncio_run_rejects(attach):
         asyncio.run(42)  # this Python's own words (3.14 takes awaitables, and says so)
 
     async def cell():
-        entry = attached_entry() if attach else _LoopEntry()
+        entry = attached_entry() if attach else LoopEntry()
         await entry.asyncio_run(42)
 
     with pytest.raises(type(plain.value), match=re.escape(str(plain.value))):

@@ -12,38 +12,29 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 from IPython.core.magic_arguments import parse_argstring
 
+from .._hosts.ipython import running_cell_number
 from .._render import Views
 from .._tasks import TaskRegistry
 from .._timing import compile_with_value, split_value
 
 
 class ReplMagics(Magics):
-    """A family of asyncrepl magics, given the extension's settings and task registry."""
+    """A family of asyncrepl magics, given the session they work on (see ``_session``)."""
 
-    def __init__(self, shell, registry=None, settings=None, monitor=None):
+    def __init__(self, shell, session):
         super().__init__(shell)
-        self._settings = settings
-        self._monitor = monitor  # a callable giving the LoopMonitor, as for the registry
-        # A callable giving the loop's TaskRegistry: in a kernel loaded from
-        # config, the loop (and so the registry) only exists from the first cell.
-        self._registry = registry
+        self.session = session
+        self._settings = session.settings
 
     def _tasks_registry(self) -> TaskRegistry:
-        registry = self._registry() if self._registry is not None else None
-        if registry is None:
-            raise UsageError("asyncrepl is not attached to a running loop yet")
-        return registry
+        return self.session.registry
 
     def _views(self) -> Views:
-        return Views(getattr(self.shell.compile, "format_code_name", None))
+        return self.session.views
 
     def _running_cell_number(self) -> int:
-        """The number of the cell running now (``In [N]``).  IPython 9 counts
-        a cell before running it, IPython 8 after; the running cell's result
-        knows its number either way."""
-        result = getattr(getattr(self.shell, "displayhook", None), "exec_result", None)
-        number = getattr(result, "execution_count", None)
-        return number if isinstance(number, int) else max(0, self.shell.execution_count - 1)
+        """The number of the cell running now (``In [N]``)."""
+        return running_cell_number(self.shell)
 
     def _compile_cell_body(self, cell: str):
         """A cell magic's code, compiled as a cell (top-level await, the value

@@ -75,7 +75,4 @@ class DiagnosticsMagics(ReplMagics):
         print("\n".join(self._lag().lines()))
 
     def _lag(self):
-        monitor = self._monitor() if self._monitor is not None else None
-        if monitor is None:
-            raise UsageError("asyncrepl is not attached to a running loop yet")
-        return monitor.lag_report(cell_namer=getattr(self.shell.compile, "format_code_name", None))
+        return self.session.monitor.lag_report(cell_namer=self.session.views.cell_namer)

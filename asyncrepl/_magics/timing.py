@@ -15,6 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from .._cell.outcome import cell_timeout
 from .._deadline import run_with_deadline
 from .._timing import (
     AsyncTimeitResult,
@@ -243,7 +244,11 @@ class TimingMagics(ReplMagics):
 
     async def _with_deadline(self, code, seconds: float):
         __tracebackhide__ = True
-        views = self._views()
+        views, cells = self._views(), self.session.cells
         return await run_with_deadline(
-            run_with_value(*code, self.shell.user_ns), seconds, lambda link: link and views.place(link)
+            run_with_value(*code, self.shell.user_ns),
+            seconds,
+            describe=lambda link: link and views.place(link),
+            timed_out=cell_timeout,
+            let_go=lambda task, seconds, where: cells.left_running(task, "timeout", where, seconds),
         )

@@ -1,5 +1,17 @@
-"""The prompt: a prompt_toolkit input hook that runs the REPL's loop while
-the prompt waits for a key."""
+"""IPython's terminal (and an in-process shell) as asyncrepl's host.
+
+* Cells run as tasks on the REPL's loop (:class:`~asyncrepl._cell.runner.CellRunner`,
+  IPython's cell runner).
+* While the prompt waits for a key, a prompt_toolkit input hook
+  (:class:`PromptHook`) runs the same loop, so background tasks keep going.
+* asyncrepl owns SIGINT: Ctrl-C cancels what the cell awaits, stops a task
+  that holds the loop, and never escapes to IPython's main loop.
+* The status line under the prompt (:class:`StatusBar`).
+
+An in-process shell (no prompt_toolkit prompt: ``InteractiveShell``,
+``--simple-prompt``) gets the first and third.  Every touch of IPython's
+terminal and prompt_toolkit's private attributes is in this module.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +23,147 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 
-from ._diagnostics import report
-from ._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
-from ._monitor import Hold, LoopMonitor
-from ._status import StatusLine
-from ._tasks import is_repl_machinery
+from .._cell.runner import CellRunner, escaped
+from .._diagnostics import report
+from .._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
+from .._monitor import Hold, LoopMonitor
+from .._status import StatusLine
+from .._tasks import is_repl_machinery
+from . import ipython
+from .base import Host
+
+
+class TerminalHost(Host):
+    """The terminal, or an in-process shell without a prompt."""
+
+    def __init__(self, shell):
+        super().__init__(shell)
+        self.prompt = getattr(shell, "pt_app", None) is not None and hasattr(shell, "enable_gui")
+        self.name = "terminal" if self.prompt else "in-process"
+        self.prompt_hook_active = False
+        self.runner: CellRunner | None = None
+
+    def install(self, session, undo: ExitStack) -> None:
+        shell = self.shell
+        self.runner = CellRunner(session, lambda: shell.execution_count)
+        # IPython (7.0 to 9.x) sends every cell, awaiting or not, to
+        # ``trio_runner`` when one is set; ``set_trio_runner`` is the public
+        # setter ipykernel uses.  Despite the name it is the only switch that
+        # routes plain cells through a runner too.
+        previous_trio = shell.trio_runner
+        ipython.set_trait(undo, shell, "loop_runner", self.runner)
+        shell.set_trio_runner(self.runner)
+        undo.callback(shell.set_trio_runner, previous_trio)
+        self._follow_autoawait(undo)
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, session.interrupter)
+            undo.callback(signal.signal, signal.SIGINT, previous)
+        if self.prompt:
+            self._run_loop_at_prompt(session, undo)
+
+    def summary(self, session) -> str:
+        debug = "on" if session.settings.debug else "off"
+        at_prompt = ", also at the prompt" if self.prompt_hook_active else ""
+        return f"the loop runs during every cell{at_prompt}; debug mode {debug}; Ctrl-C cancels what a cell awaits"
+
+    def after_cell(self, session) -> None:
+        self._check_prompt_hook()
+
+    def _follow_autoawait(self, undo: ExitStack) -> None:
+        """``%autoawait trio`` (or curio, or any runner): asyncrepl steps aside
+        for cells, and comes back with ``%autoawait asyncio``."""
+        shell, runner = self.shell, self.runner
+        from IPython.core.interactiveshell import _asyncio_runner
+
+        def changed(change) -> None:
+            new = change["new"]
+            if new is runner:
+                return
+            if new is _asyncio_runner:
+                shell.loop_runner = runner  # asyncio: asyncrepl's runner is asyncio's
+                if shell.trio_runner is not runner:
+                    shell.set_trio_runner(runner)
+                    report("cells run on the REPL's loop again")
+                return
+            if shell.trio_runner is runner:
+                shell.set_trio_runner(None)
+                report(
+                    f"cells now run with {getattr(new, '__name__', new)}, not on the REPL's asyncio loop; "
+                    "'%autoawait asyncio' brings asyncrepl back"
+                )
+
+        shell.observe(changed, names="loop_runner")
+        undo.callback(shell.unobserve, changed, names="loop_runner")
+
+    def _run_loop_at_prompt(self, session, undo: ExitStack) -> None:
+        shell = self.shell
+        from IPython.terminal import pt_inputhooks
+
+        previous_gui = getattr(shell, "active_eventloop", None)
+        if previous_gui not in (None, "asyncio"):
+            report(
+                f"%gui {previous_gui} is active, so background tasks pause while the "
+                "prompt waits; run '%gui' then '%reload_ext asyncrepl' to change that"
+            )
+            return
+        hook = PromptHook(session.loop, session.interrupter, session.monitor, shell)
+        pt_inputhooks.register("asyncrepl", hook)
+        undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
+        # AsyncRepl.status_bar: the status line under the prompt.
+        hook.status_bar = StatusBar(shell, session.loop, session.monitor, StatusLine(session.registry), session.settings)
+        hook.status_bar.install()
+        undo.callback(hook.status_bar.uninstall)
+        _no_size_polling(undo, shell.pt_app.app)
+        if previous_gui is not None:
+            shell.enable_gui(None)
+        shell.enable_gui("asyncrepl")
+        self.prompt_hook_active = True
+
+        def restore() -> None:
+            if getattr(shell, "active_eventloop", None) == "asyncrepl":
+                shell.enable_gui(None)
+            if previous_gui is not None:
+                shell.enable_gui(previous_gui)
+
+        undo.callback(restore)
+
+    def _check_prompt_hook(self) -> None:
+        """After a cell: say what a ``%gui`` in it did to the loop at the prompt."""
+        shell = self.shell
+        from IPython.terminal import pt_inputhooks
+
+        if "asyncrepl" not in pt_inputhooks.registered:
+            return  # never ours (another %gui was active at load)
+        gui = getattr(shell, "active_eventloop", None)
+        if gui == "asyncio":
+            # IPython's own integration runs the prompt itself on the REPL's
+            # loop, where a task that never yields freezes it for good, and
+            # Ctrl-C with it.  asyncrepl's hook does the same job safely.
+            shell.enable_gui(None)
+            shell.enable_gui("asyncrepl")
+            gui = "asyncrepl"
+            report("asyncrepl runs the loop while the prompt waits already; kept its own hook instead of %gui asyncio")
+        if gui == "asyncrepl" or not self.prompt_hook_active:
+            self.prompt_hook_active = gui == "asyncrepl"
+            return
+        self.prompt_hook_active = False
+        now = "nothing runs the loop there now" if gui is None else f"%gui {gui} runs {gui}'s loop there instead"
+        report(
+            f"background tasks now pause while the prompt waits ({now}); "
+            "they run during cells, and '%gui asyncrepl' brings them back at the prompt"
+        )
+
+
+def _no_size_polling(undo: ExitStack, app) -> None:
+    # prompt_toolkit polls the terminal's size twice a second (for Windows
+    # and threads); through the input hook each poll wakes three threads.
+    # The hook passes SIGWINCH to the prompt itself (see
+    # _resizes_reach_the_prompt), so an idle prompt wakes nothing.
+    if getattr(app, "terminal_size_polling_interval", None) is None:
+        return
+    previous = app.terminal_size_polling_interval
+    app.terminal_size_polling_interval = None
+    undo.callback(setattr, app, "terminal_size_polling_interval", previous)
 
 
 class PromptHook:
@@ -69,7 +217,7 @@ class PromptHook:
                     try:
                         loop.run_forever()
                     except (KeyboardInterrupt, SystemExit) as error:
-                        _escaped(error)
+                        escaped(error)
                     finally:
                         interrupter.forward_to_prompt = None
                         self.monitor.paused()
@@ -337,31 +485,6 @@ def _debug_in_task(app, frame) -> None:
     PromptHiddenPdb(stdout=sys.__stdout__).set_trace(frame)
 
 
-def _escaped(error: BaseException) -> None:
-    """An exception that stopped the loop at the prompt: the REPL goes on.
-
-    A task's SystemExit is reported as its failure (see _diagnostics); a
-    callback's is said here.
-    """
-    if isinstance(error, SystemExit) and not _raised_in_a_task(error):
-        report(
-            f"a callback raised SystemExit({error.code!r}): in a script it would have ended "
-            "the program; the REPL goes on (exit leaves it)"
-        )
-
-
-def _raised_in_a_task(error: BaseException) -> bool:
-    # A task's step runs its coroutine right below Handle._run; a callback runs
-    # a plain function there.
-    tb = error.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_flags & 0x80:  # CO_COROUTINE
-            return True
-        tb = tb.tb_next
-    return False
-
-
 @contextmanager
 def _resizes_reach_the_prompt(prompt_loop, app):
     """Redraw the prompt when the terminal is resized while the hook runs.
@@ -369,7 +492,7 @@ def _resizes_reach_the_prompt(prompt_loop, app):
     prompt_toolkit learns of resizes from SIGWINCH through its loop's wakeup
     fd, which the hook turns off (see sigint_handler), and otherwise by
     polling the size twice a second, which asyncrepl turns off: each poll
-    wakes the prompt, the hook and the loop (see ReplLoop._run_loop_at_prompt).
+    wakes the prompt, the hook and the loop (see _no_size_polling).
     So the hook passes SIGWINCH on itself, at once.
     """
     winch = getattr(signal, "SIGWINCH", None)

@@ -1,0 +1,179 @@
+"""A cell's outcome: the one place that turns how a cell ended into what the user sees.
+
+* A cell cancelled by Ctrl-C (or Jupyter's Interrupt) shows one line,
+  ``KeyboardInterrupt: the cell was waiting at In [5] line 3: await q.get()``;
+  one cancelled at its deadline, ``TimeoutError: the cell was cancelled after
+  2 s; ...``; one let go of while it refused to stop, that line and one more
+  naming the task that refuses and where it was.  The exception the cell
+  reports (``result.error_in_exec``, ipykernel's reply) is the one shown.
+* A KeyboardInterrupt raised in the cell's own code shows the user's lines
+  only; asyncio's "a loop is already running" errors get a hint that fits the
+  call; a pasted script that reads ``__file__`` gets a pointer to ``%run``.
+* Every other exception is shown as IPython shows it, except that the cell's
+  line is shown once where a statement ran as a task of its own (see
+  ``statements``).
+
+:func:`outcome_handler` is the shell's custom exception handler (IPython's
+documented ``set_custom_exc``); it chains to the one that was there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+__all__ = ["CellAbandoned", "cell_stopped", "cell_timeout", "outcome_handler", "without_statement_frames"]
+
+_PACKAGE = __file__.rsplit("/_cell/", 1)[0] if "/_cell/" in __file__ else __file__
+
+
+def _one_line(error: BaseException, lines: list[str]) -> BaseException:
+    """*error*, shown by IPython as *lines* instead of a traceback."""
+    error._render_traceback_ = lambda: list(lines)  # IPython's hook for a custom display
+    error.asyncrepl_outcome = True
+    return error
+
+
+def cell_timeout(seconds: float, where: str | None) -> TimeoutError:
+    """What a cell cancelled at its deadline raises: a TimeoutError, shown in one line."""
+    waited = f"; it was waiting at {where}" if where else ""
+    message = f"the cell was cancelled after {seconds:g} s{waited}"
+    return _one_line(TimeoutError(message), [f"TimeoutError: {message}"])
+
+
+def cell_stopped(by: str, where: str | None) -> KeyboardInterrupt:
+    """What a cell cancelled by Ctrl-C or Interrupt raises, shown in one line."""
+    message = f"the cell was waiting at {where}" if where else ""
+    return _one_line(KeyboardInterrupt(message) if message else KeyboardInterrupt(), [_line("KeyboardInterrupt", message)])
+
+
+def CellAbandoned(  # noqa: N802 (it makes the exception a cell ends with)
+    *,
+    cell: str,
+    by: str,
+    task: str,
+    task_id: int,
+    refusing: list[tuple[str, str | None, str | None]],
+    waited_at: str | None,
+    seconds: float | None,
+) -> BaseException:
+    """What a cell that was let go of ends with: the line of its Ctrl-C (or
+    deadline), and a line naming the task that refuses to stop."""
+    if by == "timeout":
+        first = cell_timeout(seconds or 0.0, waited_at)
+    else:
+        first = cell_stopped(by, waited_at)
+    lines = first._render_traceback_()
+    if refusing:
+        label, then, now = refusing[0]
+        where = f" at {then}" if then else ""
+        going = f"; it now waits at {now}" if now and now != then else ""
+        why = f"task {label} caught the cancellation{where} and went on{going}"
+        if len(refusing) > 1:
+            why += f" (and {len(refusing) - 1} more task{'s' if len(refusing) > 2 else ''})"
+    else:
+        why = "it did not stop when cancelled"
+    lines.append(
+        f"asyncrepl: {cell} did not stop, so it goes on in the background as task {task} "
+        f"(%tasks {task_id}, %cancel {task_id}): {why}"
+    )
+    first._render_traceback_ = lambda: list(lines)
+    return first
+
+
+def _line(name: str, message: str) -> str:
+    return f"{name}: {message}" if message else name
+
+
+def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool]):
+    """*tb* with the cell's line shown once where a statement ran as a task of
+    its own: the cell's module frame that awaited the statement (and
+    asyncrepl's frames in between) is dropped in front of the statement's own
+    module frame of the same cell, which shows the line and what it awaited."""
+    head = tb
+    previous = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "<module>":
+            following = tb.tb_next
+            while following is not None and is_asyncrepl(following.tb_frame.f_code.co_filename):
+                following = following.tb_next
+            if (
+                following is not None
+                and following.tb_frame.f_code.co_name == "<module>"
+                and following.tb_frame.f_code.co_filename == code.co_filename
+            ):
+                if previous is None:
+                    head = following
+                else:
+                    previous.tb_next = following
+                tb = following
+                continue
+        previous, tb = tb, tb.tb_next
+    return head
+
+
+def outcome_handler(
+    *,
+    cells,
+    without_handler_frames: Callable,
+    loop_busy_messages: tuple[str, ...],
+    loop_busy_hint: Callable,
+    close_abandoned_coroutine: Callable,
+    previous_types: tuple,
+    previous_handler,
+) -> Callable:
+    """The shell's custom exception handler (see the module's docstring).
+    *cells*: a callable giving the session's Cells, or None before it exists."""
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        tracker = cells() if cells is not None else None
+        if issubclass(etype, asyncio.CancelledError) and tracker is not None:
+            shown = _stopped(tracker.current)
+            if shown is not None:
+                tracker.current.shown = shown  # what the cell's result will name (see lifecycle)
+                shell._showtraceback(type(shown), shown, shown._render_traceback_())
+                return None
+        if getattr(value, "asyncrepl_outcome", False):
+            shell._showtraceback(etype, value, value._render_traceback_())
+            return None
+        if previous_types and issubclass(etype, previous_types):
+            return previous_handler(etype, value, tb, tb_offset=tb_offset)
+        if issubclass(etype, KeyboardInterrupt):
+            tb = without_handler_frames(tb)
+        elif (
+            issubclass(etype, RuntimeError)
+            and str(value) in loop_busy_messages
+            and not _noted(value)
+        ):
+            value.add_note(loop_busy_hint(value))
+            close_abandoned_coroutine(tb)
+        elif issubclass(etype, NameError) and getattr(value, "name", None) == "__file__" and not _noted(value):
+            # A script pasted into a cell: the one thing a REPL cannot give it.
+            value.add_note(
+                "asyncrepl: code typed or pasted into a cell has no __file__; "
+                "%run FILE runs the file as the script it is"
+            )
+        tb = without_statement_frames(tb, _is_asyncrepl)
+        value.__traceback__ = tb
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return None
+
+    return handler
+
+
+def _stopped(cell) -> BaseException | None:
+    """What a cancelled cell shows, if Ctrl-C or its deadline cancelled it."""
+    if cell is None or cell.stopped_by is None:
+        return None
+    if cell.stopped_by == "timeout":
+        return cell_timeout(cell.seconds or 0.0, cell.waited_at)
+    return cell_stopped(cell.stopped_by, cell.waited_at)
+
+
+def _noted(error: BaseException) -> bool:
+    return any(note.startswith("asyncrepl:") for note in getattr(error, "__notes__", ()))
+
+
+def _is_asyncrepl(filename: str) -> bool:
+    return filename.startswith(_PACKAGE)

@@ -1,0 +1,139 @@
+"""A cell's second stage: running it on the REPL's loop (terminal and in-process shells).
+
+IPython hands every cell, with or without ``await``, to :class:`CellRunner`
+(its runner for cells), so that cell code always runs with the loop running
+and ``create_task`` works in any cell.  (In a kernel, ipykernel runs cells on
+its own loop, which always runs.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .._diagnostics import report
+from .outcome import cell_stopped
+
+__all__ = ["CellRunner", "escaped"]
+
+_NESTED_CELL_WAITS = (
+    "a cell run from inside another cell (%%capture, %rerun, run_cell()) cannot "
+    "wait for anything: the loop is busy running the outer cell"
+)
+
+
+class CellRunner:
+    """Runs each cell's coroutine as a task on the REPL's loop.
+
+    The cell finishes, fails or is cancelled before the runner returns:
+    nothing of it runs later (a statement the cell let go of goes on as a
+    task of the user's, see ``state``).  The loop stops as soon as the cell's
+    task ends, so that what the cell started runs only once the prompt is
+    back (a task that spins from its first step then freezes the prompt
+    where the status line can say so).
+    """
+
+    def __init__(self, session, cell_number):
+        self.session = session
+        self.loop = session.loop
+        self.cell_number = cell_number  # the number of the cell about to run
+        # The loop's own stop, taken before any wrapper user code could meet.
+        self._stop_loop = type(self.loop).stop.__get__(self.loop)
+
+    def __str__(self) -> str:  # %autoawait shows this
+        return "asyncrepl"
+
+    def __call__(self, coro):
+        session, loop = self.session, self.loop
+        cells, interrupter = session.cells, session.interrupter
+        if loop.is_running():
+            # A cell run from inside a cell (%%capture, %rerun, run_cell() in
+            # user code): the loop is already busy with the outer cell.
+            cells.nested += 1
+            try:
+                return _run_without_suspending(coro)
+            finally:
+                cells.nested -= 1
+        # While the loop is not running, Ctrl-C is remembered, never raised
+        # here: the cell is cancelled as soon as the loop runs it.
+        pressed: list[bool] = []
+        interrupter.in_window = lambda: pressed.append(True)
+        cell = None
+        try:
+            name = f"In [{self.cell_number()}]"
+            task = session.create_own_task(self.run_cell(coro), name=name)
+            cell = cells.begin(task, name)
+            interrupter.in_window = lambda: loop.call_soon_threadsafe(cells.interrupt)
+            if pressed:
+                cells.interrupt()
+            while True:
+                try:
+                    return loop.run_until_complete(task)
+                except asyncio.CancelledError:
+                    if cell.stopped_by is None:
+                        raise
+                    # Stopped before it started (Ctrl-C as it was about to run).
+                    raise cell_stopped(cell.stopped_by, None) from None
+                except (KeyboardInterrupt, SystemExit) as error:
+                    if task.done():
+                        raise  # the cell's own: IPython shows it
+                    # A background task or callback raised it and stopped
+                    # the loop: the cell goes on.
+                    escaped(error)
+                except RuntimeError:
+                    if task.done():
+                        raise
+                    # The loop was stopped before the cell ended: run on.
+                finally:
+                    session.monitor.paused()
+        finally:
+            interrupter.in_window = None
+            if cell is not None:
+                cells.end(cell)
+
+    async def run_cell(self, coro):
+        __tracebackhide__ = True
+        try:
+            return await coro
+        finally:
+            coro.close()  # cancelled before it started: no "never awaited" warning
+            # In the cell's last step: run_until_complete returns at the end of
+            # this iteration, before anything the cell started takes a step.
+            self._stop_loop()
+
+
+def _run_without_suspending(coro):
+    """Drive a cell's coroutine to its end without returning to the loop.
+
+    A bare ``yield`` (``await asyncio.sleep(0)``) needs nothing from the loop;
+    a future does, and the loop cannot run while the outer cell holds it, so
+    the user's ``await`` gets an error instead, shown where it stands.
+    """
+    sending, error = None, None
+    while True:
+        try:
+            yielded = coro.send(sending) if error is None else coro.throw(error)
+        except StopIteration as done:
+            return done.value
+        error = None if yielded is None else RuntimeError(_NESTED_CELL_WAITS)
+
+
+def escaped(error: BaseException) -> None:
+    """An exception that stopped the loop (at the prompt, or while a cell
+    awaited): the REPL goes on.  A task's SystemExit is reported as its
+    failure (see _diagnostics); a callback's is said here."""
+    if isinstance(error, SystemExit) and not _raised_in_a_task(error):
+        report(
+            f"a callback raised SystemExit({error.code!r}): in a script it would have ended "
+            "the program; the REPL goes on (exit leaves it)"
+        )
+
+
+def _raised_in_a_task(error: BaseException) -> bool:
+    # A task's step runs its coroutine right below Handle._run; a callback runs
+    # a plain function there.
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_flags & 0x80:  # CO_COROUTINE
+            return True
+        tb = tb.tb_next
+    return False

@@ -1,0 +1,272 @@
+"""The cell running now, as asyncrepl follows it: its task, the statement it
+awaits, and what stopped it (Ctrl-C, a deadline), in one place.
+
+Ctrl-C (``_interrupt``), the cell's deadline (``lifecycle``), the stand-ins for
+``loop.run_forever()`` and friends (``_scripts``) and the cell's outcome
+(``outcome``) all read and write the cell's state here, and nowhere else.
+
+Stopping a cell is always the same two steps:
+
+1. cancel the cell's task, noting who asked and where the cell was waiting:
+   the cell's ``except`` and ``finally`` blocks run, and the cell ends with
+   one line saying so;
+2. if the cell is still cancelling when asked again (a second Ctrl-C, or a
+   moment after its deadline), let go of it: the cell ends at once, and the
+   statement that refuses to stop goes on in the background as a task of the
+   user's, named after the cell (see ``statements``), with one line naming
+   the task that refuses and where it was when cancelled.
+
+Plain asyncio; nothing here knows IPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._tasks import Link, TaskRegistry, awaited_tasks
+from .outcome import CellAbandoned
+from .statements import Statement, awaited, compile_statement
+
+__all__ = ["Cell", "Cells"]
+
+
+@dataclass(eq=False)
+class Cell:
+    """One running cell."""
+
+    name: str | None  # "In [7]"; None until known (see Cells.name_of)
+    task: asyncio.Task | None  # the task running the cell's code
+    statement: Statement | None = None  # the statement the cell awaits now, if any
+    stopped_by: str | None = None  # "Ctrl-C", "Interrupt", or "timeout": the cell is being cancelled
+    waited_at: str | None = None  # where the cell was waiting when it was cancelled
+    seconds: float | None = None  # the deadline that cancelled it
+    shown: BaseException | None = None  # what the cell showed as its error, if asyncrepl showed it
+    # Where each task of the cancelled statement was waiting when it was
+    # cancelled: what a task that then refuses to stop is named by.
+    cancelled_at: dict = field(default_factory=dict)
+
+    def runs(self, task: asyncio.Task | None) -> bool:
+        """Whether *task* runs the cell's own code."""
+        return task is not None and task is self.task
+
+    def awaiting(self) -> Statement | None:
+        """The statement the cell awaits now, unless it has ended."""
+        statement = self.statement
+        return statement if statement is not None and not statement.done else None
+
+
+class Cells:
+    """Follows the cells as they run: the one running now is :attr:`current`.
+
+    *place* names a place in code as the user knows it (``In [5] line 3:
+    await q.get()``); *cell_name* names the cell running now (``In [7]``).
+    """
+
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        place: Callable,
+        cell_name: Callable[[], str] = lambda: "the cell",
+        interrupt_name: str = "Ctrl-C",
+    ):
+        self.registry = registry
+        self.place = place
+        self.cell_name = cell_name
+        self.interrupt_name = interrupt_name  # what the host calls it: "Ctrl-C", or "Interrupt" in Jupyter
+        self._running: list[Cell] = []  # a cell run from inside a cell (run_cell()) on top
+        self.last: Cell | None = None  # the cell that ended last, for its outcome
+
+    @property
+    def current(self) -> Cell | None:
+        return self._running[-1] if self._running else None
+
+    def begin(self, task: asyncio.Task | None, name: str | None = None) -> Cell:
+        cell = Cell(name, task)
+        self._running.append(cell)
+        return cell
+
+    def end(self, cell: Cell | None = None) -> Cell | None:
+        """The cell ended (the one running now, or *cell*); it, as it ended."""
+        if cell is None:
+            cell = self._running[-1] if self._running else None
+        if cell in self._running:
+            self._running.remove(cell)
+        if cell is not None:
+            self.last = cell
+        return cell
+
+    def name_of(self, cell: Cell) -> str:
+        if cell.name is None:
+            cell.name = self.cell_name()
+        return cell.name
+
+    def runs_cell_code(self, task: asyncio.Task | None) -> bool:
+        cell = self.current
+        return cell is not None and cell.runs(task)
+
+    # -- a statement that awaits ----------------------------------------------------
+
+    def statement(self, key: int, frame):
+        """The cell's statement kept under *key*, ready to be awaited."""
+        value = compile_statement(key, frame)
+        cell = self.current
+        if not inspect.iscoroutine(value):
+            return awaited(value)
+        statement = Statement(value)
+        if cell is not None:
+            cell.statement = statement
+        return statement
+
+    # -- stopping a cell -------------------------------------------------------------
+
+    def interrupt(self, by: str | None = None) -> None:
+        """Ctrl-C (or Jupyter's Interrupt) for the cell that awaits: cancel it;
+        pressed again while it is still cancelling, let go of it.
+        Call on the loop's thread."""
+        cell = self.current
+        if cell is None or cell.task is None or cell.task.done():
+            return
+        by = by or self.interrupt_name
+        if cell.stopped_by is not None and cell.awaiting() is not None:
+            self.let_go(cell, by)
+            return
+        self._note_stop(cell, by)
+        cell.task.cancel("KeyboardInterrupt")
+
+    def noted_interrupt(self, by: str | None = None) -> None:
+        """A cancellation of the cell is about to come from elsewhere
+        (ipykernel's own interrupt handler): note it as *by*'s."""
+        cell = self.current
+        if cell is not None and cell.stopped_by is None:
+            self._note_stop(cell, by or self.interrupt_name)
+
+    def time_out(self, cell: Cell, seconds: float) -> bool:
+        """The cell's deadline: cancel it (True if it was still running)."""
+        if cell is not self.current or cell.stopped_by is not None or cell.task is None or cell.task.done():
+            return False
+        self._note_stop(cell, "timeout")
+        cell.seconds = seconds
+        cell.task.cancel("cell timeout")
+        return True
+
+    def _note_stop(self, cell: Cell, by: str) -> None:
+        cell.stopped_by = by
+        statement = cell.awaiting()
+        frames = _coroutine_frames(statement.coro) if statement is not None else _task_frames(cell.task)
+        cell.waited_at = self._innermost_users(frames)
+        for waiting in _await_tree(cell.task, frames):
+            if waiting is not cell.task:
+                cell.cancelled_at[waiting] = self._innermost_users(_task_frames(waiting))
+
+    def _innermost_users(self, frames) -> str | None:
+        for frame in reversed(frames):
+            link = Link(frame.f_code.co_qualname, frame.f_code.co_filename, frame.f_lineno)
+            if link.users:
+                return self.place(link)
+        return None
+
+    def take_interrupt(self) -> bool:
+        """For a stand-in (``loop.run_forever()``...) that got the cancellation
+        of an interrupted cell: True if it was Ctrl-C's (or Interrupt's), which
+        the stand-in then raises as KeyboardInterrupt at its call, as a script
+        would; the cell is no longer being cancelled, and goes on."""
+        cell = self.current
+        if cell is None or cell.stopped_by in (None, "timeout"):
+            return False
+        cell.stopped_by = cell.waited_at = None
+        cell.cancelled_at.clear()
+        task = cell.task
+        if task is not None and task is asyncio.current_task() and task.cancelling():
+            task.uncancel()
+        return True
+
+    def let_go(self, cell: Cell, by: str, attempts: int = 100) -> None:
+        """Stop waiting for the cell's statement: the cell ends now with one
+        line, and the statement goes on in the background as a user task."""
+        statement = cell.awaiting()
+        if statement is None:
+            return
+        frames = _coroutine_frames(statement.coro)
+        refusing = self.refusing(cell.task, frames)
+
+        def start_task(coro, context):
+            task = self.registry.create_own_task(coro, name=self.name_of(cell), context=context)
+            self.registry.adopt(task)
+            return task
+
+        moved = statement.let_go(start_task, lambda task: self._left_running_error(task, by, cell, refusing))
+        if moved is None and attempts > 0:  # between two steps: again at the next iteration
+            asyncio.get_running_loop().call_soon(self.let_go, cell, by, attempts - 1)
+
+    def left_running(self, task: asyncio.Task, by: str, waited_at: str | None, seconds: float | None) -> BaseException:
+        """*task*, which ran a cell's code (``%%timeout``'s) and refuses to stop,
+        goes on in the background as a task of the user's; the error the cell
+        ends with, naming the task that refuses."""
+        self.registry.adopt(task)
+        cell = self.current
+        refusing = self.refusing(task, _task_frames(task))
+        return self._left_running_error(task, by, cell, refusing, waited_at=waited_at, seconds=seconds)
+
+    def _left_running_error(self, task, by, cell, refusing, waited_at=None, seconds=None) -> BaseException:
+        cancelled_at = cell.cancelled_at if cell is not None else {}
+        return CellAbandoned(
+            cell=self.name_of(cell) if cell is not None else self.registry.name_of(task),
+            by=by,
+            task=self.registry.label(task),
+            task_id=self.registry.info(task).id,
+            refusing=[
+                (self.registry.label(t), cancelled_at.get(t), self._innermost_users(_task_frames(t)))
+                for t in refusing
+            ],
+            waited_at=waited_at if waited_at is not None else (cell.waited_at if cell is not None else None),
+            seconds=seconds if seconds is not None else (cell.seconds if cell is not None else None),
+        )
+
+    def refusing(self, task: asyncio.Task, frames) -> list[asyncio.Task]:
+        """The tasks that keep *task* (whose await chain is *frames*) from
+        ending: the pending tasks at the ends of what it awaits; those that
+        were cancelled and went on first."""
+        tree = _await_tree(task, frames)
+        leaves = [t for t in tree[1:] if not t.done() and not awaited_tasks(t)]
+        return sorted(leaves, key=lambda t: t.cancelling() == 0)
+
+
+def _coroutine_frames(coro) -> list:
+    """The frames of *coro*'s await chain, outermost first."""
+    frames, awaitable = [], coro
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            drives = getattr(awaitable, "asyncrepl_drives", None)
+            if drives is None:
+                break
+            awaitable = drives
+            continue
+        frames.append(frame)
+        awaitable = (
+            getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None) or getattr(awaitable, "ag_await", None)
+        )
+    return frames
+
+
+def _task_frames(task: asyncio.Task | None) -> list:
+    if task is None or task.done():
+        return []
+    return _coroutine_frames(task.get_coro())
+
+
+def _await_tree(task: asyncio.Task, frames, most: int = 1000) -> list[asyncio.Task]:
+    """*task* and the tasks it awaits, and the tasks those await..., breadth first."""
+    found, index = [task], 0
+    seen = {id(task)}
+    while index < len(found) and len(found) < most:
+        current = found[index]
+        for child in awaited_tasks(current, frames if current is task else _task_frames(current)):
+            if id(child) not in seen:
+                seen.add(id(child))
+                found.append(child)
+        index += 1
+    return found

@@ -1,0 +1,185 @@
+"""A cell's first stage: what asyncrepl changes in its source before it runs.
+
+* :class:`LoopEntryRewrite` (an input transformer, on the text): the calls
+  that start an event loop (``asyncio.run(main())``, ``loop.run_forever()``...)
+  and asyncrepl's awaited magics become calls of asyncrepl's stand-ins (see
+  ``_rewrite`` and ``_scripts``).
+* :class:`TypedLines` (an AST transformer that changes no code): tracebacks,
+  ``inspect`` and ``%pdb`` show the lines as the user typed them, not as
+  rewritten.
+* :class:`StatementsAsTasks` (an AST transformer): each top-level statement
+  that awaits runs as a task of its own, which the cell waits for (see
+  ``statements``): so that a cell whose statement refuses to stop can be let
+  go of, in a terminal and in a kernel alike.
+
+IPython drops an AST transformer for the rest of the session when it raises,
+and an input transformer's error fails the cell: none of these ever raises;
+on anything unexpected they leave the cell as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import linecache
+import re
+
+from .._rewrite import rewrite_cell
+from .statements import keep_statement
+
+__all__ = ["HELPER", "LoopEntryRewrite", "StatementsAsTasks", "TypedLines", "awaits_at_top_level"]
+
+#: What rewritten code calls: the stand-ins of the session whose loop runs it.
+HELPER = "__import__('asyncrepl')._entry"
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+class LoopEntryRewrite:
+    """The input transformer that puts asyncrepl's stand-ins in place of
+    loop-starting calls and awaits asyncrepl's awaited magics.
+
+    It notes which lines it changed (in *typed*, read by :class:`TypedLines`).
+    """
+
+    has_side_effects = False  # IPython may run it for completions and checks too
+
+    def __init__(self, namespace: dict, awaited_magics: tuple[str, ...]):
+        self.namespace = namespace
+        self.awaited_magics = awaited_magics
+        self.typed: dict[int, tuple[str, str]] = {}  # line number -> (rewritten, as typed)
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        self.typed.clear()
+        try:
+            return self._rewrite(lines)
+        except Exception:
+            return lines
+
+    def _rewrite(self, lines: list[str]) -> list[str]:
+        source = "".join(lines)
+        if "(" not in source:
+            return lines  # every rewritten call is a call
+        asyncio_names, run_names, runner_names = [], [], []
+        namespace = self.namespace
+        # Only the names the cell mentions can be aliases of asyncio's (a scan
+        # of the whole namespace would cost every cell as much as it holds).
+        for name in set(_WORD.findall(source)):
+            value = namespace.get(name)
+            if value is asyncio:
+                asyncio_names.append(name)
+            elif value is asyncio.run:
+                run_names.append(name)
+            elif value is asyncio.Runner:
+                runner_names.append(name)
+        rewrite = rewrite_cell(
+            source,
+            helper=HELPER,
+            asyncio_names=asyncio_names,
+            run_names=run_names,
+            runner_names=runner_names,
+            awaited_magics=self.awaited_magics,
+        )
+        if rewrite is None:
+            return lines
+        for number, (old, new) in enumerate(zip(source.splitlines(), rewrite.source.splitlines()), 1):
+            if old != new:
+                self.typed[number] = (new, old)
+        return rewrite.source.splitlines(keepends=True)
+
+
+class TypedLines(ast.NodeTransformer):
+    """Puts the lines the user typed back into the cell's cached source, in
+    place of the rewritten calls (``_rewrite`` keeps every line where it was).
+
+    IPython caches the transformed text (``compile.cache``, in linecache)
+    just before it runs the AST transformers; this one changes no code, only
+    that cache.
+    """
+
+    def __init__(self, typed: dict[int, tuple[str, str]]):
+        self.typed = typed  # filled by LoopEntryRewrite for the cell being run
+
+    def visit(self, node):
+        try:
+            self._show_typed_lines()
+        except Exception:
+            pass  # the rewritten text shows instead: nothing worse
+        return node
+
+    def _show_typed_lines(self) -> None:
+        typed = self.typed
+        if not typed:
+            return
+        try:
+            for name in reversed(list(linecache.cache)):  # the newest entry first
+                entry = linecache.cache[name]
+                if len(entry) < 3 or not isinstance(entry[2], list):
+                    continue  # a lazy entry (a 1-tuple), not a cell's text
+                lines = entry[2]
+                if all(number <= len(lines) and lines[number - 1].rstrip("\n") == new for number, (new, _) in typed.items()):
+                    for number, (_, old) in typed.items():
+                        lines[number - 1] = old + "\n"
+                    return
+        finally:
+            typed.clear()
+
+
+# Code that runs later, or in a scope of its own: its awaits are not the cell's.
+_OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_AWAITING = (ast.Await, ast.AsyncFor, ast.AsyncWith)
+
+
+def awaits_at_top_level(node: ast.AST) -> bool:
+    """Whether *node* awaits in the scope it is in (not in a function or class it defines)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, _AWAITING):
+            return True
+        if isinstance(current, ast.comprehension) and current.is_async:
+            return True
+        if isinstance(current, _OWN_SCOPES) and current is not node:
+            continue
+        pending.extend(ast.iter_child_nodes(current))
+    return False
+
+
+class StatementsAsTasks(ast.NodeTransformer):
+    """Puts ``await H.statement(KEY)`` in place of each top-level statement
+    that awaits (for an assignment, in place of its value), keeping the
+    statement for the cell to run as a task (see ``statements``)."""
+
+    def visit(self, node):
+        try:
+            if isinstance(node, ast.Module):
+                node.body = [self._statement(s) if awaits_at_top_level(s) else s for s in node.body]
+        except Exception:
+            pass  # the cell runs as it is: only the letting go of a stuck statement is lost
+        return node
+
+    def _statement(self, statement: ast.stmt) -> ast.stmt:
+        if isinstance(statement, ast.Expr):
+            return ast.copy_location(ast.Expr(self._awaited(statement.value, statement)), statement)
+        if isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and statement.value is not None:
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            if not any(map(awaits_at_top_level, targets)):
+                statement.value = self._awaited(statement.value, statement.value)
+                return statement
+        return ast.copy_location(ast.Expr(self._awaited(statement, statement)), statement)
+
+    @staticmethod
+    def _awaited(kept: ast.AST, where: ast.AST) -> ast.expr:
+        """``await H.statement(KEY)``, placed where *where* is."""
+        if isinstance(kept, ast.expr):
+            key = keep_statement(ast.fix_missing_locations(ast.Expression(kept)), "eval")
+        else:
+            key = keep_statement(ast.fix_missing_locations(ast.Module([kept], [])), "exec")
+        # HELPER.statement(KEY)
+        imported = ast.Call(ast.Name("__import__", ast.Load()), [ast.Constant("asyncrepl")], [])
+        helper = ast.Attribute(imported, "_entry", ast.Load())
+        call = ast.Call(ast.Attribute(helper, "statement", ast.Load()), [ast.Constant(key)], [])
+        awaited = ast.Await(call)
+        for node in ast.walk(awaited):
+            ast.copy_location(node, where)
+        return awaited

@@ -1,0 +1,157 @@
+"""asyncrepl's touches of IPython that every host shares, in one place.
+
+Each function changes one thing and registers its undoing on the ExitStack it
+is given, so that unloading puts back exactly what was there.  Touches of
+IPython's private attributes carry a ``PRIVATE (versions)`` comment.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+__all__ = [
+    "add_ast_transformer",
+    "add_input_transformer",
+    "cell_namer",
+    "is_kernel_shell",
+    "on_event",
+    "registered_magics",
+    "remove_if_present",
+    "run_magic_as_script",
+    "running_cell_number",
+    "set_custom_exc",
+    "set_trait",
+]
+
+
+def is_kernel_shell(shell) -> bool:
+    """Whether *shell* is ipykernel's (checked without importing ipykernel)."""
+    kernel_module = sys.modules.get("ipykernel.zmqshell")
+    return kernel_module is not None and isinstance(shell, kernel_module.ZMQInteractiveShell)
+
+
+def cell_namer(shell):
+    """IPython's ``compile.format_code_name``: ``<ipython-input-3-...>`` -> ("Cell", "In[3]")."""
+    return getattr(getattr(shell, "compile", None), "format_code_name", None)
+
+
+def running_cell_number(shell) -> int:
+    """The number of the cell running now (``In [N]``).  IPython 9 counts a
+    cell before running it, IPython 8 after; the running cell's result
+    knows its number either way."""
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(result, "execution_count", None)
+    return number if isinstance(number, int) else max(0, shell.execution_count - 1)
+
+
+def remove_if_present(items: list, item: Any) -> None:
+    if item in items:
+        items.remove(item)
+
+
+def set_trait(undo: ExitStack, owner, name: str, value) -> None:
+    previous = getattr(owner, name)
+    setattr(owner, name, value)
+    undo.callback(setattr, owner, name, previous)
+
+
+def on_event(undo: ExitStack, shell, event: str, callback) -> None:
+    """``shell.events.register(event, callback)``, undone on unload."""
+    shell.events.register(event, callback)
+
+    def unregister() -> None:
+        if callback in shell.events.callbacks[event]:
+            shell.events.unregister(event, callback)
+
+    undo.callback(unregister)
+
+
+def add_input_transformer(undo: ExitStack, shell, transformer) -> None:
+    shell.input_transformers_post.append(transformer)
+    undo.callback(remove_if_present, shell.input_transformers_post, transformer)
+
+
+def add_ast_transformer(undo: ExitStack, shell, transformer) -> None:
+    shell.ast_transformers.append(transformer)
+    undo.callback(remove_if_present, shell.ast_transformers, transformer)
+
+
+def set_custom_exc(undo: ExitStack, shell, types: tuple, make_handler) -> None:
+    """Install ``make_handler(previous_types, previous_handler)`` as the
+    shell's custom exception handler for *types* (and the previous ones)."""
+    previous_types, previous_handler = shell.custom_exceptions, shell.CustomTB
+    handler = make_handler(previous_types, previous_handler)
+    shell.set_custom_exc((*types, *previous_types), handler)
+
+    def restore() -> None:
+        shell.custom_exceptions, shell.CustomTB = previous_types, previous_handler
+
+    undo.callback(restore)
+
+
+def show_lines(shell, error: BaseException, lines: list[str]) -> None:
+    """Show *lines* as the error output of *error* (terminal or kernel).
+
+    PRIVATE (IPython 8.25-9.18): ``InteractiveShell._showtraceback``, which
+    ipykernel overrides to send the error to the cell's output; the public
+    ``showtraceback`` would format a traceback instead of these lines.
+    """
+    shell._showtraceback(type(error), error, lines)
+
+
+def run_magic_as_script(undo: ExitStack, shell, script_mode) -> None:
+    """``%run script.py`` runs the script as ``python script.py`` would: with
+    no loop running, so its asyncio.run() (or loop of its own) runs as printed.
+
+    PRIVATE (IPython 8.25-9.18): the magics manager's ``magics['line']``
+    table, where the wrapper takes %run's place; IPython 9.17+ registers
+    %run lazily, and its manager's ``find`` imports it.
+    """
+    manager = shell.magics_manager
+    if hasattr(manager, "find"):
+        original = manager.find("line", "run")
+    else:
+        original = manager.magics["line"].get("run")
+    if original is None:
+        return
+
+    @functools.wraps(original)
+    def run(*args, **kwargs):
+        with script_mode():
+            return original(*args, **kwargs)
+
+    manager.magics["line"]["run"] = run
+    undo.callback(manager.magics["line"].__setitem__, "run", original)
+
+
+@contextmanager
+def registered_magics(shell, magics):
+    """Register *magics*; on exit put back exactly the magics they displaced.
+
+    PRIVATE (IPython 8.25-9.18): IPython has no public way to unregister
+    magics; its manager keeps them in two dicts, ``magics['line'/'cell']``
+    and ``registry``, and every Magics instance adds itself to
+    ``shell.configurables``.
+    """
+    manager = shell.magics_manager
+    tables = {kind: dict(manager.magics[kind]) for kind in ("line", "cell")}
+    registry_name = type(magics).__name__
+    previous_registered = manager.registry.get(registry_name)
+    shell.register_magics(magics)
+    try:
+        yield
+    finally:
+        for kind, table in tables.items():
+            for name in magics.magics[kind]:
+                if name in table:
+                    manager.magics[kind][name] = table[name]
+                else:
+                    manager.magics[kind].pop(name, None)
+        if previous_registered is None:
+            manager.registry.pop(registry_name, None)
+        else:
+            manager.registry[registry_name] = previous_registered
+        remove_if_present(shell.configurables, magics)
