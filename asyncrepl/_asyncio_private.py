@@ -23,29 +23,32 @@ def callbacks_of(future: asyncio.Future) -> list:
     return list(future._callbacks or ())
 
 
-def wakeup_of(task: asyncio.Task, future: asyncio.Future):
+def wakeup_of(task: asyncio.Task, future: asyncio.Future) -> tuple | None:
     """The callback by which *future* resumes *task*, which waits on it (to
-    call with a done future to resume the task), or None.
+    call with a done future to resume the task), and the context it runs in
+    (the task's); or None.
 
     A task waits on a future by adding its bound wakeup method as the
     future's done callback (``Task.task_wakeup`` in C, ``Task.__wakeup`` in
     Python); removing it is public (``remove_done_callback``), finding it is
     not.
     """
-    for callback, _ in callbacks_of(future):
+    for callback, context in callbacks_of(future):
         if getattr(callback, "__self__", None) is task:
-            return callback
+            return callback, context
     return None
 
 
-def wake_task(task: asyncio.Task, wakeup, error: BaseException) -> None:
-    """Resume *task* (whose *wakeup* was taken off what it waited on) with *error*
-    raised where it waits, at the loop's next iteration, as if the future it
-    waited on had failed with it."""
+def wake_task(task: asyncio.Task, wakeup: tuple, error: BaseException) -> None:
+    """Resume *task* (whose *wakeup*, from :func:`wakeup_of`, was taken off
+    what it waited on) with *error* raised where it waits, at the loop's next
+    iteration, in the task's own context, as if the future it waited on had
+    failed with it."""
+    callback, context = wakeup
     loop = task.get_loop()
     failed = loop.create_future()
     failed.set_exception(error)
-    loop.call_soon(wakeup, failed)
+    loop.call_soon(callback, failed, context=context)
 
 
 def block_on(future: asyncio.Future) -> asyncio.Future:

@@ -36,6 +36,7 @@ except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is 
 
 from ._diagnostics import StoppedByCtrlC, report
 from ._frames import frame_location
+from ._hooks import Hook
 from ._monitor import LoopMonitor, in_debugger
 from ._tasks import TaskRegistry, is_repl_machinery
 
@@ -65,6 +66,7 @@ class Interrupter:
         self.monitor = monitor
         self.cells = cells  # the cell running now, and how to stop it
         self.cell_namer = cell_namer
+        self.signalled = Hook("signalled")  # each SIGINT, before anything else (the terminal's echo)
         # While the cell runner or the prompt hook sets up or tears down, what
         # Ctrl-C does instead of raising (cancel the cell, press Ctrl-C at the prompt).
         self.in_window: Callable[[], None] | None = None
@@ -77,6 +79,8 @@ class Interrupter:
 
     def __call__(self, signum, frame) -> None:
         __tracebackhide__ = True
+        if self.signalled:
+            self.signalled()
         loop = self.loop
         if not loop.is_running():
             if self.in_window is not None:

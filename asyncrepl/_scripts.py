@@ -481,7 +481,7 @@ class _Entry:
             return session.cells.statement(key, frame)
         from ._cell.statements import awaited, compile_statement
 
-        return awaited(compile_statement(key, frame))
+        return awaited(compile_statement(key, frame)[0])
 
 
 entry = _Entry()

@@ -112,18 +112,8 @@ class Session:
     # -- tasks of asyncrepl's own -----------------------------------------------------------
 
     def create_own_task(self, coro, *, name: str | None = None) -> asyncio.Task:
-        """A task of asyncrepl's own (a cell's, a statement's): never the user's."""
-        # In debug mode asyncio records a "created at" stack for every task:
-        # most of the time a trivial cell takes, and of no use for a task of
-        # asyncrepl's own.  Flipping the flag changes nothing else here.
-        loop = self.loop
-        debug = loop.get_debug()
-        loop.set_debug(False)
-        try:
-            create = getattr(self.registry, "create_own_task", None)  # TODO(merge tasks): always there
-            return create(coro, name=name) if create else loop.create_task(coro, name=name)
-        finally:
-            loop.set_debug(debug)
+        """A task of asyncrepl's own (a cell's): never the user's."""
+        return self.registry.create_own_task(coro, name=name)
 
     # -- settings -----------------------------------------------------------------------------
 

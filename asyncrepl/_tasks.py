@@ -199,6 +199,38 @@ def _creation_frames(frame, limit: int = 8) -> tuple:
     return tuple(found)
 
 
+class _SourceCode(NamedTuple):
+    """What a frame of asyncio's debug-mode source traceback tells of its code."""
+
+    co_filename: str
+    co_qualname: str
+
+
+_LOOP_STEP_FILE = os.path.normcase(asyncio.events.__file__)
+
+
+def _frames_from_source(summaries) -> tuple:
+    """:func:`_creation_frames` read from a task's debug-mode
+    ``_source_traceback`` (a list of FrameSummary, outermost first), for a
+    task made without the loop's task factory."""
+    found: list = []
+    fallback = None
+    for summary in reversed(summaries or ()):
+        filename = summary.filename
+        if os.path.normcase(filename) == _LOOP_STEP_FILE and summary.name == "_run":
+            break
+        kind = _classify_file(filename)
+        if kind == "user":
+            found += (_SourceCode(filename, summary.name), summary.lineno)
+        elif found:
+            break
+        elif fallback is None and kind != "asyncio" and filename != __file__:
+            fallback = (_SourceCode(filename, summary.name), summary.lineno)
+    if not found and fallback is not None:
+        return fallback
+    return tuple(found)
+
+
 # asyncio's own cancellers, by the file of a frame on the way out of
 # cancel(): a TaskGroup cancels its children when one fails or its block
 # raises; a timeout (and wait_for, which is one from 3.12) cancels what it waits for.
@@ -650,9 +682,16 @@ class TaskRegistry:
                 # Made by the user's factory, and running its first (eager)
                 # step inside it: the factory's info is for this task.
                 info = self._info[task] = delegated[1]
-            else:  # made before the registry, or by another loop's factory
+            else:
+                # Made before the registry, or without the loop's task factory:
+                # asyncio.Task(..., eager_start=True), as aiohttp makes its
+                # tasks on 3.12 and 3.13.  Debug mode has noted where.
                 own = _is_machinery_coro(_coro_of(task))
-                info = self._info[task] = TaskInfo(self._new_id(own), None, own=own)
+                info = self._info[task] = TaskInfo(
+                    self._new_id(own), None, _frames_from_source(getattr(task, "_source_traceback", None)), own=own
+                )
+                if not own and not task.done() and self._history.maxlen:
+                    task.add_done_callback(self._finished)
         return info
 
     def pending(self, include_machinery: bool = False) -> list[asyncio.Task]:
@@ -1193,7 +1232,10 @@ def _next_awaitable(awaitable):
             break
     else:
         return None
-    if type(nxt) in _ASYNC_GENERATOR_STEPS:
+    drives = getattr(nxt, "asyncrepl_drives", None)
+    if drives is not None:  # a cell's statement, which asyncrepl drives (see _cell.statements)
+        nxt = drives
+    elif type(nxt) in _ASYNC_GENERATOR_STEPS:
         # async_generator_asend/athrow have no attribute for their generator;
         # it is their one referent.
         nxt = next((ref for ref in gc.get_referents(nxt) if hasattr(ref, "ag_frame")), None)

@@ -509,7 +509,7 @@ def _repl_stack():
     import IPython.core.interactiveshell as shell
     import traitlets.config.application as application
 
-    import asyncrepl._loop as repl_loop
+    import asyncrepl._cell.runner as repl_loop
 
     return [
         (sys.prefix + "/bin/asyncrepl", 8, "<module>"),

@@ -166,3 +166,50 @@ def test_async_magic_calls_are_awaited(source, expected):
 )
 def test_other_magic_calls_are_left_alone(source):
     assert rewrite(source, awaited_magics=["timeit_async"]) is None
+
+
+# -- the AST transformers (asyncrepl._cell.transform) ------------------------------------
+
+
+def test_the_typed_lines_transformer_never_raises_on_a_lazy_linecache_entry():
+    # IPython drops an AST transformer for the rest of the session when it
+    # raises; a lazy linecache entry is a 1-tuple (linecache.lazycache), where
+    # the old transformer raised IndexError (benchmarks/bench_tasks.py met it).
+    import linecache
+
+    from asyncrepl._cell.transform import TypedLines
+
+    linecache.cache["<cell with rewritten lines>"] = (10, None, ["x = (await H.asyncio_run(main()))\n"], "<cell>")
+    linecache.cache["<lazy>"] = (lambda: "",)
+    try:
+        typed = {1: ("x = (await H.asyncio_run(main()))", "x = asyncio.run(main())")}
+        tree = ast.parse("x = 1")
+        assert TypedLines(typed).visit(tree) is tree
+        assert linecache.cache["<cell with rewritten lines>"][2] == ["x = asyncio.run(main())\n"]
+        assert typed == {}
+    finally:
+        linecache.cache.pop("<cell with rewritten lines>", None)
+        linecache.cache.pop("<lazy>", None)
+
+
+def statements_as_tasks(source: str) -> str:
+    from asyncrepl._cell.transform import StatementsAsTasks
+
+    return ast.unparse(StatementsAsTasks().visit(ast.parse(source)))
+
+
+def test_only_top_level_statements_that_await_are_run_as_statements():
+    out = statements_as_tasks("x = 1\nasync def f():\n    await g()\nawait f()\ny = await f()\nasync for i in g():\n    pass")
+    lines = [line for line in out.splitlines() if line]
+    assert lines[:3] == ["x = 1", "async def f():", "    await g()"]  # a function's awaits are its own
+    assert lines[3].startswith("await __import__('asyncrepl')._entry.statement(")
+    assert lines[4].startswith("y = await __import__('asyncrepl')._entry.statement(")  # the assignment stays the cell's
+    assert lines[5].startswith("await __import__('asyncrepl')._entry.statement(") and len(lines) == 6
+
+
+def test_the_statements_transformer_never_raises():
+    from asyncrepl._cell.transform import StatementsAsTasks
+
+    odd = ast.Module([ast.Expr(ast.Await(ast.Name("x")))], [])  # no line numbers at all
+    assert StatementsAsTasks().visit(odd) is odd
+    assert StatementsAsTasks().visit(ast.Expression(ast.Constant(1))) is not None

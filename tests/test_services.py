@@ -9,10 +9,10 @@ service as its developer would, starts it as a background task at the prompt
 ``%tasks``, ``%tasks ID``, ``%cancel``, Ctrl-C and the reports that appear by
 themselves - asserting what the user sees.
 
-Tests marked ``xfail(strict=True)`` assert what issue 18 (or issue 20, for
-``%why``) says the user must see and does not see yet; each names its bullet.
-When a fix lands, its test passes, strict xfail turns that into a failure, and
-the mark comes off.
+Tests marked ``xfail(strict=True)`` assert what issue 20 (``%why``) says the
+user must see and does not see yet; each names what it waits for.  When it
+lands, its test passes, strict xfail turns that into a failure, and the mark
+comes off.
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ terminal_test = pytest.mark.terminal
 
 # Only a failed assertion counts as the expected failure: a test that breaks
 # otherwise (a service that does not start, a typo) fails.
-def issue_18(bullet: str):
-    return pytest.mark.xfail(reason=f"issue 18: {bullet}", strict=True, raises=AssertionError)
-
-
 def issue_20(what: str):
     return pytest.mark.xfail(reason=f"issue 20 (%why): {what}", strict=True, raises=AssertionError)
 
@@ -220,7 +216,6 @@ def test_dead_consumers_each_death_is_reported_and_the_producers_are_seen_waitin
 
 
 @terminal_test
-@issue_18('"waits on" shows ... Semaphore and Queue waits show their counts')
 def test_dead_consumers_queue_wait_shows_how_full_the_queue_is(debug_service):
     term = debug_service("dead_consumers")
     term.run(DEAD_CONSUMERS_LOAD, timeout=60)
@@ -266,8 +261,6 @@ def test_fire_and_forget_failure_is_reported_at_the_line_that_dropped_the_task(d
 
 
 @terminal_test
-@issue_18("failures are kept: %tasks --failed lists them whatever number of tasks succeed meanwhile; "
-          "%tasks --done PATTERN filters")
 def test_fire_and_forget_failure_is_kept_after_hundreds_of_successful_requests(debug_service):
     term = debug_service("fire_and_forget")
     out = term.run("await load(svc.url, n=20, one_word_every=20)")
@@ -307,7 +300,6 @@ def test_lock_order_deadlocked_transfers_are_listed_at_their_lock_lines(debug_se
 
 
 @terminal_test
-@issue_18('"waits on" for async with lock: shows the lock, not _ContextManagerMixin.__aenter__()')
 def test_lock_order_waits_on_names_the_lock(debug_service):
     term = debug_service("lock_order")
     load_until(term, LOCK_ORDER_LOAD, "'timed out'")
@@ -321,14 +313,10 @@ def test_lock_order_waits_on_names_the_lock(debug_service):
 
 
 @terminal_test
-@issue_18('"created at" for tasks made inside a library names the library\'s line '
-          "(aiohttp's web_protocol.py:NNN), not the console script's sys.exit(main())")
 def test_lock_order_request_tasks_are_created_at_aiohttps_line(debug_service):
     # On Python 3.12 and 3.13 aiohttp makes these tasks with asyncio.Task(...,
-    # eager_start=True), past the loop's task factory: asyncrepl shows "?"
-    # there, also with the tasks branch's fix (checked), so on those two
-    # versions this stays a failure until something other than the factory
-    # (debug mode's _source_traceback?) names the creator.
+    # eager_start=True), past the loop's task factory: there asyncrepl reads
+    # where from debug mode's record of each task's creation.
     term = debug_service("lock_order")
     load_until(term, LOCK_ORDER_LOAD, "'timed out'")
     rows = table(term.run("%tasks"))
@@ -384,7 +372,6 @@ def test_leaked_permit_requests_wait_on_the_pool_and_ctrl_c_gives_the_prompt_bac
 
 
 @terminal_test
-@issue_18("Ctrl-C on an awaiting cell says where the cell was waiting (the innermost line of the user's own code)")
 def test_leaked_permit_ctrl_c_says_where_the_cell_was_waiting(debug_service):
     term = debug_service("leaked_permit", "start, load, fetch_profile")
     term.run(LEAKED_PERMIT_LOAD, timeout=60)
@@ -396,7 +383,6 @@ def test_leaked_permit_ctrl_c_says_where_the_cell_was_waiting(debug_service):
 
 
 @terminal_test
-@issue_18('"waits on" shows ... Semaphore and Queue waits show their counts')
 def test_leaked_permit_waits_on_shows_the_semaphores_counts(debug_service):
     term = debug_service("leaked_permit")
     term.run(LEAKED_PERMIT_LOAD, timeout=60)
@@ -463,7 +449,6 @@ def test_swallowed_cancel_the_retrying_child_is_listed_and_cancel_says_it_went_o
 
 
 @terminal_test
-@issue_18("%cancel of a task that waits on such a child names the child that swallowed the cancellation and its line")
 def test_swallowed_cancel_cancel_of_the_waiter_names_the_child(debug_service):
     term = debug_service("swallowed_cancel")
     term.run("await load(svc.url, n=1, concurrency=1, timeout=3)")
@@ -475,8 +460,6 @@ def test_swallowed_cancel_cancel_of_the_waiter_names_the_child(debug_service):
 
 
 @terminal_test
-@issue_18("a second Ctrl-C while the cell is still cancelling gives the prompt back at once; the cell goes on "
-          "in the background as 'In [n]', and one line names the task that refuses to stop and its line")
 def test_swallowed_cancel_second_ctrl_c_gives_the_prompt_back(debug_service):
     term = debug_service("swallowed_cancel", "start, best_price")
     term.type("price = await best_price(svc.url)")  # In [3]
@@ -491,7 +474,6 @@ def test_swallowed_cancel_second_ctrl_c_gives_the_prompt_back(debug_service):
 
 
 @terminal_test
-@issue_18("%%timeout gives the prompt back when the cancelled cell has not finished shortly after its deadline")
 def test_swallowed_cancel_cell_timeout_gives_the_prompt_back(debug_service):
     term = debug_service("swallowed_cancel", "start, best_price")
     term.type("%%timeout 1\nprice = await best_price(svc.url)")

@@ -3,6 +3,7 @@ screen: IPython in a pty, its output fed to a terminal emulator (pyte) that
 answers prompt_toolkit's cursor position requests as real terminals do."""
 
 import re
+import time
 
 import pexpect
 import pytest
@@ -93,6 +94,25 @@ def test_a_mark_while_a_task_holds_the_loop_and_ctrl_c_stops_it(screen):
     assert back.startswith("asyncio: 0 tasks · lag ")
     # prompt_toolkit drew the whole prompt again: no trace of the mark anywhere.
     term.settle(0.5)
+    assert not any("⚠" in row for row in term.screen.display)
+    assert term.value("spinner.cancelled()") == "True"
+
+
+def test_a_task_that_spins_from_its_first_step_shows_the_mark(screen):
+    # Issue 18: the task's first step runs before the prompt comes back,
+    # which left a blank screen, with no prompt and no mark, until Ctrl-C.
+    term = screen()
+    term.run("import asyncio\nasync def spin():\n    while True:\n        pass\n")
+    term.type("spinner = asyncio.create_task(spin())")
+    end = time.monotonic() + 5
+    while "⚠" not in term.cursor_line() and time.monotonic() < end:
+        term.settle(0.1)
+    held = term.cursor_line()
+    assert held.startswith("asyncio: 1 task · ⚠ task ") and "(Ctrl-C stops it)" in held, held
+    time.sleep(0.7)  # Ctrl-C stops a step that has held the loop half a second
+    term.ctrl_c()
+    out = term.wait(timeout=10)  # the prompt comes back, without the mark
+    assert "Ctrl-C cancelled task" in out
     assert not any("⚠" in row for row in term.screen.display)
     assert term.value("spinner.cancelled()") == "True"
 

@@ -53,30 +53,28 @@ def CellAbandoned(  # noqa: N802 (it makes the exception a cell ends with)
     by: str,
     task: str,
     task_id: int,
-    refusing: list[tuple[str, str | None, str | None]],
+    refusing: str,
+    how: str | None,
+    where: str | None,
     waited_at: str | None,
     seconds: float | None,
 ) -> BaseException:
     """What a cell that was let go of ends with: the line of its Ctrl-C (or
-    deadline), and a line naming the task that refuses to stop."""
+    deadline), and a line naming the task that refuses to stop, and where
+    (see ``TaskRegistry.why_still_running``)."""
     if by == "timeout":
         first = cell_timeout(seconds or 0.0, waited_at)
     else:
         first = cell_stopped(by, waited_at)
-    lines = first._render_traceback_()
-    if refusing:
-        label, then, now = refusing[0]
-        where = f" at {then}" if then else ""
-        going = f"; it now waits at {now}" if now and now != then else ""
-        why = f"task {label} caught the cancellation{where} and went on{going}"
-        if len(refusing) > 1:
-            why += f" (and {len(refusing) - 1} more task{'s' if len(refusing) > 2 else ''})"
+    if how == "caught":
+        why = f"task {refusing} caught CancelledError" + (f" at {where}" if where else "") + " and went on"
+    elif how == "handling":
+        why = f"task {refusing} is still handling CancelledError" + (f", waiting at {where}" if where else "")
     else:
-        why = "it did not stop when cancelled"
-    lines.append(
-        f"asyncrepl: {cell} did not stop, so it goes on in the background as task {task} "
-        f"(%tasks {task_id}, %cancel {task_id}): {why}"
-    )
+        why = f"task {refusing} did not stop when cancelled" + (f"; it waits at {where}" if where else "")
+    lines = first._render_traceback_() + [
+        f"asyncrepl: {cell} goes on in the background as task {task_id} (%tasks {task_id}), because {why}"
+    ]
     first._render_traceback_ = lambda: list(lines)
     return first
 
@@ -127,6 +125,8 @@ def outcome_handler(
     *cells*: a callable giving the session's Cells, or None before it exists."""
 
     def handler(shell, etype, value, tb, tb_offset=None):
+        if tb is not None and tb.tb_frame.f_code.co_name != "run_code":
+            return _before_running(shell, etype, value, tb, tb_offset)
         tracker = cells() if cells is not None else None
         if issubclass(etype, asyncio.CancelledError) and tracker is not None:
             shown = _stopped(tracker.current)
@@ -160,6 +160,18 @@ def outcome_handler(
         return None
 
     return handler
+
+
+def _before_running(shell, etype, value, tb, tb_offset):
+    """An error in compiling or transforming the cell (IPython hands those to
+    the custom handler too, before its own): shown as IPython shows them."""
+    if issubclass(etype, IndentationError):
+        shell.showindentationerror()
+    elif issubclass(etype, (OverflowError, SyntaxError, ValueError, TypeError, MemoryError)):
+        shell.showsyntaxerror()
+    else:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    return None
 
 
 def _stopped(cell) -> BaseException | None:

@@ -26,10 +26,7 @@ class CellRunner:
 
     The cell finishes, fails or is cancelled before the runner returns:
     nothing of it runs later (a statement the cell let go of goes on as a
-    task of the user's, see ``state``).  The loop stops as soon as the cell's
-    task ends, so that what the cell started runs only once the prompt is
-    back (a task that spins from its first step then freezes the prompt
-    where the status line can say so).
+    task of the user's, see ``state``).
     """
 
     def __init__(self, session, cell_number):
@@ -48,11 +45,7 @@ class CellRunner:
         if loop.is_running():
             # A cell run from inside a cell (%%capture, %rerun, run_cell() in
             # user code): the loop is already busy with the outer cell.
-            cells.nested += 1
-            try:
-                return _run_without_suspending(coro)
-            finally:
-                cells.nested -= 1
+            return _run_without_suspending(coro)
         # While the loop is not running, Ctrl-C is remembered, never raised
         # here: the cell is cancelled as soon as the loop runs it.
         pressed: list[bool] = []
@@ -60,46 +53,39 @@ class CellRunner:
         cell = None
         try:
             name = f"In [{self.cell_number()}]"
-            task = session.create_own_task(self.run_cell(coro), name=name)
+            task = session.create_own_task(coro, name=name)
+            task.add_done_callback(self._stop_once_done)
             cell = cells.begin(task, name)
             interrupter.in_window = lambda: loop.call_soon_threadsafe(cells.interrupt)
             if pressed:
                 cells.interrupt()
-            while True:
+            # As run_until_complete, but a loop stopped by something else (a
+            # callback's KeyboardInterrupt) runs on until the cell ends.
+            while not task.done():
                 try:
-                    return loop.run_until_complete(task)
-                except asyncio.CancelledError:
-                    if cell.stopped_by is None:
-                        raise
-                    # Stopped before it started (Ctrl-C as it was about to run).
-                    raise cell_stopped(cell.stopped_by, None) from None
+                    loop.run_forever()  # until the cell's task ends, or until something stops the loop
                 except (KeyboardInterrupt, SystemExit) as error:
                     if task.done():
                         raise  # the cell's own: IPython shows it
                     # A background task or callback raised it and stopped
                     # the loop: the cell goes on.
                     escaped(error)
-                except RuntimeError:
-                    if task.done():
-                        raise
-                    # The loop was stopped before the cell ended: run on.
                 finally:
                     session.monitor.paused()
+            try:
+                return task.result()
+            except asyncio.CancelledError:
+                if cell.stopped_by is None:
+                    raise
+                # Stopped before it started (Ctrl-C as it was about to run).
+                raise cell_stopped(cell.stopped_by, None) from None
         finally:
             interrupter.in_window = None
             if cell is not None:
                 cells.end(cell)
 
-    async def run_cell(self, coro):
-        __tracebackhide__ = True
-        try:
-            return await coro
-        finally:
-            coro.close()  # cancelled before it started: no "never awaited" warning
-            # In the cell's last step: run_until_complete returns at the end of
-            # this iteration, before anything the cell started takes a step.
-            self._stop_loop()
-
+    def _stop_once_done(self, task) -> None:
+        self._stop_loop()
 
 def _run_without_suspending(coro):
     """Drive a cell's coroutine to its end without returning to the loop.

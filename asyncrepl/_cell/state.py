@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .._tasks import Link, TaskRegistry, awaited_tasks
+from .._deadline import waiting_at
+from .._tasks import TaskRegistry
 from .outcome import CellAbandoned
 from .statements import Statement, awaited, compile_statement
 
@@ -44,9 +45,6 @@ class Cell:
     waited_at: str | None = None  # where the cell was waiting when it was cancelled
     seconds: float | None = None  # the deadline that cancelled it
     shown: BaseException | None = None  # what the cell showed as its error, if asyncrepl showed it
-    # Where each task of the cancelled statement was waiting when it was
-    # cancelled: what a task that then refuses to stop is named by.
-    cancelled_at: dict = field(default_factory=dict)
 
     def runs(self, task: asyncio.Task | None) -> bool:
         """Whether *task* runs the cell's own code."""
@@ -111,11 +109,11 @@ class Cells:
 
     def statement(self, key: int, frame):
         """The cell's statement kept under *key*, ready to be awaited."""
-        value = compile_statement(key, frame)
+        value, line = compile_statement(key, frame)
         cell = self.current
         if not inspect.iscoroutine(value):
             return awaited(value)
-        statement = Statement(value)
+        statement = Statement(value, (frame.f_code, line))
         if cell is not None:
             cell.statement = statement
         return statement
@@ -154,19 +152,8 @@ class Cells:
 
     def _note_stop(self, cell: Cell, by: str) -> None:
         cell.stopped_by = by
-        statement = cell.awaiting()
-        frames = _coroutine_frames(statement.coro) if statement is not None else _task_frames(cell.task)
-        cell.waited_at = self._innermost_users(frames)
-        for waiting in _await_tree(cell.task, frames):
-            if waiting is not cell.task:
-                cell.cancelled_at[waiting] = self._innermost_users(_task_frames(waiting))
-
-    def _innermost_users(self, frames) -> str | None:
-        for frame in reversed(frames):
-            link = Link(frame.f_code.co_qualname, frame.f_code.co_filename, frame.f_lineno)
-            if link.users:
-                return self.place(link)
-        return None
+        link = waiting_at(cell.task) if cell.task is not None else None
+        cell.waited_at = self.place(link) if link is not None else None
 
     def take_interrupt(self) -> bool:
         """For a stand-in (``loop.run_forever()``...) that got the cancellation
@@ -177,7 +164,6 @@ class Cells:
         if cell is None or cell.stopped_by in (None, "timeout"):
             return False
         cell.stopped_by = cell.waited_at = None
-        cell.cancelled_at.clear()
         task = cell.task
         if task is not None and task is asyncio.current_task() and task.cancelling():
             task.uncancel()
@@ -189,11 +175,11 @@ class Cells:
         statement = cell.awaiting()
         if statement is None:
             return
-        frames = _coroutine_frames(statement.coro)
-        refusing = self.refusing(cell.task, frames)
+        refusing = self.registry.why_still_running(cell.task)
 
         def start_task(coro, context):
             task = self.registry.create_own_task(coro, name=self.name_of(cell), context=context)
+            self.registry.info(task).frames = statement.where  # created where the statement stands
             self.registry.adopt(task)
             return task
 
@@ -205,68 +191,24 @@ class Cells:
         """*task*, which ran a cell's code (``%%timeout``'s) and refuses to stop,
         goes on in the background as a task of the user's; the error the cell
         ends with, naming the task that refuses."""
+        refusing = self.registry.why_still_running(task)
         self.registry.adopt(task)
-        cell = self.current
-        refusing = self.refusing(task, _task_frames(task))
-        return self._left_running_error(task, by, cell, refusing, waited_at=waited_at, seconds=seconds)
+        return self._left_running_error(task, by, self.current, refusing, waited_at=waited_at, seconds=seconds)
 
     def _left_running_error(self, task, by, cell, refusing, waited_at=None, seconds=None) -> BaseException:
-        cancelled_at = cell.cancelled_at if cell is not None else {}
+        refuser = refusing.task if refusing.task is not cell_task(cell) else task
         return CellAbandoned(
             cell=self.name_of(cell) if cell is not None else self.registry.name_of(task),
             by=by,
             task=self.registry.label(task),
             task_id=self.registry.info(task).id,
-            refusing=[
-                (self.registry.label(t), cancelled_at.get(t), self._innermost_users(_task_frames(t)))
-                for t in refusing
-            ],
+            refusing=self.registry.label(refuser),
+            how=refusing.how,
+            where=self.place(refusing.where) if refusing.where is not None else None,
             waited_at=waited_at if waited_at is not None else (cell.waited_at if cell is not None else None),
             seconds=seconds if seconds is not None else (cell.seconds if cell is not None else None),
         )
 
-    def refusing(self, task: asyncio.Task, frames) -> list[asyncio.Task]:
-        """The tasks that keep *task* (whose await chain is *frames*) from
-        ending: the pending tasks at the ends of what it awaits; those that
-        were cancelled and went on first."""
-        tree = _await_tree(task, frames)
-        leaves = [t for t in tree[1:] if not t.done() and not awaited_tasks(t)]
-        return sorted(leaves, key=lambda t: t.cancelling() == 0)
 
-
-def _coroutine_frames(coro) -> list:
-    """The frames of *coro*'s await chain, outermost first."""
-    frames, awaitable = [], coro
-    while awaitable is not None:
-        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None) or getattr(awaitable, "ag_frame", None)
-        if frame is None:
-            drives = getattr(awaitable, "asyncrepl_drives", None)
-            if drives is None:
-                break
-            awaitable = drives
-            continue
-        frames.append(frame)
-        awaitable = (
-            getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None) or getattr(awaitable, "ag_await", None)
-        )
-    return frames
-
-
-def _task_frames(task: asyncio.Task | None) -> list:
-    if task is None or task.done():
-        return []
-    return _coroutine_frames(task.get_coro())
-
-
-def _await_tree(task: asyncio.Task, frames, most: int = 1000) -> list[asyncio.Task]:
-    """*task* and the tasks it awaits, and the tasks those await..., breadth first."""
-    found, index = [task], 0
-    seen = {id(task)}
-    while index < len(found) and len(found) < most:
-        current = found[index]
-        for child in awaited_tasks(current, frames if current is task else _task_frames(current)):
-            if id(child) not in seen:
-                seen.add(id(child))
-                found.append(child)
-        index += 1
-    return found
+def cell_task(cell: Cell | None):
+    return cell.task if cell is not None else None

@@ -53,18 +53,19 @@ def keep_statement(node: ast.AST, mode: str) -> int:
     return key
 
 
-def compile_statement(key: int, frame):
+def compile_statement(key: int, frame) -> tuple:
     """The statement kept under *key*, compiled for and run in *frame* (the
     cell's module code that reached it, whose ``__future__`` features it
-    shares): a coroutine for what it awaits, or its value if it awaits
-    nothing after all."""
+    shares): a coroutine for what it awaits (or its value if it awaits
+    nothing after all), and the line it starts on."""
     try:
         node, mode = _KEPT.pop(key)
     except KeyError:
         raise RuntimeError(f"asyncrepl lost statement {key} of this cell; run the cell again") from None
     flags = frame.f_code.co_flags & _FUTURE_FLAGS | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     code = compile(node, frame.f_code.co_filename, mode, flags, dont_inherit=True)
-    return eval(code, frame.f_globals, frame.f_locals)
+    first = node.body if mode == "eval" else node.body[0]
+    return eval(code, frame.f_globals, frame.f_locals), first.lineno
 
 
 class _LetGo(BaseException):
@@ -76,10 +77,11 @@ class Statement:
     statement's coroutine in the awaiting task, step for step, as ``await``
     would (see :class:`_Driving`)."""
 
-    __slots__ = ("coro", "task", "waiting_on", "done", "_error")
+    __slots__ = ("coro", "where", "task", "waiting_on", "done", "_error")
 
-    def __init__(self, coro):
+    def __init__(self, coro, where: tuple = ()):
         self.coro = coro
+        self.where = where  # (code, line number) of the cell where it stands
         self.task = None  # the cell's task, once it awaits this
         self.waiting_on = None  # the future the statement waits on now (None: between steps)
         self.done = False
@@ -103,10 +105,10 @@ class Statement:
         wakeup = wakeup_of(task, future)
         if wakeup is None:
             return None
-        moved = start_task(_go_on(self.coro, future), _context_of(task))
+        moved = start_task(cell(self.coro, future), _context_of(task))
         self._error = error_for(moved)
         self.done = True
-        future.remove_done_callback(wakeup)  # the cell's task no longer waits on it...
+        future.remove_done_callback(wakeup[0])  # the cell's task no longer waits on it...
         wake_task(task, wakeup, _LetGo())  # ...and ends its wait with self._error
         return moved
 
@@ -166,7 +168,7 @@ class _Driving:
         return yielded
 
 
-async def _go_on(coro, waiting_on):
+async def cell(coro, waiting_on):
     """The rest of a statement that was let go of, in a task of its own."""
     __tracebackhide__ = True
     return await _Resumed(coro, waiting_on)

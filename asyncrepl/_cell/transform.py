@@ -131,7 +131,9 @@ _AWAITING = (ast.Await, ast.AsyncFor, ast.AsyncWith)
 
 
 def awaits_at_top_level(node: ast.AST) -> bool:
-    """Whether *node* awaits in the scope it is in (not in a function or class it defines)."""
+    """Whether *node* awaits in the scope it is in: not in the body of a
+    function or class it defines (its decorators and defaults are evaluated
+    where it stands)."""
     pending = [node]
     while pending:
         current = pending.pop()
@@ -139,10 +141,20 @@ def awaits_at_top_level(node: ast.AST) -> bool:
             return True
         if isinstance(current, ast.comprehension) and current.is_async:
             return True
-        if isinstance(current, _OWN_SCOPES) and current is not node:
+        if isinstance(current, _OWN_SCOPES):
+            pending.extend(_evaluated_where_defined(current))
             continue
         pending.extend(ast.iter_child_nodes(current))
     return False
+
+
+def _evaluated_where_defined(node: ast.AST) -> list:
+    """What of a def, lambda or class runs where it stands, not when called."""
+    if isinstance(node, ast.Lambda):
+        return [*node.args.defaults, *filter(None, node.args.kw_defaults)]
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *node.keywords]
+    return [*node.decorator_list, *node.args.defaults, *filter(None, node.args.kw_defaults)]
 
 
 class StatementsAsTasks(ast.NodeTransformer):

@@ -23,6 +23,11 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 
+try:
+    import termios
+except ImportError:  # Windows
+    termios = None
+
 from .._cell.runner import CellRunner, escaped
 from .._diagnostics import report
 from .._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
@@ -42,6 +47,7 @@ class TerminalHost(Host):
         self.name = "terminal" if self.prompt else "in-process"
         self.prompt_hook_active = False
         self.runner: CellRunner | None = None
+        self.status_bar: StatusBar | None = None
 
     def install(self, session, undo: ExitStack) -> None:
         shell = self.shell
@@ -58,8 +64,17 @@ class TerminalHost(Host):
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, session.interrupter)
             undo.callback(signal.signal, signal.SIGINT, previous)
+            undo.callback(session.interrupter.signalled.subscribe(self._on_ctrl_c))
         if self.prompt:
             self._run_loop_at_prompt(session, undo)
+
+    def _on_ctrl_c(self) -> None:
+        # What Ctrl-C makes asyncrepl say starts on a line of its own: in
+        # place of the status line's mark if it is on the cursor's line, else
+        # after the ^C the terminal echoed.
+        status_bar = self.status_bar
+        if status_bar is None or not status_bar.unmark_the_cursors_line():
+            _after_the_echoed_ctrl_c()
 
     def summary(self, session) -> str:
         debug = "on" if session.settings.debug else "off"
@@ -110,9 +125,13 @@ class TerminalHost(Host):
         pt_inputhooks.register("asyncrepl", hook)
         undo.callback(pt_inputhooks.registered.pop, "asyncrepl", None)
         # AsyncRepl.status_bar: the status line under the prompt.
-        hook.status_bar = StatusBar(shell, session.loop, session.monitor, StatusLine(session.registry), session.settings)
+        hook.status_bar = StatusBar(
+            shell, session.loop, session.monitor, StatusLine(session.registry), session.settings, session.cells
+        )
         hook.status_bar.install()
         undo.callback(hook.status_bar.uninstall)
+        self.status_bar = hook.status_bar
+        undo.callback(setattr, self, "status_bar", None)
         _no_size_polling(undo, shell.pt_app.app)
         if previous_gui is not None:
             shell.enable_gui(None)
@@ -152,6 +171,25 @@ class TerminalHost(Host):
             f"background tasks now pause while the prompt waits ({now}); "
             "they run during cells, and '%gui asyncrepl' brings them back at the prompt"
         )
+
+
+def _after_the_echoed_ctrl_c() -> None:
+    """While a cell runs, the terminal is in its cooked mode and echoes Ctrl-C
+    as ``^C``: what Ctrl-C then makes asyncrepl say starts on a line of its
+    own.  (At the prompt nothing is echoed.)"""
+    if termios is None:
+        return
+    try:
+        fd = sys.__stdin__.fileno()
+        lflag = termios.tcgetattr(fd)[3]
+    except (termios.error, OSError, ValueError, AttributeError):
+        return
+    if lflag & termios.ECHO and lflag & getattr(termios, "ECHOCTL", 0):
+        try:
+            sys.__stdout__.write("\n")
+            sys.__stdout__.flush()
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: reentrant write in progress
+            pass
 
 
 def _no_size_polling(undo: ExitStack, app) -> None:
@@ -287,7 +325,10 @@ class StatusBar:
     same thread.  The monitor's thread then writes the line with the
     holding mark onto the terminal's bottom row itself (the cursor saved and
     restored, so the input line is untouched), and prompt_toolkit repaints
-    the whole prompt once the loop is free.
+    the whole prompt once the loop is free.  Between a cell and its prompt
+    (a task the cell started spins from its first step, before the prompt
+    is drawn), the mark is written on the cursor's line instead, and erased
+    once the loop is free.
 
     A bottom toolbar of the user's own is left alone: no status line then.
     """
@@ -295,8 +336,11 @@ class StatusBar:
     INTERVAL = 0.25  # seconds between two redraws, at least
     HELD_EVERY = 0.5  # seconds between two writes of the holding mark
 
-    def __init__(self, shell, loop: asyncio.AbstractEventLoop, monitor: LoopMonitor, status: StatusLine, settings):
+    def __init__(self, shell, loop: asyncio.AbstractEventLoop, monitor: LoopMonitor, status: StatusLine, settings, cells=None):
         self.session = shell.pt_app
+        self.cells = cells  # the running cell (the mark between a cell and its prompt)
+        self._line_marked = False  # the mark is on the cursor's line
+        self._counted_for = None  # the cell after which the counts were taken
         self.shell = shell
         self.loop = loop
         self.monitor = monitor
@@ -370,6 +414,9 @@ class StatusBar:
     @contextmanager
     def prompt_waits(self, prompt_loop):
         """While the hook runs the loop: the prompt is shown and can be woken."""
+        if self._stale:  # counted now, before a task that holds the loop can keep prompt_toolkit from it
+            self._stale = False
+            self.status.refresh()
         self._prompt_loop = prompt_loop
         try:
             yield
@@ -385,6 +432,12 @@ class StatusBar:
 
     def _iteration(self, start: float, end: float) -> None:
         """Each iteration of the loop (the monitor's probe calls this as it ends)."""
+        if self._line_marked:
+            self.unmark_the_cursors_line()  # the step that held the loop has let go
+        if self._prompt_loop is None and self._between_cell_and_prompt() and self._counted_for is not self.cells.current:
+            # The counts the mark shows, should what the cell started hold the loop before the prompt.
+            self._counted_for = self.cells.current
+            self.status.refresh()
         if self._prompt_loop is None or not self.shown():
             return
         status = self.status
@@ -425,8 +478,11 @@ class StatusBar:
     # -- on the monitor's thread, while a step holds the loop --
 
     def _sample(self, hold: Hold) -> None:
-        if self._prompt_loop is None or hold.debugger or not self.shown():
+        if hold.debugger or not self.shown():
             return
+        between = self._prompt_loop is None and self._between_cell_and_prompt()
+        if self._prompt_loop is None and not between:
+            return  # a cell runs: its output is on the screen, not the prompt
         task = hold.task
         if task is not None and is_repl_machinery(task):
             return
@@ -435,13 +491,46 @@ class StatusBar:
         if held < self.monitor.threshold or now - self._held_drawn < self.HELD_EVERY:
             return
         self._held_drawn = now
-        self._paint_bottom_row(self.status.while_held(self.status.who(task), held))
+        text = self.status.while_held(self.status.who(task), held)
+        if between:
+            self._mark_the_cursors_line(text)
+        else:
+            self._paint_bottom_row(text)
+
+    def _between_cell_and_prompt(self) -> bool:
+        cell = self.cells.current if self.cells is not None else None
+        return cell is not None and cell.task is not None and cell.task.done()
+
+    def _mark_the_cursors_line(self, text: str) -> None:
+        """The mark on the line the next prompt will take (the cell's output ended before it)."""
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            sys.__stdout__.write("\r\x1b[K\x1b[7m" + text[: columns - 1] + "\x1b[0m")
+            sys.__stdout__.flush()
+        except (OSError, ValueError, AttributeError, RuntimeError):
+            return
+        self._line_marked = True
+
+    def unmark_the_cursors_line(self) -> bool:
+        """Erase the mark from the cursor's line, if it is there (True then)."""
+        if not self._line_marked:
+            return False
+        self._line_marked = False
+        try:
+            sys.__stdout__.write("\r\x1b[K")
+            sys.__stdout__.flush()
+        except (OSError, ValueError, RuntimeError):
+            pass
+        return True
 
     def _paint_bottom_row(self, text: str) -> None:
         app = self.session.app
         prompt_loop = self._prompt_loop
-        if prompt_loop is None or not app.renderer.height_is_known:
-            return  # no toolbar on the screen (the terminal does not report the cursor's row)
+        if prompt_loop is None or not (app.renderer.height_is_known or app.renderer.waiting_for_cpr):
+            # No toolbar on the screen: the terminal does not report the
+            # cursor's row.  (Waiting for that report, it will be: a task that
+            # spins from its first step holds the loop before the report is read.)
+            return
         output = app.output
         try:
             fd = output.fileno()

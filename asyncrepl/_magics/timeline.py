@@ -4,7 +4,6 @@ Recording and drawing are ``_timeline``, which knows no IPython."""
 from __future__ import annotations
 
 import ast
-import asyncio
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ from IPython.display import display
 from .. import _timeline
 from .._render import terminal_width
 from .._timing import compile_with_value, run_with_value, split_value
-from ._common import ReplMagics, StatementSyntaxError, parse_arguments
+from ._common import ReplMagics, StatementSyntaxError, parse_arguments, unquoted
 
 PERFETTO = "https://ui.perfetto.dev"
 
@@ -96,11 +95,10 @@ class TimelineMagics(ReplMagics):
             __tracebackhide__ = True
             return await run_with_value(*code, namespace)
 
-        loop = asyncio.get_running_loop()
         timed_cell, cell_track = recorder.wrap(cell(), "cell")
         previous_wrap, registry.wrap_coroutine = registry.wrap_coroutine, _timeline.task_wrapper()
         try:
-            task = loop.create_task(timed_cell, name="%%timeline", context=recorder.context())
+            task = registry.create_own_task(timed_cell, name="%%timeline", context=recorder.context())
             recorder.track_task(task, cell_track)
             try:
                 value = await task
@@ -138,8 +136,7 @@ def _ends_with_semicolon(source: str) -> bool:
 def _writable(path: str) -> str:
     """*path* made absolute, if a file can be written there; else a UsageError.
     Checked before the cell runs, so that a typo costs nothing."""
-    if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
-        path = path[1:-1]  # magic arguments keep the quotes of a quoted name
+    path = unquoted(path)  # magic arguments keep the quotes of a quoted name
     if not path.strip():
         raise UsageError("--save takes a file name, e.g. --save trace.json")
     full = os.path.abspath(os.path.expanduser(path))

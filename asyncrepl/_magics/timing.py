@@ -133,9 +133,8 @@ class TimingMagics(ReplMagics):
             timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
         except SyntaxError as error:  # valid in a cell, not in a function: from m import *
             raise StatementSyntaxError(self.shell, error) from None
-        registry = self._registry() if self._registry is not None else None
-        for code in timer.task_codes if registry is not None else ():
-            registry.own_code(code)  # -c's copies are the harness's tasks, not yours
+        for code in timer.task_codes:
+            self.session.registry.own_code(code)  # -c's copies are the harness's tasks, not yours
         return self._timeit(timer, timed.strip(), number, repeat, precision, opts)
 
     async def _timeit(self, timer: AsyncTimer, statement: str, number, repeat, precision, opts):
