@@ -228,8 +228,16 @@ async def _until_done_or_stopped(task: asyncio.Future, run: _UserRun | None, int
             return task.result()
         raise KeyboardInterrupt from None
     if not task.done():
-        raise RuntimeError(_STOPPED_EARLY)
+        raise as_asyncio(RuntimeError(_STOPPED_EARLY))
     return task.result()
+
+
+def as_asyncio(error: BaseException) -> BaseException:
+    """*error*, which a stand-in raises as asyncio would have: its traceback
+    is shown ending at the user's call, as a script's would (see
+    ``_cell.outcome``), not in asyncrepl's code."""
+    error.asyncrepl_as_asyncio = True
+    return error
 
 
 def _retrieve(task: asyncio.Future) -> None:
@@ -366,7 +374,7 @@ class LoopEntry:
                 return loop.run_forever()
         with self._user_run() as run:
             if run is None:
-                raise RuntimeError("This event loop is already running")  # unguarded loop: as before
+                raise as_asyncio(RuntimeError("This event loop is already running"))  # unguarded loop: as before
             try:
                 await run.stopped
             except asyncio.CancelledError:
@@ -407,7 +415,7 @@ class LoopEntry:
                 "asyncrepl: inside a function, loop.run_until_complete() cannot run a future of "
                 "the REPL's loop, which is busy running this cell; await it at the cell's top level"
             )
-            raise error
+            raise as_asyncio(error)
         with script_mode():
             return asyncio.run(_awaited(future))
 
@@ -423,7 +431,7 @@ class LoopEntry:
                 "is busy running this cell; call loop.run_forever() at the cell's top level, where "
                 "the cell waits until loop.stop()"
             )
-            raise error
+            raise as_asyncio(error)
         with script_mode():
             return loop.run_forever()
 

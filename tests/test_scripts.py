@@ -298,3 +298,15 @@ def test_a_pasted_script_reading_its_own_file_gets_one_hint(ip, capsys):
     assert out.count("asyncrepl:") == 1 and "%run FILE runs the file as the script it is" in out
     result, out, _ = run(ip, capsys, "undefined_name")
     assert isinstance(result.error_in_exec, NameError) and "asyncrepl" not in out  # other names: as IPython shows them
+
+
+@pytest.mark.parametrize("call", ["loop.run_until_complete(asyncio.sleep(1))", "asyncio.run(asyncio.sleep(1))"])
+def test_a_loop_stopped_before_its_future_completed_ends_at_the_users_call(ip, capsys, call):
+    # As a script's traceback ends (at asyncio's run_until_complete, below the
+    # user's call): never in asyncrepl's stand-ins, which raise it for asyncio.
+    result = ip.run_cell(f"loop = asyncio.get_event_loop()\nloop.call_later(0.05, loop.stop)\n{call}")
+    out = capsys.readouterr()
+    shown = out.out + out.err
+    assert str(result.error_in_exec) == "Event loop stopped before Future completed."
+    assert not asyncrepl_frames_in(shown), shown
+    assert out.out.rstrip().endswith(f"----> 3 {call}\n\nRuntimeError: Event loop stopped before Future completed."), shown

@@ -155,11 +155,25 @@ def outcome_handler(
                 "%run FILE runs the file as the script it is"
             )
         tb = without_statement_frames(tb, _is_asyncrepl)
+        if getattr(value, "asyncrepl_as_asyncio", False):
+            tb = _without_trailing_frames(tb, _is_asyncrepl)  # raised as asyncio would: it ends at the user's call
         value.__traceback__ = tb
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
         return None
 
     return handler
+
+
+def _without_trailing_frames(tb, is_asyncrepl: Callable[[str], bool]):
+    """*tb* without the asyncrepl frames at its end."""
+    head, last_kept = tb, None
+    while tb is not None:
+        if not is_asyncrepl(tb.tb_frame.f_code.co_filename):
+            last_kept = tb
+        tb = tb.tb_next
+    if last_kept is not None:
+        last_kept.tb_next = None
+    return head
 
 
 def _before_running(shell, etype, value, tb, tb_offset):
