@@ -38,14 +38,9 @@ import weakref
 from typing import NamedTuple
 
 from ._frames import CellNamer, code_location
-from ._tasks import (
-    TaskRegistry,
-    _classify_file,
-    _exception_of,
-    _is_users,
-    in_a_pending_gather,
-    outcome,
-)
+from ._tasks import TaskRegistry, in_a_pending_gather, outcome
+from ._tasks.code import _classify_file, _is_users
+from ._tasks.private import _exception_of
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')

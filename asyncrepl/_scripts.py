@@ -39,7 +39,7 @@ from contextlib import contextmanager, nullcontext
 
 from ._diagnostics import report
 from ._frames import CO_ASYNC, is_loop_step
-from ._tasks import _kind_of_code
+from ._tasks.code import _kind_of_code
 
 # asyncio's messages when code tries to start or re-enter a loop.
 LOOP_BUSY_MESSAGES = (

@@ -26,7 +26,9 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from ._tasks import _gathered, _ids, _kind_of_code, outcome, task_label
+from ._tasks import outcome, task_label
+from ._tasks.awaits import _gathered, _ids
+from ._tasks.code import _kind_of_code
 from ._timing import format_time
 
 __all__ = ["Recorder", "Timeline", "Track", "Wait", "draw_svg", "draw_text", "recording", "task_wrapper"]

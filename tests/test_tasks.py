@@ -228,7 +228,7 @@ def test_no_history_means_no_done_callback():
         registry = TaskRegistry(asyncio.get_running_loop(), history_size=0)
         registry.install()
         task = asyncio.create_task(leaf(0))
-        callbacks = len(_tasks._callbacks_of(task) or ())  # the real list, not the repr's
+        callbacks = len(_tasks.private._callbacks_of(task) or ())  # the real list, not the repr's
         await task
         registry.uninstall()
         return callbacks, registry.history
@@ -303,7 +303,7 @@ def test_repls_own_tasks_are_machinery():
             pass
 
         coro = InteractiveShell.run_cell_async.__code__
-        return _tasks._classify_file(coro.co_filename), _tasks._classify_file(user.__code__.co_filename)
+        return _tasks.code._classify_file(coro.co_filename), _tasks.code._classify_file(user.__code__.co_filename)
 
     assert asyncio.run(main()) == ("repl", "user")
 
@@ -418,7 +418,7 @@ def test_a_tasks_repr_is_what_plain_asyncio_prints():
     here = __file__
     assert f"created at {here}:{line_of(_reprs_made_here, 'MADE HERE')}" not in plain[0]  # asyncio.create_task's line
     assert plain[1].endswith(f"created at {here}:{line_of(_reprs_made_here, 'AND HERE')}>")
-    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+    assert all("asyncrepl/_tasks/" not in text and "_finished" not in text for text in ours)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
@@ -434,7 +434,7 @@ def test_with_the_eager_factory_a_repr_differs_from_plain_asyncio_only_in_asynci
     assert [without_site(text) for text in ours] == [without_site(text) for text in plain]
     assert re.search(r"created at \S+/asyncio/tasks\.py:\d+>$", ours[0])  # asyncio.create_task's line, as without a factory
     assert ours[1].endswith(f"created at {__file__}:{line_of(_reprs_made_here, 'AND HERE')}>")  # the user's
-    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+    assert all("asyncrepl/_tasks/" not in text and "_finished" not in text for text in ours)
 
 
 def test_wait_for_and_timeout_blocks_show_their_deadline():
@@ -644,7 +644,7 @@ def test_await_chain_and_awaited_by_on_every_version():
 
 @pytest.mark.parametrize("pattern, wanted", [("3", 3), ("#3", 3), ("²", None), ("#²", None), ("٣", None), ("x3", None), ("", None)])
 def test_only_ascii_digits_name_a_task_id(pattern, wanted):
-    assert _tasks._pattern_id(pattern) == wanted
+    assert _tasks.resolve._pattern_id(pattern) == wanted
 
 
 def test_a_multi_line_exception_message_stays_in_one_table_row():

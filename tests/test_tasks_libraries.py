@@ -103,14 +103,14 @@ def fakeweb(tmp_path, monkeypatch):
     (root / "fakeweb").mkdir(parents=True)
     (root / "fakeweb" / "__init__.py").write_text(FAKEWEB)
     monkeypatch.syspath_prepend(str(root))
-    roots = _tasks._library_roots() + (os.path.normcase(os.path.realpath(root)) + os.sep,)
-    monkeypatch.setattr(_tasks, "_library_roots", lambda: roots)
-    _tasks._classify_file.cache_clear()
+    roots = _tasks.code._library_roots() + (os.path.normcase(os.path.realpath(root)) + os.sep,)
+    monkeypatch.setattr(_tasks.code, "_library_roots", lambda: roots)
+    _tasks.code._classify_file.cache_clear()
     module = importlib.import_module("fakeweb")
     yield module
     sys.modules.pop("fakeweb", None)
-    _tasks._classify_file.cache_clear()
-    _tasks._code_kinds.clear()
+    _tasks.code._classify_file.cache_clear()
+    _tasks.code._code_kinds.clear()
 
 
 def fakeweb_line(marker):
@@ -168,7 +168,7 @@ def test_the_environments_console_scripts_are_the_repls_not_the_users():
     # The asyncrepl (and ipython) console scripts live in the environment's
     # bin/: before, a frame there counted as the user's code.
     launcher = os.path.join(sysconfig.get_paths()["scripts"], "asyncrepl")
-    assert _tasks._classify_file(launcher) == "repl"
+    assert _tasks.code._classify_file(launcher) == "repl"
 
 
 # -- who cancelled ---------------------------------------------------------------------------
@@ -528,7 +528,7 @@ def test_the_await_chain_follows_async_for_into_the_async_generator():
 
 def test_a_row_walks_the_await_chain_once(monkeypatch):
     walks = []
-    original = _tasks._awaitables
+    original = _tasks.awaits._awaitables
 
     def counting(task):
         walks.append(task)
@@ -537,7 +537,8 @@ def test_a_row_walks_the_await_chain_once(monkeypatch):
     async def scenario(registry):
         task = asyncio.create_task(sleeper(30))
         await settle()
-        monkeypatch.setattr(_tasks, "_awaitables", counting)
+        monkeypatch.setattr(_tasks.rows, "_awaitables", counting)
+        monkeypatch.setattr(_tasks.awaits, "_awaitables", counting)
         _tasks.row(registry, task)
         monkeypatch.undo()
         return task, list(walks)

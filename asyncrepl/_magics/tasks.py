@@ -349,7 +349,7 @@ class TaskMagics(ReplMagics):
         # Past --limit, the STILL RUNNING ones are named first; in id order.
         order = {"STILL RUNNING": 0, "finished anyway": 1, "cancelled": 2}
         named = sorted(outcomes, key=lambda pair: order[pair[1]])[:limit]
-        named.sort(key=lambda pair: _tasks._id_order(registry.info(pair[0]).id))
+        named.sort(key=lambda pair: _tasks.resolve._id_order(registry.info(pair[0]).id))
         views = self._views()
         lines = []
         for task, what in named:
