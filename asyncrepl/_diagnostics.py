@@ -374,13 +374,12 @@ class FailedTasks:
         self._reported: set[int] = set()
 
     def install(self) -> None:
-        self.registry.on_finished = self._finished
+        self._unsubscribe = self.registry.task_finished.subscribe(self._finished)
         self._previous_handler = self.loop.get_exception_handler()
         self.loop.set_exception_handler(self._handle_exception)
 
     def uninstall(self) -> None:
-        if self.registry.on_finished == self._finished:
-            self.registry.on_finished = None
+        self.registry.task_finished.unsubscribe(self._finished)
         if not self.loop.is_closed() and self.loop.get_exception_handler() == self._handle_exception:
             self.loop.set_exception_handler(self._previous_handler)
 
@@ -423,7 +422,7 @@ class FailedTasks:
             where += "; in a script it would have ended the program, the REPL goes on"
         task_id = self.registry.info(task).id
         self._reported.add(task_id)
-        self.registry.unseen_failures.add(task_id)
+        self.registry.ended.unseen_failures.add(task_id)
         report(
             f"task {self.registry.label(task)} failed: "
             f"{type(error).__name__}: {error}{where}\n  %tasks {task_id} shows the traceback, %debug_task {task_id} to debug",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from ._tasks import outcome, task_label
+from ._tasks.registry import chained
 from ._tasks.awaits import _gathered, _ids
 from ._tasks.code import _kind_of_code
 from ._timing import format_time
@@ -360,8 +361,8 @@ class Recorder:
 
 
 def task_wrapper():
-    """The task factory hook (TaskRegistry.wrap_coroutine) that records tasks
-    created where a Recorder is active, and leaves all others alone."""
+    """A subscriber of the task registry's ``wrapping`` hook that records
+    tasks created where a Recorder is active, and leaves all others alone."""
 
     def wrap(coro):
         active = recording()
@@ -379,7 +380,7 @@ def task_wrapper():
 
         return timed, created
 
-    return wrap
+    return chained(wrap)
 
 
 def recording() -> Recorder | None:

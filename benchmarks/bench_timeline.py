@@ -41,7 +41,7 @@ async def measure(tasks: int, steps: int, record: bool):
     registry.install()
     recorder = Recorder(task_id=lambda task: registry.info(task).id)
     if record:
-        registry.wrap_coroutine = task_wrapper()
+        registry.wrapping.subscribe(task_wrapper())
     try:
         if record:
             timed, track = recorder.wrap(cell(tasks, steps), "cell")

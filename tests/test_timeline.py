@@ -231,7 +231,7 @@ def record(cell_body, after=None):
         registry = TaskRegistry(loop)
         registry.install()
         recorder = Recorder(task_id=lambda task: registry.info(task).id)
-        registry.wrap_coroutine = task_wrapper()
+        registry.wrapping.subscribe(task_wrapper())
         timed, track = recorder.wrap(cell_body(), "cell")
         task = loop.create_task(timed, context=recorder.context())
         recorder.track_task(task, track)

@@ -21,6 +21,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .. import _tasks
+from .._tasks.cancelling import why_still_running
+from .._tasks.resolve import find, resolve, resolve_one
 from .._render import Views, left_out
 from .._timing import paused_debug
 from ._common import ReplMagics, parse_arguments, split_words, unquoted
@@ -109,14 +111,14 @@ class TaskMagics(ReplMagics):
 
     def _done(self, registry, views, patterns, args):
         if patterns:
-            matches = registry.resolve(patterns, pending=False)
+            matches = resolve(registry, patterns, pending=False)
             if matches.unmatched:
                 raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
             entries = matches.finished
         else:
-            entries = registry.finished_tasks()
+            entries = registry.ended.finished_tasks()
         shown = entries if args.objects else entries[-args.limit :]
-        registry.looked_at(entry.id for entry in shown if entry.outcome == "raised")
+        registry.ended.looked_at(entry.id for entry in shown if entry.outcome == "raised")
         if args.objects:
             return entries
         if not entries:
@@ -124,7 +126,7 @@ class TaskMagics(ReplMagics):
             return None
         display(views.history_table(shown, registry.clock()))
         notes = left_out(len(shown), len(entries), None, "finished tasks")
-        unseen = len(registry.unseen_failures)
+        unseen = len(registry.ended.unseen_failures)
         if unseen:
             notes.append(f"{unseen:,} failed task{'s' if unseen > 1 else ''} not shown here: %tasks --failed lists every failure kept")
         if notes:
@@ -133,14 +135,14 @@ class TaskMagics(ReplMagics):
 
     def _failed(self, registry, views, patterns, args):
         if patterns:
-            matches = registry.resolve(patterns, pending=False, failed_only=True)
+            matches = resolve(registry, patterns, pending=False, failed_only=True)
             if matches.unmatched:
                 raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
             entries = matches.finished
         else:
-            entries = registry.failures
+            entries = registry.ended.failures
         if args.clear:
-            forgotten = registry.forget_failures(entry.id for entry in entries) if patterns else registry.forget_failures()
+            forgotten = registry.ended.forget_failures(entry.id for entry in entries) if patterns else registry.ended.forget_failures()
             if args.objects:
                 return forgotten
             if forgotten:
@@ -150,12 +152,12 @@ class TaskMagics(ReplMagics):
                 print("no failed tasks to forget")
             return None
         shown = entries if args.objects else entries[-args.limit :]
-        registry.looked_at(entry.id for entry in shown)
+        registry.ended.looked_at(entry.id for entry in shown)
         if args.objects:
             return entries
-        dropped = registry.failures_dropped
+        dropped = registry.ended.failures_dropped
         dropped_note = (
-            [f"{dropped:,} older failure{'s' if dropped > 1 else ''} dropped: at most {registry.FAILURES_KEPT:,} are kept"]
+            [f"{dropped:,} older failure{'s' if dropped > 1 else ''} dropped: at most {registry.ended.FAILURES_KEPT:,} are kept"]
             if dropped and not patterns
             else []
         )
@@ -168,7 +170,7 @@ class TaskMagics(ReplMagics):
         return None
 
     def _task_details(self, registry, views, patterns, args):
-        matches = registry.resolve(patterns, include_machinery=args.all, finished=not args.locals)
+        matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals)
         if matches.unmatched:
             where = "%tasks" if args.locals else "%tasks and %tasks --done"
             raise UsageError(f"no {'pending ' if args.locals else ''}task matches {matches.unmatched[0]!r} (see {where})")
@@ -188,7 +190,7 @@ class TaskMagics(ReplMagics):
                 )
             )
         finished_shown = finished[: max(0, args.limit - len(shown))]
-        registry.looked_at(entry.id for entry in finished_shown)
+        registry.ended.looked_at(entry.id for entry in finished_shown)
         for entry in finished_shown:
             display(views.finished_detail(entry, registry.clock()))
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
@@ -245,13 +247,13 @@ class TaskMagics(ReplMagics):
         if len(words) > 1:
             raise UsageError("usage: %debug_task [ID|NAME]: one task, or none for the most recent failure")
         if not words:
-            entry = registry.latest_failure()
+            entry = registry.ended.latest_failure()
             if entry is None:
-                forgotten = " kept (%tasks --failed --clear forgot them)" if registry.failures_forgotten else ""
+                forgotten = " kept (%tasks --failed --clear forgot them)" if registry.ended.failures_forgotten else ""
                 raise UsageError(f"no task has failed{forgotten}")
         else:
             try:
-                found = registry.resolve_one(words[0])
+                found = resolve_one(registry, words[0])
             except _tasks.NoSuchTask:
                 raise UsageError(f"no task matches {words[0]!r} (see %tasks and %tasks --done)") from None
             except _tasks.AmbiguousTask as error:
@@ -264,11 +266,11 @@ class TaskMagics(ReplMagics):
         if entry.outcome != "raised":
             ending = f"returned {entry.detail}" if entry.outcome == "returned" else "was cancelled"
             raise UsageError(f"task {views.task_label(entry)} did not fail: it {ending}")
-        registry.looked_at([entry.id])
+        registry.ended.looked_at([entry.id])
         if not entry.frames_kept:
             raise UsageError(
                 f"task {views.task_label(entry)} failed too long ago for its frames to be kept "
-                f"(the newest {registry.FRAMES_KEPT} failures keep them): %tasks {entry.id} shows its traceback"
+                f"(the newest {registry.ended.FRAMES_KEPT} failures keep them): %tasks {entry.id} shows its traceback"
             )
         debugger = self.shell.debugger_cls()
         # As %debug: Python's own displayhook while at the (Pdb) prompt.
@@ -318,7 +320,7 @@ class TaskMagics(ReplMagics):
         if args.all:
             tasks = registry.pending()
         else:
-            tasks, unmatched = registry.find(patterns)
+            tasks, unmatched = find(registry, patterns)
             if unmatched:
                 raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
         tasks = [task for task in tasks if task is not current]
@@ -373,7 +375,7 @@ class TaskMagics(ReplMagics):
     def _why_still_running(registry, views, task) -> str:
         """``it caught CancelledError at In [4] line 6 and went on``, or which
         task it waits for did."""
-        why = registry.why_still_running(task)
+        why = why_still_running(registry, task)
         if why.how == "caught":
             what = f"caught CancelledError at {views.place(why.where, with_source=False)} and went on"
         elif why.how == "handling":

@@ -96,7 +96,7 @@ class TimelineMagics(ReplMagics):
             return await run_with_value(*code, namespace)
 
         timed_cell, cell_track = recorder.wrap(cell(), "cell")
-        previous_wrap, registry.wrap_coroutine = registry.wrap_coroutine, _timeline.task_wrapper()
+        stop_recording_tasks = registry.wrapping.subscribe(_timeline.task_wrapper())
         try:
             task = registry.create_own_task(timed_cell, name="%%timeline", context=recorder.context())
             recorder.track_task(task, cell_track)
@@ -113,7 +113,7 @@ class TimelineMagics(ReplMagics):
                     print(f"UsageError: {problem}", file=sys.stderr)
                 raise
         finally:
-            registry.wrap_coroutine = previous_wrap
+            stop_recording_tasks()
         timeline = recorder.finish()
         if not args.objects:
             display(_TimelineView(timeline, args.limit))

@@ -15,7 +15,8 @@ from .cancelling import StillRunning
 from .code import Site, is_repl_machinery
 from .history import Finished
 from .naming import coroutine_name, task_label
-from .registry import TaskInfo, TaskRegistry, ending, outcome
+from .factory import TaskInfo
+from .registry import TaskRegistry, ending, outcome
 from .resolve import AmbiguousTask, Matches, NoSuchTask
 from .rows import TaskRow, row, summary
 

@@ -6,19 +6,24 @@ Plain asyncio; nothing here knows IPython.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import dis
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .awaits import _frame_of, _frames_of, _next_awaitable
+from .awaits import awaited_tasks, _frame_of, _frames_of, _next_awaitable
 from .code import Site, _kind_of_code
 from .private import _coro_of
+
+if TYPE_CHECKING:
+    from .registry import TaskRegistry
 
 
 @dataclass(frozen=True)
 class StillRunning:
-    """Why a cancelled task has not ended (TaskRegistry.why_still_running).
+    """Why a cancelled task has not ended (:func:`why_still_running`).
 
     *task*: the task that went on: the cancelled one itself, or a task it
     waits for (cancelled with it) that swallowed the cancellation; *how*:
@@ -164,3 +169,29 @@ def _in_exception_handler(code, lasti: int) -> bool:
             return False
         offset = handler[0].offset
     return False
+
+
+def why_still_running(registry: TaskRegistry, task: asyncio.Task) -> StillRunning:
+    """Why *task*, cancelled, has not ended: the frame that caught
+    CancelledError and went on, in the task itself or, when it waits for
+    other tasks cancelled with it (a TaskGroup's children, a gather's),
+    in the one that swallowed it."""
+    seen: set[int] = set()
+
+    def look(candidate: asyncio.Task) -> StillRunning | None:
+        if id(candidate) in seen or candidate.done():
+            return None
+        seen.add(id(candidate))
+        info = registry._known(candidate)
+        chain = info.cancel_chain if info is not None else None
+        if chain:
+            why = _why_went_on(candidate, chain)
+            if why is not None:
+                return StillRunning(candidate, *why)
+        for child in awaited_tasks(candidate):
+            found = look(child)
+            if found is not None:
+                return found
+        return None
+
+    return look(task) or StillRunning(task, None, _users_site(task))

@@ -6,11 +6,19 @@ Plain asyncio; nothing here knows IPython.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import asyncio
 import fnmatch
 from dataclasses import dataclass
 
 from .history import Finished
+from .naming import coroutine_name, task_label
+from .awaits import task_state
+
+if TYPE_CHECKING:
+    from .registry import TaskRegistry
 
 
 @dataclass
@@ -72,3 +80,94 @@ def _pattern_id(pattern: str) -> int | str | None:
     if not (digits.isascii() and digits.isdigit()):
         return None
     return bare if bare.startswith("r") else int(bare)
+
+
+def resolve(
+    registry: TaskRegistry,
+    patterns: Iterable[str],
+    *,
+    include_machinery: bool = False,
+    pending: bool = True,
+    finished: bool = True,
+    failed_only: bool = False,
+) -> Matches:
+    """The tasks that *patterns* name, among the pending tasks (if
+    *pending*; the REPL's own too if *include_machinery*) and the
+    finished ones remembered (if *finished*: the history and the kept
+    failures; only the failures if *failed_only*).
+
+    Each pattern is read the same way everywhere:
+
+    * an id (``3``, ``#3``; ``r3`` for a REPL task) names that task;
+    * otherwise, the tasks whose **name** is the pattern or matches it
+      as a glob (``worker-*``);
+    * only if no task has such a name, the tasks whose **coroutine**
+      matches it (``fetch`` names every ``fetch()`` task).
+    """
+    tasks = registry.pending(include_machinery) if pending else []
+    entries = (registry.ended.failure_entries() if failed_only else registry.ended.entries()) if finished else []
+    fields = [_entry_fields(entry) for entry in entries]
+    found_tasks: dict[int, asyncio.Task] = {}
+    found_entries: dict[int, int] = {}  # id -> index in entries
+    unmatched = []
+    for pattern in patterns:
+        hits = _match(registry, pattern, tasks, fields)
+        if not hits[0] and not hits[1]:
+            unmatched.append(pattern)
+        for task in hits[0]:
+            found_tasks[id(task)] = task
+        for index in hits[1]:
+            found_entries[fields[index][0]] = index
+    pending_found = sorted(found_tasks.values(), key=lambda task: _id_order(registry.info(task).id))
+    finished_found = [registry.ended.record(entries[index]) for index in sorted(found_entries.values())]
+    return Matches(pending_found, finished_found, unmatched)
+
+def resolve_one(
+    registry: TaskRegistry, pattern: str, **scope) -> asyncio.Task | Finished:
+    """The one task *pattern* names (read as :func:`resolve` reads it,
+    with the same *scope*): a pending Task or a Finished record.  Raises
+    :class:`NoSuchTask`, or :class:`AmbiguousTask` listing the candidates."""
+    matches = resolve(registry, [pattern], **scope)
+    found = matches.pending + matches.finished
+    if not found:
+        raise NoSuchTask(pattern)
+    if len(found) > 1:
+        raise AmbiguousTask(pattern, [_candidate(registry, item) for item in found])
+    return found[0]
+
+def _candidate(
+    registry: TaskRegistry, item) -> str:
+    if isinstance(item, Finished):
+        ended = f"raised {item.detail.split(':', 1)[0]}" if item.outcome == "raised" else item.outcome
+        return f"{task_label(item.id, item.name, item.coroutine)} {ended}"
+    return f"{registry.label(item)} {task_state(item)}"
+
+def _match(
+    registry: TaskRegistry, pattern: str, tasks: list, fields: list) -> tuple[list, list]:
+    wanted = _pattern_id(pattern)
+    if wanted is not None:
+        return (
+            [task for task in tasks if registry.info(task).id == wanted],
+            [index for index, entry in enumerate(fields) if entry[0] == wanted],
+        )
+    by_name = (
+        [task for task in tasks if _name_matches(registry.name_of(task), pattern)],
+        [index for index, entry in enumerate(fields) if _name_matches(entry[1], pattern)],
+    )
+    if by_name[0] or by_name[1]:
+        return by_name
+    return (
+        [task for task in tasks if _coroutine_matches(coroutine_name(task, registry.info(task).coro), pattern)],
+        [index for index, entry in enumerate(fields) if _coroutine_matches(entry[2], pattern)],
+    )
+
+def find(registry: TaskRegistry, patterns: Iterable[str], include_machinery: bool = False):
+    """Pending tasks that *patterns* name (see :func:`resolve`), and the patterns that named none."""
+    matches = resolve(registry, patterns, include_machinery=include_machinery, finished=False)
+    return matches.pending, matches.unmatched
+
+def finished(
+    registry: TaskRegistry, pattern: str) -> list[Finished]:
+    """Finished tasks remembered that *pattern* names (see :func:`resolve`)."""
+    return resolve(registry, [pattern], pending=False).finished
+
