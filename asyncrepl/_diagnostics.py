@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextvars
 import functools
 import inspect
 import linecache
 import logging
 import re
-import sys
 import threading
 import time
 import traceback
@@ -37,6 +35,7 @@ import warnings
 import weakref
 from typing import NamedTuple
 
+from ._render.reports import report
 from ._frames import CellNamer, code_location
 from ._tasks import TaskRegistry, in_a_pending_gather, outcome
 from ._tasks.code import _classify_file, _is_users
@@ -44,21 +43,6 @@ from ._tasks.private import _exception_of
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
-
-
-def report(message: str, context: contextvars.Context | None = None) -> None:
-    """Print one asyncrepl report on stderr, inside *context* if given."""
-
-    def emit() -> None:
-        print(f"asyncrepl: {message}", file=sys.stderr, flush=True)
-
-    if context is None:
-        emit()
-        return
-    try:
-        context.run(emit)
-    except RuntimeError:  # the context is entered right now: we are in it
-        emit()
 
 
 class StoppedByCtrlC(BaseException):

@@ -37,7 +37,7 @@ import sys
 import threading
 from contextlib import contextmanager, nullcontext
 
-from ._diagnostics import report
+from ._render.reports import report
 from ._frames import CO_ASYNC, is_loop_step
 from ._tasks.code import _kind_of_code
 

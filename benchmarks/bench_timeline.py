@@ -22,7 +22,8 @@ import json
 import time
 
 from asyncrepl._tasks import TaskRegistry
-from asyncrepl._timeline import Recorder, draw_svg, draw_text, task_wrapper
+from asyncrepl._render.timeline import draw_svg, draw_text
+from asyncrepl._timeline import Recorder, task_wrapper
 
 
 async def stepper(steps: int) -> None:

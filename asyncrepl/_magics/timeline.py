@@ -16,6 +16,7 @@ from IPython.display import display
 
 from .. import _timeline
 from .._render import terminal_width
+from .._render.timeline import draw_svg, draw_text
 from .._timing import compile_with_value, run_with_value, split_value
 from ._common import ReplMagics, StatementSyntaxError, parse_arguments, unquoted
 
@@ -174,7 +175,7 @@ class _TimelineView:
         self.timeline, self.limit = timeline, limit
 
     def _repr_pretty_(self, p, cycle) -> None:
-        p.text(_timeline.draw_text(self.timeline, terminal_width(), self.limit))
+        p.text(draw_text(self.timeline, terminal_width(), self.limit))
 
     def _repr_svg_(self) -> str:
-        return _timeline.draw_svg(self.timeline, self.limit)
+        return draw_svg(self.timeline, self.limit)
