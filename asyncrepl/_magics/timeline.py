@@ -72,8 +72,6 @@ class TimelineMagics(ReplMagics):
         microsecond per step (see benchmarks/bench_timeline.py).
         """
         args = parse_arguments(self.timeline, line)
-        if args.limit < 1:
-            raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
         save = _writable(args.save) if args.save is not None else None

@@ -369,42 +369,62 @@ def _ending_title(track: Track) -> str:
 # -- Chrome Trace Event format ------------------------------------------------------------------
 
 
+_PID = 1  # one process: the cell
+
+
+def _at(seconds: float) -> float:
+    """Microseconds (the format's unit), to the nanosecond."""
+    return round(seconds * 1e9) / 1000
+
+
 def chrome_trace(timeline: Timeline) -> dict:
     """See :meth:`Timeline.to_chrome_trace`."""
-    pid = 1
-    events: list[dict] = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": "%%timeline"}}]
+    events: list[dict] = [{"ph": "M", "name": "process_name", "pid": _PID, "tid": 0, "args": {"name": "%%timeline"}}]
     tids: dict[int | str, int] = {}
     slices: dict[int | str, list[tuple[str, float, float]]] = {}  # per track, for the arrows
-
-    def at(seconds: float) -> float:
-        """Microseconds (the format's unit), to the nanosecond."""
-        return round(seconds * 1e9) / 1000
-
     for index, track in enumerate(timeline.tracks):
-        tid = tids[track.id] = index + 1
-        name = "cell" if track.id == "cell" else task_label(track.id, track.name, track.coroutine)
-        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": _printable(name)}})
-        events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": index}})
-        own = slices[track.id] = []
-        running = "cell" if track.id == "cell" else f"{track.coroutine}()"
-        steps = 0
-        for kind, start, end, on, tasks in track.stretches(timeline.wall):
-            first, last = round(start * 1e9), round(end * 1e9)
-            # A slice ends a nanosecond early: a viewer that truncates to whole
-            # nanoseconds must not see it overlap the next one and nest them.
-            timing = {"ph": "X", "pid": pid, "tid": tid, "ts": first / 1000, "dur": max(0, last - first - 1) / 1000}
-            if kind == "ran":
-                steps += 1
-                events.append({**timing, "name": running, "cat": "running", "args": {"step": steps}})
-            else:
-                args = {"on": on, "tasks": list(tasks)} if tasks else {"on": on}
-                events.append({**timing, "name": f"waiting: {on}" if on else "waiting", "cat": "waiting", "args": args})
-            own.append((kind, start, end))
-        if track.ended is not None:
-            events.append({"ph": "i", "s": "t", "name": track.outcome, "cat": "ending", "pid": pid, "tid": tid, "ts": at(track.ended)})
+        tids[track.id] = index + 1
+        slices[track.id] = _track_events(track, index, timeline.wall, events)
+    events.extend(_arrows(timeline, tids, slices))
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {"generator": "asyncrepl %%timeline", "summary": timeline.summary()},
+    }
 
-    # Arrows (flow events) bind to the slice around their timestamp, so each
-    # points at the middle of the slice it means.
+
+def _track_events(track: Track, index: int, wall: float, events: list[dict]) -> list[tuple[str, float, float]]:
+    """One track's name, slices and ending mark, added to *events*; its slices."""
+    tid = index + 1
+    name = "cell" if track.id == "cell" else task_label(track.id, track.name, track.coroutine)
+    events.append({"ph": "M", "name": "thread_name", "pid": _PID, "tid": tid, "args": {"name": _printable(name)}})
+    events.append({"ph": "M", "name": "thread_sort_index", "pid": _PID, "tid": tid, "args": {"sort_index": index}})
+    own = []
+    running = "cell" if track.id == "cell" else f"{track.coroutine}()"
+    steps = 0
+    for kind, start, end, on, tasks in track.stretches(wall):
+        first, last = round(start * 1e9), round(end * 1e9)
+        # A slice ends a nanosecond early: a viewer that truncates to whole
+        # nanoseconds must not see it overlap the next one and nest them.
+        timing = {"ph": "X", "pid": _PID, "tid": tid, "ts": first / 1000, "dur": max(0, last - first - 1) / 1000}
+        if kind == "ran":
+            steps += 1
+            events.append({**timing, "name": running, "cat": "running", "args": {"step": steps}})
+        else:
+            args = {"on": on, "tasks": list(tasks)} if tasks else {"on": on}
+            events.append({**timing, "name": f"waiting: {on}" if on else "waiting", "cat": "waiting", "args": args})
+        own.append((kind, start, end))
+    if track.ended is not None:
+        events.append({"ph": "i", "s": "t", "name": track.outcome, "cat": "ending", "pid": _PID, "tid": tid, "ts": _at(track.ended)})
+    return own
+
+
+def _arrows(timeline: Timeline, tids: dict, slices: dict) -> list[dict]:
+    """Flow events from where each task was created and from the tasks it
+    awaited.  An arrow binds to the slice around its timestamp, so each
+    points at the middle of the slice it means."""
+    events: list[dict] = []
+
     def middle(piece: tuple[str, float, float] | None) -> float | None:
         return None if piece is None else (piece[1] + piece[2]) / 2
 
@@ -416,16 +436,13 @@ def chrome_trace(timeline: Timeline) -> dict:
     def ran_from(track_id, seconds: float):
         return next((piece for piece in slices[track_id] if piece[0] == "ran" and piece[1] >= seconds), None)
 
-    arrows = 0
-
     def arrow(name: str, source, source_at: float | None, target, target_at: float | None) -> None:
-        nonlocal arrows
         if source_at is None or target_at is None:
             return
-        arrows += 1
-        events.append({"ph": "s", "id": arrows, "name": name, "cat": name, "pid": pid, "tid": tids[source], "ts": at(source_at)})
+        ident = len(events) // 2 + 1
+        events.append({"ph": "s", "id": ident, "name": name, "cat": name, "pid": _PID, "tid": tids[source], "ts": _at(source_at)})
         events.append(
-            {"ph": "f", "bp": "e", "id": arrows, "name": name, "cat": name, "pid": pid, "tid": tids[target], "ts": at(target_at)}
+            {"ph": "f", "bp": "e", "id": ident, "name": name, "cat": name, "pid": _PID, "tid": tids[target], "ts": _at(target_at)}
         )
 
     for track in timeline.tracks:
@@ -438,8 +455,4 @@ def chrome_trace(timeline: Timeline) -> dict:
                 for awaited in wait.tasks:
                     if awaited in tids:
                         arrow("awaited by", awaited, middle(ran_around(awaited, wait.end)), track.id, resumed)
-    return {
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "otherData": {"generator": "asyncrepl %%timeline", "summary": timeline.summary()},
-    }
+    return events
