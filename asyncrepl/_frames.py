@@ -1,22 +1,47 @@
-"""Naming places in code the way a REPL user thinks of them."""
+"""Frames: walking a stack the one way asyncrepl does, and naming places in
+code the way a REPL user thinks of them.
+
+Every walk starts at the innermost frame and goes outwards.  Most stop where
+the loop's step begins (asyncio's ``Handle._run``): past it is the loop, and
+whoever runs it (IPython, the ``asyncrepl`` console script), which is never
+what the user asks about.  The one hot walk, where a task is made
+(``_tasks.code._creation_frames``, for every task), keeps a loop of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio.events
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # Code flags of coroutines, async generators and generator-based coroutines.
 CO_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
-_EVENTS_FILE = os.path.normcase(asyncio.events.__file__)
+# Where an asyncio loop calls each callback, a task's step included.
+LOOP_STEP = asyncio.events.Handle._run.__code__
+LOOP_STEP_FILE = os.path.normcase(asyncio.events.__file__)
 
 
 def is_loop_step(code) -> bool:
-    """Whether *code* is ``Handle._run``: where an asyncio loop calls each
-    callback, a task's step included."""
-    return code.co_name == "_run" and os.path.normcase(code.co_filename) == _EVENTS_FILE
+    """Whether *code* is ``Handle._run``."""
+    return code is LOOP_STEP
+
+
+def outwards(frame) -> Iterator:
+    """*frame* and every frame that called it, to the outermost."""
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def within_step(frame) -> Iterator:
+    """*frame* and its callers up to the loop's step (``Handle._run``), not
+    including it: the code the step runs.  The whole stack where no loop
+    step is on it (a cell's synchronous code)."""
+    while frame is not None and frame.f_code is not LOOP_STEP:
+        yield frame
+        frame = frame.f_back
 
 # Maps a code object's filename to IPython's label for it, e.g. ("Cell", "In[3]"),
 # or None for ordinary files.  IPython's ``shell.compile.format_code_name``.

@@ -24,7 +24,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from ._render.reports import report
 from ._hooks import Hook
-from ._frames import CellNamer, code_location, is_loop_step
+from ._frames import CellNamer, code_location, is_loop_step, outwards, within_step
 from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
 from ._tasks.code import _kind_of_code
 
@@ -53,11 +52,7 @@ def step_of(task: asyncio.Task | None, frame) -> object | None:
     loop's own machinery)."""
     if task is not None:
         return task
-    while frame is not None:
-        if is_loop_step(frame.f_code):
-            return frame
-        frame = frame.f_back
-    return None
+    return next((f for f in outwards(frame) if is_loop_step(f.f_code)), None)
 
 
 def _users_line(frame) -> tuple[str, int] | None:
@@ -68,24 +63,19 @@ def _users_line(frame) -> tuple[str, int] | None:
     taken just before or after a step, while asyncio enters or leaves the
     task, must not name the code that runs the loop (a test's ``run_cell``).
     """
-    while frame is not None:
+    for frame in within_step(frame):
         code = frame.f_code
         kind = _kind_of_code(code)
         if kind == "user":
             return code.co_filename, frame.f_lineno
-        if kind == "repl" or is_loop_step(code):
+        if kind == "repl":
             return None
-        frame = frame.f_back
     return None
 
 
 def in_debugger(frame) -> bool:
     """pdb is on the stack: the loop waits for the person at the (Pdb) prompt."""
-    while frame is not None:
-        if os.path.normcase(frame.f_code.co_filename) in _DEBUGGER_FILES:
-            return True
-        frame = frame.f_back
-    return False
+    return any(os.path.normcase(f.f_code.co_filename) in _DEBUGGER_FILES for f in outwards(frame))
 
 
 @dataclass

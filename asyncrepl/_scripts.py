@@ -38,7 +38,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 
 from ._render.reports import report
-from ._frames import CO_ASYNC, is_loop_step
+from ._frames import CO_ASYNC, is_loop_step, within_step
 from ._tasks.code import _kind_of_code
 
 # asyncio's messages when code tries to start or re-enter a loop.
@@ -108,15 +108,14 @@ def _script_has_no_loop_here(frame) -> bool:
     """Whether the code of *frame* is the cell's own synchronous code, where
     a script would have had no loop running: called (through functions)
     from the cell's top level, not from inside a coroutine."""
-    while frame is not None:
+    # Reaching the loop's step means a callback the loop runs: so would the
+    # script's loop be.
+    for frame in within_step(frame):
         code = frame.f_code
         if code.co_name == "<module>":
             return True  # the cell (IPython compiles it as a module, awaits or not)
         if code.co_flags & CO_ASYNC and _kind_of_code(code) != "repl":
             return False  # inside a coroutine: the script's loop would be running
-        if is_loop_step(code):
-            return False  # a callback the loop runs: so would the script's loop be
-        frame = frame.f_back
     return False
 
 

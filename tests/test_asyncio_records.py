@@ -4,11 +4,9 @@ valid where the call is.  In-process, then in a real terminal against plain
 IPython and against the same code run as a script."""
 
 import logging
-import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest

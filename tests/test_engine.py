@@ -155,3 +155,21 @@ def test_run_until_complete_helper_awaits_on_the_repls_loop_and_runs_another_as_
 
     assert asyncio.run(cell()) == (7, True)
 
+
+
+def test_the_code_kind_cache_does_not_keep_every_cells_code_alive():
+    import gc
+    import weakref
+
+    from asyncrepl._tasks import code as code_kinds
+
+    kept = []
+    for n in range(code_kinds._CODE_KINDS_KEPT + 10):
+        code = compile(f"x = {n}", f"<ipython-input-{n}-0>", "exec")
+        code_kinds._kind_of_code(code)
+        if n == 0:
+            kept.append(weakref.ref(code))
+        del code
+    gc.collect()
+    assert len(code_kinds._code_kinds) <= code_kinds._CODE_KINDS_KEPT
+    assert kept[0]() is None  # the first cell's code is gone

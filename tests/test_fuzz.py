@@ -14,7 +14,6 @@ run (3,000 examples, about 2 minutes)::
     ASYNCREPL_FUZZ=asyncrepl-fuzz-long python -m pytest tests/test_fuzz.py
 """
 
-import asyncio
 import math
 import os
 import re

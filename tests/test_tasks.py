@@ -605,11 +605,11 @@ def test_an_eager_task_that_ends_in_its_first_step_gets_an_id_a_site_history_and
         loop.set_task_factory(asyncio.eager_task_factory)
         registry.adopt_task_factory()
         recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id)
-        registry.wrap_coroutine = _timeline.task_wrapper()
+        stop_recording = registry.wrapping.subscribe(_timeline.task_wrapper())
         task = recorder.context().run(asyncio.create_task, instant())  # EAGER LINE
         done_at_once = task.done()
         await settle()
-        registry.wrap_coroutine = None
+        stop_recording()
         timeline = recorder.finish()
         registry.uninstall()
         return done_at_once, registry.info(task), registry.ended.history, timeline

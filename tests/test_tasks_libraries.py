@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import sysconfig
-import textwrap
 
 import pytest
 

@@ -69,7 +69,9 @@ def test_the_cells_value_is_shown_after_the_chart(ip, capsys):
 
 
 def test_the_cells_value_is_its_out_like_any_cells(ip, capsys):
-    ip.user_ns.pop("_", None)  # IPython leaves a _ that code assigned alone (the shell is shared by the tests)
+    # IPython leaves _ alone once code assigned any of _, __, ___ (the shell is shared by the tests)
+    for unders in ("_", "__", "___"):
+        ip.user_ns.pop(unders, None)
     result, out = run(ip, capsys, "%%timeline\nawait delay(0.01)")
     number = ip.execution_count - 1
     assert result.result == 0.01 and ip.user_ns["Out"][number] == 0.01 and ip.user_ns["_"] == 0.01

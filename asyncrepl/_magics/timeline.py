@@ -3,7 +3,6 @@ Recording and drawing are ``_timeline``, which knows no IPython."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import sys
@@ -17,8 +16,8 @@ from IPython.display import display
 from .. import _timeline
 from .._render import terminal_width
 from .._render.timeline import draw_svg, draw_text
-from .._timing import compile_with_value, run_with_value, split_value
-from ._common import ReplMagics, StatementSyntaxError, parse_arguments, unquoted
+from .._timing import run_with_value
+from ._common import ReplMagics, parse_arguments, unquoted
 
 PERFETTO = "https://ui.perfetto.dev"
 
@@ -75,14 +74,8 @@ class TimelineMagics(ReplMagics):
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
         save = _writable(args.save) if args.save is not None else None
-        try:
-            source = self.shell.transform_cell(cell)
-            filename = self.shell.compile.cache(source, self._running_cell_number())
-            tree = ast.parse(source, filename, "exec")
-            code = compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
-        except SyntaxError as error:
-            raise StatementSyntaxError(self.shell, error) from None
-        return self._timeline(code, args, save, quiet=_ends_with_semicolon(source))
+        code = self._compile_cell_body(cell)
+        return self._timeline(code, args, save, quiet=_ends_with_semicolon(cell))
 
     async def _timeline(self, code, args, save: str | None, quiet: bool = False):
         __tracebackhide__ = True

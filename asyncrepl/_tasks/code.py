@@ -17,7 +17,7 @@ import weakref
 from functools import lru_cache
 from typing import NamedTuple
 
-from .._frames import is_loop_step
+from .._frames import LOOP_STEP as _LOOP_STEP, LOOP_STEP_FILE as _LOOP_STEP_FILE, within_step
 from .private import _coro_of
 
 
@@ -84,13 +84,18 @@ def _is_users(filename: str) -> bool:
 
 # id(code) -> (code, kind).  Creating a task asks this for a few frames, and
 # hashing a code object hashes its whole body; an id is free.  The code object
-# is kept so that its id cannot be reused by another one.
+# is kept so that its id cannot be reused by another one; so that every cell's
+# code is not kept for the rest of the session, the cache starts afresh once
+# it holds _CODE_KINDS_KEPT of them (a file's kind stays cached by name).
 _code_kinds: dict[int, tuple[object, str]] = {}
+_CODE_KINDS_KEPT = 4096
 
 
 def _kind_of_code(code) -> str:
     entry = _code_kinds.get(id(code))
     if entry is None or entry[0] is not code:
+        if len(_code_kinds) >= _CODE_KINDS_KEPT:
+            _code_kinds.clear()
         entry = _code_kinds[id(code)] = (code, _classify_file(code.co_filename))
     return entry[1]
 
@@ -127,10 +132,6 @@ class Site(NamedTuple):
 # Handle._run: where the loop calls each callback, a task's step included.
 # Frames outside it are the loop's and whoever runs the loop (the REPL, its
 # launcher): nothing there made a task or cancelled one.
-_LOOP_STEP = asyncio.events.Handle._run.__code__
-
-
-assert is_loop_step(_LOOP_STEP)
 
 
 def _creation_frames(frame, limit: int = 8) -> tuple:
@@ -173,7 +174,6 @@ class _SourceCode(NamedTuple):
     co_qualname: str
 
 
-_LOOP_STEP_FILE = os.path.normcase(asyncio.events.__file__)
 _THIS_PACKAGE = os.path.dirname(__file__) + os.sep
 
 
@@ -217,10 +217,8 @@ def _cancel_origin(frame) -> tuple[Site | None, str | None, object, object]:
     TaskGroup, the group and the child whose failure made it cancel the others."""
     who = group = failed = None
     fallback = None
-    while frame is not None:
+    for frame in within_step(frame):
         code = frame.f_code
-        if code is _LOOP_STEP:
-            break
         kind = _kind_of_code(code)
         if kind == "user":
             return Site(code.co_filename, frame.f_lineno, code.co_qualname), who, group, failed
@@ -240,7 +238,6 @@ def _cancel_origin(frame) -> tuple[Site | None, str | None, object, object]:
                     failed = local.get("task")
         elif fallback is None and not in_task_registry(code.co_filename):
             fallback = Site(code.co_filename, frame.f_lineno, code.co_qualname)
-        frame = frame.f_back
     return fallback, who, group, failed
 
 

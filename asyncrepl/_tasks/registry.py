@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from .cancelling import _snapshot, _users_site
 from .code import _adopted, _cancel_origin, _frames_from_source, _is_machinery_coro, _kind_of_code
 from .._hooks import Hook
-from .factory import _EAGER_TASK_FACTORY, TaskFactory, TaskInfo, _trim_creation_stack  # noqa: F401 (_EAGER..: re-exported)
+from .factory import TaskFactory, TaskInfo
 from .history import EndedTasks
 from .naming import _short_repr, coroutine_name, task_label
 from .private import _coro_of, _exception_of, _group_parent
