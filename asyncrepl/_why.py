@@ -438,7 +438,8 @@ class Analysis:
     def _primitive_wait(self, task, primitive, method, frame, frames, index) -> Wait:
         kind = type(primitive).__name__
         naming = [frames[index]] if index >= 0 else []
-        naming += [f for f in reversed(frames[:index]) if not _in_asyncio(f)]
+        # Outer frames of the user's only: a library's ``self`` names nothing the user knows.
+        naming += [f for f in reversed(frames[:index]) if _kind_of_code(f.f_code) == "user"]
         name = name_in_frames(primitive, naming)
         shown = f"{kind} {name}" if name else kind
         if isinstance(primitive, asyncio.Queue):
