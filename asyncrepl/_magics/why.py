@@ -32,7 +32,7 @@ class WhyReport:
         rows = []
         for line in self.lines:
             text = html.escape(line)
-            if line and not line.startswith(" "):
+            if line and not line.startswith((" ", "%")):
                 text = f"<b>{text}</b>"
             rows.append(text)
         return '<pre class="asyncrepl-why" style="white-space: pre-wrap">' + "\n".join(rows) + "</pre>"
