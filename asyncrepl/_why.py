@@ -285,8 +285,11 @@ def _raised_there(frame) -> bool:
 class Analysis:
     """The wait-for graph of one loop's pending tasks, taken now."""
 
-    def __init__(self, registry: TaskRegistry, *, include_own: bool = True):
+    def __init__(self, registry: TaskRegistry, *, include_own: bool = True, scan_references: bool = True):
         self.registry = registry
+        # Whether to look through every task's variables for who could set an
+        # Event (feed a queue nobody fed yet...): O(tasks); %tasks does without.
+        self.scan_references = scan_references
         self.loop = registry.loop
         self.now = self.loop.time()
         self.current = asyncio.current_task(self.loop) if self.loop.is_running() else None
@@ -561,6 +564,9 @@ class Analysis:
         if referring:
             wait.targets, wait.role = referring, f"could be {role.split()[0]} by"
             return wait
+        if referring is None:
+            wait.end, wait.detail = "unknown", f"no {needed[:-1]} of {shown} seen"
+            return wait
         wait.end = "dead partner"
         wait.detail = f"no live task seen as {needed[:-1]} of {shown} (none took from it or put in it, none refers to it; a guess)"
         return wait
@@ -574,6 +580,9 @@ class Analysis:
         if referring:
             wait.targets = referring
             return wait
+        if referring is None:
+            wait.end, wait.detail = "unknown", f"nothing known to {verb}"
+            return wait
         wait.end = "dead partner"
         wait.detail = (
             f"no live task refers to {what.split(' (')[0]} in its variables, so none seems set up to "
@@ -581,9 +590,12 @@ class Analysis:
         )
         return wait
 
-    def _referring(self, task, primitive, method) -> list:
+    def _referring(self, task, primitive, method) -> list | None:
         """Pending tasks (other than *task*, and than those waiting on
-        *primitive* the same way) whose frames refer to *primitive*."""
+        *primitive* the same way) whose frames refer to *primitive* (None:
+        not looked for)."""
+        if not self.scan_references:
+            return None
         found = []
         for other in self.tasks:
             if other is task or other is self.current or other.done():
@@ -938,20 +950,45 @@ def _from_executor(future) -> bool:
     return False
 
 
-def analyse(registry: TaskRegistry, include_own: bool = True) -> Analysis:
+def analyse(registry: TaskRegistry, include_own: bool = True, scan_references: bool = True) -> Analysis:
     """The wait-for analysis of *registry*'s loop, now."""
-    return Analysis(registry, include_own=include_own)
+    return Analysis(registry, include_own=include_own, scan_references=scan_references)
 
 
-def describe_wait(analysis: Analysis, task: asyncio.Task, task_id: Callable) -> str:
-    """A short form of what *task* waits on and who can end it (``%tasks``' "waits on")."""
+def wait_for_note(analysis: Analysis, task: asyncio.Task, steps: int = 32) -> str:
+    """Who can end *task*'s wait on a primitive, in a few words, for
+    ``%tasks``' "waits on" column: ``held by task 6``, ``held by task 5,
+    ended (leak)``, ``consumers ended (dead partner)``, ``deadlock with
+    tasks 6, 7``.  Follows the chain from *task* only (at most *steps*
+    links): the cost is that of the tasks on the way, not of all tasks."""
     wait = analysis.wait(task)
-    text = wait.what
-    if wait.targets and wait.kind not in ("task", "tasks"):
-        text += f", {wait.role} " + ", ".join(str(task_id(t)) for t in wait.targets[:5])
-    elif wait.end in DEAD_ENDS:
-        text += f" ({wait.end})"
-    return text
+    if wait.kind in ("task", "tasks", "timer", "io", "thread", "future", "running", "ready", "done"):
+        return ""
+    ident = analysis.registry.info
+    if wait.end == "leak":
+        ended = [h for h in wait.holders if h.ended is not None]
+        ids = ", ".join(str(ident(h.task).id) for h in ended[:3] if h.task is not None)
+        return f"held by ended task{'s' if len(ended) > 1 else ''} {ids} (leak)"
+    if wait.end == "dead partner":
+        if wait.partners:
+            return f"{'consumers' if wait.role == 'drained by' else 'producers'} ended (dead partner)"
+        return "nobody to end it (dead partner)"
+    if not wait.targets:
+        return ""
+    # A deadlock: the chain comes back to the task.
+    path, current = [task], wait.targets[0]
+    for _ in range(steps):
+        if current is task:
+            return "deadlock with task" + ("s " if len(path) > 2 else " ") + ", ".join(str(ident(t).id) for t in path[1:])
+        if current in path or current.done():
+            break
+        path.append(current)
+        nxt = analysis.wait(current)
+        if not nxt.targets:
+            break
+        current = nxt.targets[0]
+    ids = ", ".join(str(ident(t).id) for t in wait.targets[:3]) + (f", +{len(wait.targets) - 3}" if len(wait.targets) > 3 else "")
+    return f"{wait.role} task{'s' if len(wait.targets) > 1 else ''} {ids}"
 
 
 # -- words ---------------------------------------------------------------------------------------

@@ -643,3 +643,17 @@ def test_asyncdebug_lists_the_deadlock_setting(ip, capsys):
     run(ip, capsys, "%config AsyncRepl.report_deadlocks = False")
     _, out = run(ip, capsys, "%asyncdebug")
     assert "deadlocks                  off" in out
+
+
+def test_tasks_waits_on_says_who_holds_the_lock_and_a_deadlock(ip, capsys):
+    run(ip, capsys, "one = asyncio.create_task(transfer('alice', 'bob')); two = asyncio.create_task(transfer('bob', 'alice'))")
+    run(ip, capsys, "sem = asyncio.Semaphore(1)\nasync def holds():\n    async with sem:\n        await asyncio.sleep(100)\nasync def wants():\n    async with sem:\n        pass")
+    run(ip, capsys, "h = asyncio.create_task(holds()); w = asyncio.create_task(wants())")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    result, _ = run(ip, capsys, "%tasks -o")
+    waits = {row.id: row.waits_on for row in result.result}
+    assert waits[1] == "Lock (locked, 1 waiting), deadlock with task 2", waits
+    assert waits[2] == "Lock (locked, 1 waiting), deadlock with task 1"
+    assert waits[4] == "Semaphore sem (0 free, 1 waiting), permits held by task 3"
+    _, out = run(ip, capsys, "%tasks --tree")
+    assert "deadlock with task 2" in out and "permits held by task 3" in out
