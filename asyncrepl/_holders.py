@@ -258,22 +258,22 @@ def _note_permit(semaphore) -> None:
 
 
 def _forget_permit(semaphore) -> None:
-    """A permit given back: forget the record of the frame that gives it back
-    (``async with``, or the same function), else of the task that gives it
-    back, else of a task that has ended (a permit handed on), else the oldest."""
+    """A permit given back: forget the newest record of the task that gives
+    it back, else of the frame that gives it back (a callback's), else of a
+    task that has ended (a permit handed on), else the oldest."""
     holdings = semaphore.__dict__.get("_asyncrepl_holders")
     if not holdings:
         return
+    task = _running_task()
+    for index in range(len(holdings) - 1, -1, -1):
+        if holdings[index][0] is task:
+            del holdings[index]
+            return
     frame = _getframe(2)
     while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
         frame = frame.f_back
     for index in range(len(holdings) - 1, -1, -1):
         if holdings[index][1] is frame:
-            del holdings[index]
-            return
-    task = _running_task()
-    for index in range(len(holdings) - 1, -1, -1):
-        if holdings[index][0] is task:
             del holdings[index]
             return
     for index, holding in enumerate(holdings):
