@@ -79,11 +79,13 @@ def test_wrappers_are_asyncios_own_functions_again_after_the_last_undo():
 
 
 def test_unloading_asyncrepl_puts_asyncios_lock_back(shell):
-    acquire = asyncio.Lock.acquire
+    acquire, get_nowait = asyncio.Lock.acquire, asyncio.Queue.get_nowait
+    get_loop = asyncio.Lock._get_loop
     shell.run_line_magic("load_ext", "asyncrepl")
-    assert asyncio.Lock.acquire is not acquire
+    assert asyncio.Lock.acquire is not acquire and asyncio.Queue.get_nowait is not get_nowait
     shell.run_line_magic("unload_ext", "asyncrepl")
-    assert asyncio.Lock.acquire is acquire and asyncio.Queue.get_nowait.__module__ == "asyncio.queues"
+    assert asyncio.Lock.acquire is acquire and asyncio.Queue.get_nowait is get_nowait
+    assert asyncio.Lock._get_loop is get_loop
 
 
 def test_lock_holder_is_the_task_and_the_line_that_took_it():
