@@ -411,7 +411,9 @@ class Analysis:
         if endpoint is not None:
             return Wait(task, "io", f"I/O: {endpoint}", end="io", detail=f"I/O: {endpoint}")
         if _from_executor(waiter):
-            return Wait(task, "thread", "an executor's future", end="thread", detail="a thread: an executor runs it")
+            function = _executor_function(waiter)
+            runs = f"it runs {function}()" if function else "an executor runs it"
+            return Wait(task, "thread", f"run_in_executor({function or ''})", end="thread", detail=f"a thread: {runs}")
         timer = _timer_in(api) if api is not None else None
         if timer is not None:
             left = max(0.0, timer[1].when() - self.now)
@@ -948,6 +950,40 @@ def _from_executor(future) -> bool:
         if getattr(function, "__qualname__", "").startswith("_chain_future"):
             return True
     return False
+
+
+def _executor_function(future) -> str | None:
+    """The function a thread of a ThreadPoolExecutor runs for *future*
+    (run_in_executor's): found on that thread's stack, in the work item it
+    runs (PRIVATE: concurrent.futures.thread._WorkItem's future and fn,
+    3.11-3.15); None if it has not started or is not a thread's."""
+    import concurrent.futures
+    import functools
+
+    source = None
+    for callback in getattr(future, "_callbacks", None) or ():  # PRIVATE (Future._callbacks, 3.11-3.15)
+        function = callback[0] if isinstance(callback, tuple) else callback
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(content, concurrent.futures.Future):
+                source = content
+    if source is None:
+        return None
+    work_item = getattr(getattr(concurrent.futures, "thread", None), "_WorkItem", None)
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            item = frame.f_locals.get("self") if frame.f_code.co_name == "run" else None
+            if work_item is not None and isinstance(item, work_item) and getattr(item, "future", None) is source:
+                function = item.fn
+                while isinstance(function, functools.partial):  # to_thread's ctx.run partial
+                    args = function.args
+                    function = args[0] if function.func.__name__ == "run" and args else function.func
+                return getattr(function, "__qualname__", None) or _short_repr(function)
+            frame = frame.f_back
+    return None
 
 
 def analyse(registry: TaskRegistry, include_own: bool = True, scan_references: bool = True) -> Analysis:

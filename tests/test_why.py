@@ -431,6 +431,9 @@ def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
     async def in_thread():
         await asyncio.to_thread(blocking)
 
+    async def in_executor():
+        await asyncio.get_running_loop().run_in_executor(None, blocking)
+
     async def sleeper():
         async with asyncio.timeout(20):
             await asyncio.sleep(30)
@@ -444,10 +447,12 @@ def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
         port = server.sockets[0].getsockname()[1]
         stream, writer = await asyncio.open_connection("127.0.0.1", port)
         tasks = [asyncio.create_task(in_thread()), asyncio.create_task(sleeper()), asyncio.create_task(reader(stream))]
+        tasks.append(asyncio.create_task(in_executor()))
         await settle()
         causes = [why(registry, task) for task in tasks]
-        assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io"], [t for _, t in causes]
-        assert "a thread: it runs " in causes[0][1] and "blocking" in causes[0][1]
+        assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io", "thread"], [t for _, t in causes]
+        assert "a thread: it runs test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck.<locals>.blocking()" in causes[0][1]
+        assert causes[3][1].startswith(f"{'task ' + registry.label(tasks[3])} is not stuck: a thread: it runs test_timers")
         assert "asyncio.timeout() expires in 20.0 s" in causes[1][1] or "asyncio.timeout() expires in 19.9 s" in causes[1][1]
         assert f"I/O: socket to 127.0.0.1:{port}" in causes[2][1]
         assert why_all(registry)[0] == []
