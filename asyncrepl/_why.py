@@ -957,6 +957,13 @@ def _executor_function(future) -> str | None:
     (run_in_executor's): found on that thread's stack, in the work item it
     runs (PRIVATE: concurrent.futures.thread._WorkItem's future and fn,
     3.11-3.15); None if it has not started or is not a thread's."""
+    try:
+        return _running_function(future)
+    except Exception:  # another executor's insides
+        return None
+
+
+def _running_function(future) -> str | None:
     import concurrent.futures
     import functools
 
@@ -977,7 +984,8 @@ def _executor_function(future) -> str | None:
         while frame is not None:
             item = frame.f_locals.get("self") if frame.f_code.co_name == "run" else None
             if work_item is not None and isinstance(item, work_item) and getattr(item, "future", None) is source:
-                function = item.fn
+                # 3.11-3.13: item.fn; 3.14+: item.task, (fn, args, kwargs) for a thread.
+                function = getattr(item, "fn", None) or (getattr(item, "task", None) or (None,))[0]
                 while isinstance(function, functools.partial):  # to_thread's ctx.run partial
                     args = function.args
                     function = args[0] if function.func.__name__ == "run" and args else function.func
