@@ -17,7 +17,6 @@ Plain asyncio; nothing here knows IPython.
 from __future__ import annotations
 
 import asyncio
-import dis
 import socket
 import sys
 from collections.abc import Callable
@@ -266,17 +265,6 @@ def _site(frame, lasti: int | None = None) -> Site | None:
     code = frame.f_code
     line = _line_at(code, lasti) if lasti is not None else frame.f_lineno
     return Site(code.co_filename, line or frame.f_lineno or code.co_firstlineno, code.co_qualname)
-
-
-def _raised_there(frame) -> bool:
-    """Whether a finished frame ended by raising (its last instruction a raise)."""
-    try:
-        for instruction in dis.get_instructions(frame.f_code):
-            if instruction.offset == frame.f_lasti:
-                return instruction.opname in ("RAISE_VARARGS", "RERAISE")
-    except Exception:
-        pass
-    return False
 
 
 # -- the analysis -----------------------------------------------------------------------------
@@ -816,12 +804,8 @@ def _choose(wait: Wait, stuck: set, cycles: list):
         return in_cycle[0]
     stuck_targets = [t for t in wait.targets if t in stuck]
     if wait.mode == "any" and len(stuck_targets) < len(wait.targets):
-        return next((t for t in wait.targets if t not in stuck), None) if len(wait.targets) == 1 else _first_moving(wait, stuck)
+        return next(t for t in wait.targets if t not in stuck)  # the one that can move on
     return stuck_targets[0] if stuck_targets else wait.targets[0]
-
-
-def _first_moving(wait: Wait, stuck: set):
-    return next((t for t in wait.targets if t not in stuck), None)
 
 
 def _components(edges: dict) -> list[list]:
