@@ -52,6 +52,14 @@ class AsyncRepl(Configurable):
         help="Report background tasks that fail and whose exception nobody retrieves, as they end.",
     ).tag(config=True)
 
+    report_deadlocks = Bool(
+        True,
+        help=(
+            "Report a deadlock (tasks that wait on each other through locks, semaphores, queues, events or awaits) "
+            "once it has lasted a second: what each task holds, where it took it, and what it waits for."
+        ),
+    ).tag(config=True)
+
     task_history = Int(
         100,
         min=0,

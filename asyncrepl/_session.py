@@ -24,10 +24,11 @@ import asyncio
 import logging
 from contextlib import ExitStack
 
-from . import _scripts
+from . import _holders, _scripts
 from ._cell.lifecycle import CellLifecycle
 from ._cell.state import Cells
 from ._deadline import waiting_at
+from ._deadlocks import DeadlockWatch
 from ._diagnostics import FailedTasks, UnawaitedCoroutines
 from ._hosts import ipython
 from ._interrupt import Interrupter
@@ -37,7 +38,9 @@ from ._tasks import TaskRegistry
 
 __all__ = ["Session"]
 
-_SETTINGS = ("debug", "slow_callback_duration", "task_history", "report_blocking", "warn_unawaited", "report_task_errors")
+_SETTINGS = (
+    "debug", "slow_callback_duration", "task_history", "report_blocking", "warn_unawaited", "report_task_errors", "report_deadlocks",
+)
 
 
 class Session:
@@ -57,6 +60,7 @@ class Session:
         self.monitor.held.subscribe(self.blocked)
         self.unawaited = UnawaitedCoroutines(namer)
         self.failed_tasks = FailedTasks(loop, self.registry, namer)
+        self.deadlocks = DeadlockWatch(self.registry, self.views.place, self.slow_step_threshold)
         self.cells = Cells(
             self.registry,
             place=self.views.place,
@@ -83,6 +87,8 @@ class Session:
             undo.callback(self.failed_tasks.uninstall)
             self.monitor.start()
             undo.callback(self.monitor.stop)
+            undo.callback(_holders.install())  # who holds locks and permits (%why)
+            undo.callback(self.deadlocks.install())
             # loop.stop() and loop.close() in user code end the user's run,
             # never the REPL's loop; the stand-ins work on this loop from now on.
             if self.guard.install():
@@ -135,6 +141,7 @@ class Session:
         self.blocked.enabled = settings.report_blocking
         self.unawaited.enabled = settings.warn_unawaited
         self.failed_tasks.enabled = settings.report_task_errors
+        self.deadlocks.enabled = settings.report_deadlocks
         if self.registry.ended.size != settings.task_history:
             self.registry.ended.resize(settings.task_history)
 

@@ -9,10 +9,8 @@ service as its developer would, starts it as a background task at the prompt
 ``%tasks``, ``%tasks ID``, ``%cancel``, Ctrl-C and the reports that appear by
 themselves - asserting what the user sees.
 
-Tests marked ``xfail(strict=True)`` assert what issue 20 (``%why``) says the
-user must see and does not see yet; each names what it waits for.  When it
-lands, its test passes, strict xfail turns that into a failure, and the mark
-comes off.
+The deadlock, the leaked permit and the dead consumers are each found with one
+``%why`` (issue 20), and the deadlock is also reported by itself.
 """
 
 from __future__ import annotations
@@ -38,12 +36,6 @@ TESTS = Path(__file__).parent
 SERVICES = TESTS / "services"
 
 terminal_test = pytest.mark.terminal
-
-
-# Only a failed assertion counts as the expected failure: a test that breaks
-# otherwise (a service that does not start, a typo) fails.
-def issue_20(what: str):
-    return pytest.mark.xfail(reason=f"issue 20 (%why): {what}", strict=True, raises=AssertionError)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -227,7 +219,6 @@ def test_dead_consumers_queue_wait_shows_how_full_the_queue_is(debug_service):
 
 
 @terminal_test
-@issue_20("a dead partner: a full queue whose consumers have ended, with their exception")
 def test_dead_consumers_why_names_the_dead_workers(debug_service):
     term = debug_service("dead_consumers")
     term.run(DEAD_CONSUMERS_LOAD, timeout=60)
@@ -327,7 +318,6 @@ def test_lock_order_request_tasks_are_created_at_aiohttps_line(debug_service):
 
 
 @terminal_test
-@issue_20("a cycle: the tasks that wait on each other through locks, what each holds, where it took it, what it waits for")
 def test_lock_order_why_finds_the_deadlock(debug_service):
     term = debug_service("lock_order")
     load_until(term, LOCK_ORDER_LOAD, "'timed out'")
@@ -339,7 +329,6 @@ def test_lock_order_why_finds_the_deadlock(debug_service):
 
 
 @terminal_test
-@issue_20("deadlocks reported by themselves: a wait-for cycle that persists is reported once")
 def test_lock_order_deadlock_is_reported_by_itself(debug_service):
     term = debug_service("lock_order")
     out = load_until(term, LOCK_ORDER_LOAD, "'timed out'")  # the cycle has lasted a second by now
@@ -393,7 +382,6 @@ def test_leaked_permit_waits_on_shows_the_semaphores_counts(debug_service):
 
 
 @terminal_test
-@issue_20("a leak: permits held by tasks that have ended without releasing them (which, how they ended, where they acquired)")
 def test_leaked_permit_why_finds_the_leak(debug_service):
     term = debug_service("leaked_permit")
     term.run(LEAKED_PERMIT_LOAD, timeout=60)

@@ -16,9 +16,10 @@ from .control import TaskControlMagics
 from .tasks import TaskMagics
 from .timeline import TimelineMagics
 from .timing import TimingMagics
+from .why import WhyMagics
 
 #: The Magics classes asyncrepl registers.
-FAMILIES = (TaskMagics, TaskControlMagics, TimingMagics, TimelineMagics, DiagnosticsMagics)
+FAMILIES = (TaskMagics, TaskControlMagics, TimingMagics, TimelineMagics, DiagnosticsMagics, WhyMagics)
 
 #: Magics whose calls asyncrepl turns into awaits.
 AWAITED_MAGICS = ("timeit_async", "time_async", "cancel", "timeline", "timeout")

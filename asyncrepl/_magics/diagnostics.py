@@ -13,7 +13,7 @@ from ._common import ReplMagics
 class DiagnosticsMagics(ReplMagics):
     """Debug mode and diagnostics."""
 
-    _SWITCHES = ("debug", "report_blocking", "warn_unawaited", "report_task_errors")
+    _SWITCHES = ("debug", "report_blocking", "warn_unawaited", "report_task_errors", "report_deadlocks")
 
     @line_magic
     def asyncdebug(self, line: str = ""):
@@ -36,7 +36,8 @@ class DiagnosticsMagics(ReplMagics):
         running (report_blocking); a coroutine that is never awaited is
         reported at your line with the fix (warn_unawaited); a background task
         that fails, and whose exception nobody retrieves, is reported as it
-        ends (report_task_errors).  Each is also an AsyncRepl setting of its
+        ends (report_task_errors); tasks that wait on each other for a second
+        are reported as a deadlock (report_deadlocks).  Each is also an AsyncRepl setting of its
         own: %config AsyncRepl.warn_unawaited = False.
         """
         settings = self._settings
@@ -70,6 +71,7 @@ class DiagnosticsMagics(ReplMagics):
         )
         print(f"never-awaited coroutines   {state('warn_unawaited')}  (AsyncRepl.warn_unawaited)")
         print(f"failed background tasks    {state('report_task_errors')}  (AsyncRepl.report_task_errors)")
+        print(f"deadlocks                  {state('report_deadlocks')}  lasting 1 s (AsyncRepl.report_deadlocks; %why explains)")
         deadline = f"{settings.cell_timeout:g} s" if settings.cell_timeout else "off"
         print(f"awaiting cells' deadline   {deadline}  (AsyncRepl.cell_timeout, %%timeout)")
         print("\n".join(self._lag().lines()))

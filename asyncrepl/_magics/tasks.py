@@ -15,7 +15,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from .. import _tasks
+from .. import _tasks, _why
 from .._tasks.resolve import resolve
 from .._render import left_out
 from ._common import ReplMagics, parse_arguments, unquoted
@@ -86,7 +86,7 @@ class TaskMagics(ReplMagics):
 
     def _pending(self, registry, views, tasks, args):
         shown = tasks[: args.limit]
-        rows = [_tasks.row(registry, task) for task in shown]
+        rows = _with_wait_for(registry, [_tasks.row(registry, task) for task in shown])
         if args.objects:
             return rows
         if not tasks:
@@ -204,6 +204,7 @@ class TaskMagics(ReplMagics):
             if task not in shown:
                 shown[task] = _tasks.row(registry, task)
                 stack.extend(reversed(graph.awaits(task)))
+        _with_wait_for(registry, list(shown.values()))
         roots = [shown[task] for task in graph.roots() if task in shown]
         children = {}
         for task, row in shown.items():
@@ -214,6 +215,20 @@ class TaskMagics(ReplMagics):
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
         display(views.tree(roots, children, left_out(len(shown), len(tasks), counts)))
         return None
+
+
+def _with_wait_for(registry, rows: list) -> list:
+    """*rows* with who can end each wait on a lock, semaphore, queue...
+    added to "waits on" (the analysis of %why, from each task's chain only)."""
+    analysis = None
+    for row in rows:
+        if row.task is None or not row.waits_on or row.waits_on.startswith(("task", "gather", "sleep")):
+            continue
+        analysis = analysis or _why.analyse(registry, scan_references=False)
+        note = _why.wait_for_note(analysis, row.task)
+        if note:
+            row.waits_on = f"{row.waits_on}, {note}"
+    return rows
 
 
 def _check_tasks_arguments(args, patterns) -> None:

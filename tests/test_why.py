@@ -1,0 +1,666 @@
+"""%why: the wait-for analysis (without IPython), the lock and permit owners
+recorded while asyncrepl is loaded, the deadlock watch, and the magic in
+IPython's in-process shell."""
+
+import asyncio
+import inspect
+import re
+
+import pytest
+
+from asyncrepl import _holders, _why
+from asyncrepl._deadlocks import DeadlockWatch
+from asyncrepl._render import Views
+from asyncrepl._tasks import TaskRegistry
+from conftest import run_cell as run
+
+place = Views().place
+
+
+def line_of(function, marker):
+    lines, start = inspect.getsourcelines(function)
+    return start + next(i for i, text in enumerate(lines) if marker in text)
+
+
+def here(function, marker):
+    return f"test_why.py:{line_of(function, marker)}"
+
+
+async def settle(seconds=0.02):
+    await asyncio.sleep(seconds)
+
+
+def run_scenario(scenario):
+    """Run scenario(registry) on a fresh loop with a registry installed and
+    the owners recorded (as a session does)."""
+
+    async def main():
+        registry = TaskRegistry(asyncio.get_running_loop(), history_size=50)
+        registry.install()
+        undo = _holders.install()
+        try:
+            return await scenario(registry)
+        finally:
+            for task in registry.pending():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            await asyncio.sleep(0.01)
+            undo()
+            registry.uninstall()
+
+    return asyncio.run(main())
+
+
+def why(registry, task) -> tuple[_why.Chain, str]:
+    analysis = _why.analyse(registry)
+    chain = analysis.chain(task)
+    return chain, "\n".join(_why.render_chain(analysis, chain, place))
+
+
+def why_all(registry) -> tuple[list, str]:
+    analysis = _why.analyse(registry)
+    chains = analysis.stuck_chains()
+    return chains, "\n".join(_why.render_all(analysis, chains, place))
+
+
+# -- the owners: wrappers on asyncio's classes, undone on unload ---------------------------------
+
+
+def test_wrappers_are_asyncios_own_functions_again_after_the_last_undo():
+    own = {name: asyncio.Lock.__dict__[name] for name in ("acquire", "release")}
+    semaphore_acquire = asyncio.Semaphore.__dict__["acquire"]
+    first, second = _holders.install(), _holders.install()
+    assert asyncio.Lock.acquire is not own["acquire"] and _holders.is_tracking()
+    first()
+    assert asyncio.Lock.acquire is not own["acquire"]  # another session still runs
+    second()
+    assert asyncio.Lock.acquire is own["acquire"] and asyncio.Lock.release is own["release"]
+    assert asyncio.Semaphore.acquire is semaphore_acquire and not _holders.is_tracking()
+
+
+def test_unloading_asyncrepl_puts_asyncios_lock_back(shell):
+    acquire, get_nowait = asyncio.Lock.acquire, asyncio.Queue.get_nowait
+    get_loop = asyncio.Lock._get_loop
+    shell.run_line_magic("load_ext", "asyncrepl")
+    assert asyncio.Lock.acquire is not acquire and asyncio.Queue.get_nowait is not get_nowait
+    shell.run_line_magic("unload_ext", "asyncrepl")
+    assert asyncio.Lock.acquire is acquire and asyncio.Queue.get_nowait is get_nowait
+    assert asyncio.Lock._get_loop is get_loop
+
+
+def test_lock_holder_is_the_task_and_the_line_that_took_it():
+    async def holder(lock):
+        async with lock:  # TAKEN
+            await asyncio.sleep(10)
+
+    async def scenario(registry):
+        lock = asyncio.Lock()
+        task = asyncio.create_task(holder(lock))
+        await settle()
+        holding = _holders.lock_holder(lock)
+        assert holding.task is task
+        assert _why._site(holding.frame, holding.lasti).lineno == line_of(holder, "# TAKEN")
+        task.cancel()
+        await settle()
+        assert _holders.lock_holder(lock) is None  # released as the block unwound
+
+    run_scenario(scenario)
+
+
+def test_a_lock_taken_before_the_wrappers_is_found_on_the_holders_value_stack():
+    async def holder(lock):
+        async with lock:
+            await asyncio.sleep(10)
+
+    async def waiter(lock):
+        async with lock:  # WAITS
+            pass
+
+    async def main():
+        lock = asyncio.Lock()
+        registry = TaskRegistry(asyncio.get_running_loop())
+        registry.install()
+        task = asyncio.create_task(holder(lock))
+        await settle()
+        undo = _holders.install()  # asyncrepl loaded after the lock was taken
+        try:
+            stuck = asyncio.create_task(waiter(lock))
+            await settle()
+            chain, text = why(registry, stuck)
+            assert chain.steps[0].targets == [task], text
+            assert f"held by task {registry.info(task).id}" in text
+        finally:
+            task.cancel()
+            stuck.cancel()
+            await settle()
+            undo()
+            registry.uninstall()
+
+    asyncio.run(main())
+
+
+# -- each primitive, each root cause --------------------------------------------------------------
+
+
+async def transfer(locks, src, dst):
+    async with locks[src]:  # FIRST
+        await asyncio.sleep(0.01)
+        async with locks[dst]:  # SECOND
+            pass
+
+
+def test_a_two_task_lock_cycle_is_a_deadlock_naming_what_each_holds_where_and_waits_for():
+    async def scenario(registry):
+        locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
+        one = asyncio.create_task(transfer(locks, "alice", "bob"))
+        two = asyncio.create_task(transfer(locks, "bob", "alice"))
+        await settle(0.05)
+        chain, text = why(registry, one)
+        assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}
+        first, second = here(transfer, "# FIRST"), here(transfer, "# SECOND")
+        a, b = registry.info(one).id, registry.info(two).id
+        assert (
+            f"task {a} holds lock locks['alice'] (taken at {first}) and waits for lock locks['bob'] at {second}, held by task {b}"
+        ) in text, text
+        assert f"task {b} holds lock locks['bob'] (taken at {first}) and waits for lock locks['alice'] at {second}, held by task {a}" in text
+        assert "is stuck: deadlock:" in text
+
+    run_scenario(scenario)
+
+
+def test_a_three_task_cycle_across_a_lock_a_queue_and_an_event():
+    async def holds_lock_waits_queue(lock, queue):
+        async with lock:  # TAKES LOCK
+            await queue.get()  # GETS
+
+    async def feeds_queue_waits_event(queue, event):
+        await queue.put(0)  # a producer of the queue, seen
+        await queue.get()  # takes it back: the queue is empty again
+        await event.wait()  # WAITS EVENT
+        await queue.put(1)
+
+    async def sets_event_waits_lock(event, lock):
+        await asyncio.sleep(0.01)
+        async with lock:  # WAITS LOCK
+            event.set()
+
+    async def scenario(registry):
+        lock, queue, event = asyncio.Lock(), asyncio.Queue(), asyncio.Event()
+        a = asyncio.create_task(holds_lock_waits_queue(lock, queue))
+        await asyncio.sleep(0)
+        b = asyncio.create_task(feeds_queue_waits_event(queue, event))
+        c = asyncio.create_task(sets_event_waits_lock(event, lock))
+        await settle(0.05)
+        chain, text = why(registry, a)
+        assert chain.cause.kind == "cycle", text
+        assert set(chain.cause.tasks) == {a, b, c}, text
+        ids = {task: registry.info(task).id for task in (a, b, c)}
+        assert f"task {ids[a]} waits at {here(holds_lock_waits_queue, '# GETS')}" in text
+        assert "Queue queue.get() (empty, 0, no maxsize), fed by task" in text
+        assert f"task {ids[c]} holds lock lock (taken at" not in text  # c waits for it; a holds it
+        assert f"task {ids[a]} holds lock lock (taken at {here(holds_lock_waits_queue, '# TAKES LOCK')})" in text
+        assert f"which task {ids[c]} is to set" in text  # c refers to the event: the one to set it
+
+    run_scenario(scenario)
+
+
+def test_a_task_awaiting_a_deadlocked_task_is_behind_the_deadlock():
+    async def outer(task):
+        await task  # AWAITS
+
+    async def scenario(registry):
+        locks = {"a": asyncio.Lock(), "b": asyncio.Lock()}
+        one = asyncio.create_task(transfer(locks, "a", "b"))
+        asyncio.create_task(transfer(locks, "b", "a"))
+        waiting = asyncio.create_task(outer(one))
+        await settle(0.05)
+        chain, text = why(registry, waiting)
+        assert chain.cause.kind == "cycle" and waiting not in chain.cause.tasks
+        assert text.splitlines()[1] == f"  task {registry.info(waiting).id} waits at {place(_why.Site(__file__, line_of(outer, '# AWAITS'), ''))}"
+        chains, everything = why_all(registry)
+        assert everything.startswith("deadlock: tasks ")
+        assert f"waiting behind it: tasks {registry.info(waiting).id}" in everything
+
+    run_scenario(scenario)
+
+
+def test_a_lock_held_by_a_task_that_ended_is_a_leak_saying_how_it_ended_and_where_it_took_it():
+    async def forgets(lock):
+        await lock.acquire()  # TAKES
+        raise KeyError("no such account")
+
+    async def waits(lock):
+        async with lock:
+            pass
+
+    async def scenario(registry):
+        lock = asyncio.Lock()
+        gone = asyncio.create_task(forgets(lock))
+        await settle()
+        stuck = asyncio.create_task(waits(lock))
+        await settle()
+        chain, text = why(registry, stuck)
+        assert chain.cause.kind == "leak", text
+        assert f"{registry.label(gone)} raised KeyError: 'no such account'" in text
+        assert f"took it at {here(forgets, '# TAKES')}: await lock.acquire()" in text
+        assert "and ended at " + here(forgets, "raise KeyError") in text
+        gone.exception()
+
+    run_scenario(scenario)
+
+
+def test_semaphore_permits_leaked_by_ended_tasks_and_the_ones_still_held():
+    async def takes(pool, fail):
+        await pool.acquire()  # TAKES
+        if fail:
+            raise LookupError("404")
+        await asyncio.sleep(10)
+
+    async def wants(pool):
+        async with pool:  # WANTS
+            pass
+
+    async def scenario(registry):
+        pool = asyncio.BoundedSemaphore(3)
+        failed = [asyncio.create_task(takes(pool, True)) for _ in range(3)]
+        await settle()
+        stuck = asyncio.create_task(wants(pool))
+        await settle()
+        chain, text = why(registry, stuck)
+        assert chain.cause.kind == "leak"
+        assert "leak: 3 permits of BoundedSemaphore pool held by tasks that have ended without releasing them" in text
+        assert text.count("raised LookupError: 404") == 3
+        assert "BoundedSemaphore pool (0 of 3 free, 1 waiting)" in text
+        for task in failed:
+            task.exception()
+
+    run_scenario(scenario)
+
+
+def test_semaphore_holders_still_running_are_followed():
+    async def takes(pool):
+        async with pool:  # TAKES
+            await asyncio.sleep(30)
+
+    async def wants(pool):
+        async with pool:
+            pass
+
+    async def scenario(registry):
+        pool = asyncio.Semaphore(2)
+        holders = [asyncio.create_task(takes(pool)) for _ in range(2)]
+        await settle()
+        stuck = asyncio.create_task(wants(pool))
+        await settle()
+        chain, text = why(registry, stuck)
+        assert chain.cause.kind == "timer" and not chain.stuck, text
+        ids = [registry.info(task).id for task in holders]
+        assert f"held by task {ids[0]} (taken at {here(takes, '# TAKES')}), task {ids[1]}" in text
+        assert f"-> task {ids[0]} waits at" in text
+
+    run_scenario(scenario)
+
+
+def test_a_full_queue_whose_consumers_have_ended_is_a_dead_partner_with_their_exceptions():
+    async def worker(queue):
+        while True:
+            item = await queue.get()
+            float(item)
+
+    async def producer(queue, item):
+        await queue.put(item)  # PUTS
+
+    async def scenario(registry):
+        queue = asyncio.Queue(maxsize=2)
+        workers = [asyncio.create_task(worker(queue), name=f"worker-{n}") for n in (1, 2)]
+        for item in ("1,5", "2,5"):
+            await queue.put(item)
+        await settle()
+        producers = [asyncio.create_task(producer(queue, str(n))) for n in range(4)]
+        await settle()
+        chain, text = why(registry, producers[-1])
+        assert chain.cause.kind == "dead partner", text
+        assert "dead partner: Queue queue is full and its consumers have ended" in text
+        for task in workers:
+            assert f"{registry.label(task)} raised ValueError: could not convert string to float:" in text
+            task.exception()
+        chains, everything = why_all(registry)
+        assert len([c for c in chains if c.cause.kind == "dead partner"]) == 2  # the two producers waiting
+        assert "waiting on it: tasks " in everything
+
+    run_scenario(scenario)
+
+
+def test_an_empty_queue_fed_by_nobody_alive_and_one_fed_by_a_live_producer():
+    async def consumer(queue):
+        return await queue.get()  # GETS
+
+    async def slow_producer(queue):
+        await asyncio.sleep(30)
+        await queue.put(1)
+
+    async def scenario(registry):
+        orphan, fed = asyncio.Queue(), asyncio.Queue()
+        lonely = asyncio.create_task(consumer(orphan))
+        waiting = asyncio.create_task(consumer(fed))
+        feeder = asyncio.create_task(slow_producer(fed))
+        await settle()
+        chain, text = why(registry, lonely)
+        assert chain.cause.kind == "dead partner" and "none refers to it; a guess" in text, text
+        chain, text = why(registry, waiting)
+        assert chain.cause.kind == "timer", text
+        assert f"could be fed by task {registry.info(feeder).id}" in text
+
+    run_scenario(scenario)
+
+
+def test_an_event_nobody_can_set_and_one_a_live_task_refers_to():
+    async def waits(event):
+        await event.wait()
+
+    async def will_set(event):
+        await asyncio.sleep(30)
+        event.set()
+
+    async def scenario(registry):
+        forgotten, promised = asyncio.Event(), asyncio.Event()
+        lonely = asyncio.create_task(waits(forgotten))
+        waiting = asyncio.create_task(waits(promised))
+        setter = asyncio.create_task(will_set(promised))
+        await settle()
+        chain, text = why(registry, lonely)
+        assert chain.cause.kind == "dead partner", text
+        assert "no live task refers to Event event in its variables" in text and "fairly sure" in text
+        chain, text = why(registry, waiting)
+        assert chain.cause.kind == "timer" and f"could set it task {registry.info(setter).id}" in text, text
+
+    run_scenario(scenario)
+
+
+def test_condition_and_barrier_waits():
+    async def waits(condition):
+        async with condition:
+            await condition.wait()  # WAITS
+
+    async def arrives(barrier):
+        await barrier.wait()
+
+    async def scenario(registry):
+        condition, barrier = asyncio.Condition(), asyncio.Barrier(3)
+        cond_task = asyncio.create_task(waits(condition))
+        barrier_task = asyncio.create_task(arrives(barrier))
+        await settle()
+        chain, text = why(registry, cond_task)
+        assert chain.cause.kind == "dead partner" and "Condition condition.wait()" in text, text
+        chain, text = why(registry, barrier_task)
+        assert chain.cause.kind == "dead partner" and "Barrier barrier (1 of 3 waiting)" in text, text
+
+    run_scenario(scenario)
+
+
+def test_a_condition_whose_lock_is_held_by_a_deadlocked_task():
+    async def takes_and_waits(condition, lock):
+        async with condition:  # TAKES
+            async with lock:
+                pass
+
+    async def holds_and_waits(condition, lock):
+        async with lock:
+            await asyncio.sleep(0.01)
+            async with condition:  # WANTS
+                pass
+
+    async def scenario(registry):
+        condition, lock = asyncio.Condition(), asyncio.Lock()
+        a = asyncio.create_task(holds_and_waits(condition, lock))
+        await asyncio.sleep(0)
+        b = asyncio.create_task(takes_and_waits(condition, lock))
+        await settle(0.05)
+        chain, text = why(registry, a)
+        assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {a, b}, text
+
+    run_scenario(scenario)
+
+
+def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
+    def blocking():
+        import time
+
+        time.sleep(0.5)
+
+    async def in_thread():
+        await asyncio.to_thread(blocking)
+
+    async def in_executor():
+        await asyncio.get_running_loop().run_in_executor(None, blocking)
+
+    async def sleeper():
+        async with asyncio.timeout(20):
+            await asyncio.sleep(30)
+
+    async def reader(reader_stream):
+        await reader_stream.read(1)
+
+    async def scenario(registry):
+        kept = []  # the server side of the connection stays open (3.14 closes a writer nobody keeps)
+        server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream, writer = await asyncio.open_connection("127.0.0.1", port)
+        tasks = [asyncio.create_task(in_thread()), asyncio.create_task(sleeper()), asyncio.create_task(reader(stream))]
+        tasks.append(asyncio.create_task(in_executor()))
+        await settle()
+        causes = [why(registry, task) for task in tasks]
+        assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io", "thread"], [t for _, t in causes]
+        assert "a thread: it runs test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck.<locals>.blocking()" in causes[0][1]
+        assert causes[3][1].startswith(f"{'task ' + registry.label(tasks[3])} is not stuck: a thread: it runs test_timers")
+        assert "asyncio.timeout() expires in 20.0 s" in causes[1][1] or "asyncio.timeout() expires in 19.9 s" in causes[1][1]
+        assert f"I/O: socket to 127.0.0.1:{port}" in causes[2][1]
+        assert why_all(registry)[0] == []
+        writer.close()
+        server.close()
+
+    run_scenario(scenario)
+
+
+def test_async_generators_are_followed():
+    async def numbers(lock):
+        async with lock:  # INSIDE
+            yield 1
+
+    async def consumer(lock):
+        async for _ in numbers(lock):
+            pass
+
+    async def scenario(registry):
+        lock = asyncio.Lock()
+        await lock.acquire()
+        task = asyncio.create_task(consumer(lock))
+        await settle()
+        chain, text = why(registry, task)
+        assert chain.steps[0].where.lineno == line_of(numbers, "# INSIDE")
+        assert "Lock lock (locked, 1 waiting), held by code outside a task" in text or "Lock lock (locked" in text
+        lock.release()
+
+    run_scenario(scenario)
+
+
+def test_a_cancellation_in_progress_says_who_asked_and_where_it_was_caught():
+    async def stubborn():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:  # CAUGHT
+            pass
+        await asyncio.sleep(30)
+
+    async def scenario(registry):
+        task = asyncio.create_task(stubborn())
+        await settle()
+        registry.cancel([task], "%cancel")
+        await settle()
+        chain, text = why(registry, task)
+        assert chain.cause.kind == "cancelling", text
+        assert f"cancelled by %cancel at test_why.py:" in text
+        assert f"it caught CancelledError at {here(stubborn, '# CAUGHT')}" in text
+
+    run_scenario(scenario)
+
+
+def test_a_self_deadlock_a_task_waiting_for_the_lock_it_holds():
+    async def again(lock):
+        async with lock:
+            async with lock:  # AGAIN
+                pass
+
+    async def scenario(registry):
+        lock = asyncio.Lock()
+        task = asyncio.create_task(again(lock))
+        await settle()
+        chain, text = why(registry, task)
+        assert chain.cause.kind == "cycle" and chain.cause.tasks == [task], text
+
+    run_scenario(scenario)
+
+
+# -- the deadlock watch -----------------------------------------------------------------------------
+
+
+def test_the_watch_reports_a_lasting_cycle_once_and_nothing_without_contention(monkeypatch):
+    monkeypatch.setattr("asyncrepl._deadlocks.PERSISTS", 0.05)
+    reports = []
+
+    async def scenario(registry):
+        watch = DeadlockWatch(registry, place, lambda: 0.05, emit=lambda message, context: reports.append(message))
+        stop = watch.install()
+        try:
+            await asyncio.sleep(0.3)
+            assert watch._handle is None and reports == []  # no lock waited on: never woken
+            locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
+            one = asyncio.create_task(transfer(locks, "alice", "bob"))
+            asyncio.create_task(transfer(locks, "bob", "alice"))
+            await asyncio.sleep(0.5)
+            assert len(reports) == 1, reports
+            assert reports[0].startswith(f"deadlock: task {registry.info(one).id} holds lock locks['alice'] (taken at ")
+            assert f"%why {registry.info(one).id} shows the chain" in reports[0]
+            assert watch._handle is None  # and it sleeps again
+        finally:
+            stop()
+
+    run_scenario(scenario)
+
+
+def test_the_watch_leaves_a_short_lock_convoy_alone(monkeypatch):
+    monkeypatch.setattr("asyncrepl._deadlocks.PERSISTS", 0.05)
+    reports = []
+
+    async def busy(lock):
+        for _ in range(20):
+            async with lock:
+                await asyncio.sleep(0.005)
+
+    async def scenario(registry):
+        watch = DeadlockWatch(registry, place, lambda: 0.05, emit=lambda message, context: reports.append(message))
+        stop = watch.install()
+        try:
+            lock = asyncio.Lock()
+            await asyncio.gather(*(busy(lock) for _ in range(5)))
+            await asyncio.sleep(0.2)
+            assert reports == []
+        finally:
+            stop()
+
+    run_scenario(scenario)
+
+
+# -- the magic ----------------------------------------------------------------------------------
+
+
+SETUP = """\
+import asyncio
+locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
+async def transfer(src, dst):
+    async with locks[src]:
+        await asyncio.sleep(0.01)
+        async with locks[dst]:
+            pass
+async def nap():
+    await asyncio.sleep(100)
+"""
+
+
+@pytest.fixture
+def ip(shell, capsys):
+    shell.run_line_magic("load_ext", "asyncrepl")
+    shell.run_cell(SETUP, store_history=True)
+    capsys.readouterr()
+    yield shell
+    shell.run_cell("for _t in asyncio.all_tasks():\n    _t is asyncio.current_task() or _t.cancel()")
+    shell.run_cell("await asyncio.sleep(0.01)")
+
+
+def test_why_with_an_id_shows_the_chain_with_the_cells_lines(ip, capsys):
+    run(ip, capsys, "one = asyncio.create_task(transfer('alice', 'bob')); two = asyncio.create_task(transfer('bob', 'alice'))")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    _, out = run(ip, capsys, "%why 1")
+    assert re.match(r"task 1 'Task-\d+' \(transfer\(\)\) is stuck: deadlock: tasks 1, 2 wait on each other\n", out), out
+    assert "task 1 holds lock locks['alice'] (taken at In [1] line 4) and waits for lock locks['bob'] at In [1] line 6, held by task 2" in out
+    assert "  task 1 waits at In [1] line 6: async with locks[dst]:" in out
+
+
+def test_why_without_an_argument_groups_and_o_returns_chains(ip, capsys):
+    run(ip, capsys, "asyncio.create_task(transfer('alice', 'bob')); asyncio.create_task(transfer('bob', 'alice')); asyncio.create_task(nap())")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    _, out = run(ip, capsys, "%why")
+    assert out.startswith("deadlock: tasks 1, 2 wait on each other") or out.startswith("deadlock: tasks 2, 1 wait on each other"), out
+    assert "nap" not in out  # a timer: not stuck
+    result, _ = run(ip, capsys, "chains = %why -o\n[(c.cause.kind, sorted(ip_id for ip_id in (1, 2))) for c in chains]")
+    assert result.result == [("cycle", [1, 2]), ("cycle", [1, 2])]
+    result, _ = run(ip, capsys, "%why -o 3")
+    assert result.result.cause.kind == "timer"
+
+
+def test_why_html_for_jupyter(ip, capsys):
+    from asyncrepl._magics.why import WhyReport
+
+    html = WhyReport(["deadlock: tasks 1, 2 wait on each other", "  task 1 holds lock locks['a'] <x>"])._repr_html_()
+    assert "<b>deadlock: tasks 1, 2 wait on each other</b>" in html and "&lt;x&gt;" in html
+
+
+def test_why_bad_input_is_one_line_and_ended_or_running_tasks_say_what_they_do(ip, capsys):
+    for line, message in (
+        ("%why 99", "UsageError: no task matches '99' (see %tasks and %tasks --done)"),
+        ("%why 1 2", "UsageError: usage: %why [-o] [ID|NAME]: one task, or none for every stuck task, not '1 2'"),
+        ("%why --tree", "UsageError: usage: %why [-o] [ID|NAME]"),
+    ):
+        _, out = run(ip, capsys, line)
+        assert message in out and "Traceback" not in out, out
+    run(ip, capsys, "async def fine():\n    return 42\nt = asyncio.create_task(fine())")
+    run(ip, capsys, "await asyncio.sleep(0.01)")
+    _, out = run(ip, capsys, "%why 1")
+    assert re.fullmatch(r"task 1 'Task-\d+' \(fine\(\)\) is not stuck: it has ended: it returned 42 \(%tasks 1 shows more\)", out.strip()), out
+    run(ip, capsys, "asyncio.create_task(nap(), name='napper')")
+    _, out = run(ip, capsys, "%why napper")
+    assert out.startswith("task 2 'napper' (nap()) is not stuck: a timer: it fires in ")
+    _, out = run(ip, capsys, "%why")
+    assert out.strip().startswith("no stuck task: 1 pending task wait")
+
+
+def test_asyncdebug_lists_the_deadlock_setting(ip, capsys):
+    _, out = run(ip, capsys, "%asyncdebug")
+    assert "deadlocks                  on   lasting 1 s (AsyncRepl.report_deadlocks" in out
+    run(ip, capsys, "%config AsyncRepl.report_deadlocks = False")
+    _, out = run(ip, capsys, "%asyncdebug")
+    assert "deadlocks                  off" in out
+
+
+def test_tasks_waits_on_says_who_holds_the_lock_and_a_deadlock(ip, capsys):
+    run(ip, capsys, "one = asyncio.create_task(transfer('alice', 'bob')); two = asyncio.create_task(transfer('bob', 'alice'))")
+    run(ip, capsys, "sem = asyncio.Semaphore(1)\nasync def holds():\n    async with sem:\n        await asyncio.sleep(100)\nasync def wants():\n    async with sem:\n        pass")
+    run(ip, capsys, "h = asyncio.create_task(holds()); w = asyncio.create_task(wants())")
+    run(ip, capsys, "await asyncio.sleep(0.05)")
+    result, _ = run(ip, capsys, "%tasks -o")
+    waits = {row.id: row.waits_on for row in result.result}
+    assert waits[1] == "Lock (locked, 1 waiting), deadlock with task 2", waits
+    assert waits[2] == "Lock (locked, 1 waiting), deadlock with task 1"
+    assert waits[4] == "Semaphore sem (0 free, 1 waiting), permits held by task 3"
+    _, out = run(ip, capsys, "%tasks --tree")
+    assert "deadlock with task 2" in out and "permits held by task 3" in out
