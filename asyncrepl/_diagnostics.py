@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextvars
 import functools
 import inspect
 import linecache
 import logging
 import re
-import sys
 import threading
 import time
 import traceback
@@ -37,33 +35,14 @@ import warnings
 import weakref
 from typing import NamedTuple
 
+from ._render.reports import report
 from ._frames import CellNamer, code_location
-from ._tasks import (
-    TaskRegistry,
-    _classify_file,
-    _exception_of,
-    _is_users,
-    in_a_pending_gather,
-    outcome,
-)
+from ._tasks import TaskRegistry, in_a_pending_gather, outcome
+from ._tasks.code import _classify_file, _is_users
+from ._tasks.private import _exception_of
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
-
-
-def report(message: str, context: contextvars.Context | None = None) -> None:
-    """Print one asyncrepl report on stderr, inside *context* if given."""
-
-    def emit() -> None:
-        print(f"asyncrepl: {message}", file=sys.stderr, flush=True)
-
-    if context is None:
-        emit()
-        return
-    try:
-        context.run(emit)
-    except RuntimeError:  # the context is entered right now: we are in it
-        emit()
 
 
 class StoppedByCtrlC(BaseException):
@@ -379,13 +358,12 @@ class FailedTasks:
         self._reported: set[int] = set()
 
     def install(self) -> None:
-        self.registry.on_finished = self._finished
+        self._unsubscribe = self.registry.task_finished.subscribe(self._finished)
         self._previous_handler = self.loop.get_exception_handler()
         self.loop.set_exception_handler(self._handle_exception)
 
     def uninstall(self) -> None:
-        if self.registry.on_finished == self._finished:
-            self.registry.on_finished = None
+        self.registry.task_finished.unsubscribe(self._finished)
         if not self.loop.is_closed() and self.loop.get_exception_handler() == self._handle_exception:
             self.loop.set_exception_handler(self._previous_handler)
 
@@ -428,7 +406,7 @@ class FailedTasks:
             where += "; in a script it would have ended the program, the REPL goes on"
         task_id = self.registry.info(task).id
         self._reported.add(task_id)
-        self.registry.unseen_failures.add(task_id)
+        self.registry.ended.unseen_failures.add(task_id)
         report(
             f"task {self.registry.label(task)} failed: "
             f"{type(error).__name__}: {error}{where}\n  %tasks {task_id} shows the traceback, %debug_task {task_id} to debug",

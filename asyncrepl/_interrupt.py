@@ -34,7 +34,8 @@ try:
 except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
     termios = None
 
-from ._diagnostics import StoppedByCtrlC, report
+from ._diagnostics import StoppedByCtrlC
+from ._render.reports import report
 from ._frames import frame_location
 from ._hooks import Hook
 from ._monitor import LoopMonitor, in_debugger

@@ -30,15 +30,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from ._diagnostics import report
+from ._render.reports import report
 from ._frames import CellNamer, code_location, is_loop_step
-from ._tasks import (
-    TaskRegistry,
-    _kind_of_code,
-    coroutine_name,
-    is_repl_machinery,
-    task_label,
-)
+from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
+from ._tasks.code import _kind_of_code
 
 __all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 

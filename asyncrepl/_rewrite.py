@@ -175,38 +175,37 @@ def rewrite_cell(
     if not finder.found:
         return None
 
-    lines = source.splitlines(keepends=True)
-    starts = _char_offsets(source)
-    edits: list[tuple[int, int, str]] = []
-    for kind, call, top_level in finder.found:
-        start = _offset(lines, starts, call.lineno, call.col_offset)
-        end = _offset(lines, starts, call.end_lineno, call.end_col_offset)
-        func = call.func
-        func_end = _offset(lines, starts, func.end_lineno, func.end_col_offset)
-        if kind == "magic":
-            edits += [(start, start, "(await "), (end, end, ")")]
-        elif kind == "Runner":
-            edits.append((start, func_end, f"{helper}.Runner"))
-        elif kind == "asyncio.run":
-            # "asyncio.run(main())" -> "(await H.asyncio_run(main()))", or "H.run(main())"
-            if top_level:
-                edits += [(start, func_end, f"(await {helper}.asyncio_run"), (end, end, ")")]
-            else:
-                edits.append((start, func_end, f"{helper}.run"))
-        else:
-            # "loop.run_until_complete(main())" -> "(await H.run_until_complete(loop, main()))",
-            # or "H.run_until_complete_sync(loop, main())"; run_forever() likewise.
-            assert isinstance(func, ast.Attribute)
-            target_end = _offset(lines, starts, func.value.end_lineno, func.value.end_col_offset)
-            target = source[start:target_end]
-            paren = source.index("(", func_end)
-            after_target = ", " if kind == "run_until_complete" else ""
-            if top_level:
-                edits += [(start, paren + 1, f"(await {helper}.{kind}({target}{after_target}"), (end, end, ")")]
-            else:
-                edits.append((start, paren + 1, f"{helper}.{kind}_sync({target}{after_target}"))
-
+    edits = [edit for kind, call, top_level in finder.found for edit in _edits(source, helper, kind, call, top_level)]
     new = source
     for begin, stop, text in sorted(edits, key=lambda edit: edit[0], reverse=True):
         new = new[:begin] + text + new[stop:]
     return Rewrite(new, tuple((kind, call.lineno) for kind, call, _ in finder.found))
+
+
+def _edits(source: str, helper: str, kind: str, call: ast.Call, top_level: bool) -> list[tuple[int, int, str]]:
+    """The text edits, (start, end, new text), that rewrite one call found."""
+    lines = source.splitlines(keepends=True)
+    starts = _char_offsets(source)
+    start = _offset(lines, starts, call.lineno, call.col_offset)
+    end = _offset(lines, starts, call.end_lineno, call.end_col_offset)
+    func = call.func
+    func_end = _offset(lines, starts, func.end_lineno, func.end_col_offset)
+    if kind == "magic":
+        return [(start, start, "(await "), (end, end, ")")]
+    if kind == "Runner":
+        return [(start, func_end, f"{helper}.Runner")]
+    if kind == "asyncio.run":
+        # "asyncio.run(main())" -> "(await H.asyncio_run(main()))", or "H.run(main())"
+        if top_level:
+            return [(start, func_end, f"(await {helper}.asyncio_run"), (end, end, ")")]
+        return [(start, func_end, f"{helper}.run")]
+    # "loop.run_until_complete(main())" -> "(await H.run_until_complete(loop, main()))",
+    # or "H.run_until_complete_sync(loop, main())"; run_forever() likewise.
+    assert isinstance(func, ast.Attribute)
+    target_end = _offset(lines, starts, func.value.end_lineno, func.value.end_col_offset)
+    target = source[start:target_end]
+    paren = source.index("(", func_end)
+    after_target = ", " if kind == "run_until_complete" else ""
+    if top_level:
+        return [(start, paren + 1, f"(await {helper}.{kind}({target}{after_target}"), (end, end, ")")]
+    return [(start, paren + 1, f"{helper}.{kind}_sync({target}{after_target}")]

@@ -37,9 +37,9 @@ import sys
 import threading
 from contextlib import contextmanager, nullcontext
 
-from ._diagnostics import report
+from ._render.reports import report
 from ._frames import CO_ASYNC, is_loop_step
-from ._tasks import _kind_of_code
+from ._tasks.code import _kind_of_code
 
 # asyncio's messages when code tries to start or re-enter a loop.
 LOOP_BUSY_MESSAGES = (

@@ -135,8 +135,8 @@ class Session:
         self.blocked.enabled = settings.report_blocking
         self.unawaited.enabled = settings.warn_unawaited
         self.failed_tasks.enabled = settings.report_task_errors
-        if self.registry.history_size != settings.task_history:
-            self.registry.resize_history(settings.task_history)
+        if self.registry.ended.size != settings.task_history:
+            self.registry.ended.resize(settings.task_history)
 
     def slow_step_threshold(self) -> float:
         """How long a step may hold the loop: the loop's ``slow_callback_duration``,

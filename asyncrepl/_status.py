@@ -104,8 +104,8 @@ class StatusLine:
         registry = self.registry
         return (
             registry._next_id,
-            registry.finished_count,
-            len(registry.unseen_failures),
+            registry.ended.count,
+            len(registry.ended.unseen_failures),
             self._lag_text,
             self._debug(),
         )
@@ -116,7 +116,7 @@ class StatusLine:
         for task in asyncio.all_tasks(registry.loop):
             if not registry.is_own(task):  # IPython's, asyncrepl's, %timeit_async's...
                 tasks += 1
-        return Status(tasks, self.lag, len(self.registry.unseen_failures), bool(self._debug()))
+        return Status(tasks, self.lag, len(self.registry.ended.unseen_failures), bool(self._debug()))
 
     def refresh(self) -> bool:
         """Recompute the text; True if it changed."""
@@ -129,7 +129,7 @@ class StatusLine:
     def while_held(self, holding: str, held: float) -> str:
         """The text while *holding* has held the loop for *held* seconds: the
         last counts (the loop is stuck: they cannot have changed), and the mark."""
-        status = self.status or Status(0, self.lag, len(self.registry.unseen_failures), False)
+        status = self.status or Status(0, self.lag, len(self.registry.ended.unseen_failures), False)
         return str(Status(status.tasks, status.lag, status.failed, status.debug, holding, held))
 
     def who(self, task: asyncio.Task | None) -> str:

@@ -22,7 +22,8 @@ import json
 import time
 
 from asyncrepl._tasks import TaskRegistry
-from asyncrepl._timeline import Recorder, draw_svg, draw_text, task_wrapper
+from asyncrepl._render.timeline import draw_svg, draw_text
+from asyncrepl._timeline import Recorder, task_wrapper
 
 
 async def stepper(steps: int) -> None:
@@ -41,7 +42,7 @@ async def measure(tasks: int, steps: int, record: bool):
     registry.install()
     recorder = Recorder(task_id=lambda task: registry.info(task).id)
     if record:
-        registry.wrap_coroutine = task_wrapper()
+        registry.wrapping.subscribe(task_wrapper())
     try:
         if record:
             timed, track = recorder.wrap(cell(tasks, steps), "cell")

@@ -127,9 +127,9 @@ def test_failed_tasks_count_until_looked_at(loop, registry):
         reported = sorted(registry.info(task).id for task in tasks)
         assert line.refresh() is True
         assert line.status.failed == 2 and "2 failed (%tasks --done)" in line.text
-        registry.looked_at([reported[0]])  # %tasks ID of one
+        registry.ended.looked_at([reported[0]])  # %tasks ID of one
         assert line.refresh() is True and "1 failed" in line.text
-        registry.looked_at()  # %tasks --done
+        registry.ended.looked_at()  # %tasks --done
         assert line.refresh() is True and "failed" not in line.text
     finally:
         failed.uninstall()

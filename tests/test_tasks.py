@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from asyncrepl import _tasks
+from asyncrepl._tasks.resolve import find
 from asyncrepl._render import Table, Views, format_age
 from asyncrepl._tasks import TaskRegistry, TaskRow, Link
 
@@ -183,7 +184,7 @@ def test_history_records_results_errors_and_who_cancelled_from_where():
         await settle()
         await done
         failed.exception()  # retrieve it, so asyncio does not warn in this test
-        return {entry.name: entry for entry in registry.history}
+        return {entry.name: entry for entry in registry.ended.history}
 
     history = run(scenario)
     assert history["ok"].outcome == "returned" and history["ok"].detail == "{'answer': 42}"
@@ -202,7 +203,7 @@ def test_reading_a_failure_does_not_hide_asyncios_warning(caplog):
 
         asyncio.create_task(fails())
         await settle()
-        return [entry.outcome for entry in registry.history]
+        return [entry.outcome for entry in registry.ended.history]
 
     with caplog.at_level("ERROR", logger="asyncio"):
         outcomes = run(scenario)
@@ -217,23 +218,26 @@ def test_history_is_bounded():
     async def scenario(registry):
         for _ in range(12):
             await asyncio.create_task(asyncio.sleep(0))
-        return [entry.id for entry in registry.history]
+        return [entry.id for entry in registry.ended.history]
 
     ids = run(scenario)
     assert len(ids) == 5 and ids == sorted(ids)
 
 
-def test_no_history_means_no_done_callback():
+def test_no_history_still_keeps_failures():
+    # AsyncRepl.task_history = 0 keeps no history, but a failure is kept
+    # until the user clears it, whatever the history's size (issue 18).
+    async def boom():
+        raise ValueError("boom")
+
     async def main():
         registry = TaskRegistry(asyncio.get_running_loop(), history_size=0)
         registry.install()
-        task = asyncio.create_task(leaf(0))
-        callbacks = len(_tasks._callbacks_of(task) or ())  # the real list, not the repr's
-        await task
+        await asyncio.gather(asyncio.create_task(leaf(0)), asyncio.create_task(boom()), return_exceptions=True)
         registry.uninstall()
-        return callbacks, registry.history
+        return registry.ended.history, [entry.detail for entry in registry.ended.failures]
 
-    assert asyncio.run(main()) == (0, [])
+    assert asyncio.run(main()) == ([], ["ValueError: boom"])
 
 
 def test_find_by_id_name_and_glob():
@@ -244,11 +248,11 @@ def test_find_by_id_name_and_glob():
         await settle()
         ida = registry.info(a).id
         return (
-            registry.find([str(ida)]),
-            registry.find([f"#{ida}"]),
-            registry.find(["worker-*"]),
-            registry.find(["middle"]),
-            registry.find(["other", "nope"]),
+            find(registry, [str(ida)]),
+            find(registry, [f"#{ida}"]),
+            find(registry, ["worker-*"]),
+            find(registry, ["middle"]),
+            find(registry, ["other", "nope"]),
             (a, b, c),
         )
 
@@ -303,7 +307,7 @@ def test_repls_own_tasks_are_machinery():
             pass
 
         coro = InteractiveShell.run_cell_async.__code__
-        return _tasks._classify_file(coro.co_filename), _tasks._classify_file(user.__code__.co_filename)
+        return _tasks.code._classify_file(coro.co_filename), _tasks.code._classify_file(user.__code__.co_filename)
 
     assert asyncio.run(main()) == ("repl", "user")
 
@@ -418,7 +422,7 @@ def test_a_tasks_repr_is_what_plain_asyncio_prints():
     here = __file__
     assert f"created at {here}:{line_of(_reprs_made_here, 'MADE HERE')}" not in plain[0]  # asyncio.create_task's line
     assert plain[1].endswith(f"created at {here}:{line_of(_reprs_made_here, 'AND HERE')}>")
-    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+    assert all("asyncrepl/_tasks/" not in text and "_finished" not in text for text in ours)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
@@ -434,7 +438,7 @@ def test_with_the_eager_factory_a_repr_differs_from_plain_asyncio_only_in_asynci
     assert [without_site(text) for text in ours] == [without_site(text) for text in plain]
     assert re.search(r"created at \S+/asyncio/tasks\.py:\d+>$", ours[0])  # asyncio.create_task's line, as without a factory
     assert ours[1].endswith(f"created at {__file__}:{line_of(_reprs_made_here, 'AND HERE')}>")  # the user's
-    assert all("asyncrepl/_tasks.py" not in text and "_finished" not in text for text in ours)
+    assert all("asyncrepl/_tasks/" not in text and "_finished" not in text for text in ours)
 
 
 def test_wait_for_and_timeout_blocks_show_their_deadline():
@@ -489,7 +493,7 @@ def test_a_factory_set_after_the_registry_is_composed_at_the_next_look():
         task.exception()
         again = registry.adopt_task_factory()
         registry.uninstall()
-        return notice, again, registry.info(task), registry.history, loop.get_task_factory()
+        return notice, again, registry.info(task), registry.ended.history, loop.get_task_factory()
 
     notice, again, info, history, restored = asyncio.run(main())
     assert notice == (
@@ -522,7 +526,7 @@ def test_a_factory_that_calls_the_one_it_replaced_makes_each_task_once():
         second = asyncio.create_task(leaf(0))
         await asyncio.gather(first, second)
         registry.uninstall()
-        return registry.info(first), registry.info(second), (first, second), registry.history
+        return registry.info(first), registry.info(second), (first, second), registry.ended.history
 
     first, second, tasks, history = asyncio.run(main())
     assert list(tasks) == seen[:2]  # (then asyncio.run's own, once the registry is gone)
@@ -566,12 +570,12 @@ def test_the_factory_passes_on_whatever_create_task_gives_it(kwargs, previous):
             context = contextvars.copy_context()
             context.run(marker.set, "from the context")
             given["context"] = context
-        task = registry._factory(loop, first_step(), **given)
+        task = registry.factory._factory(loop, first_step(), **given)
         eager_done = task.done()
         seen_id, seen_marker = await task
         await settle()
         registry.uninstall()
-        return task, eager_done, seen_id, seen_marker, registry.info(task), registry.history
+        return task, eager_done, seen_id, seen_marker, registry.info(task), registry.ended.history
 
     task, eager_done, seen_id, seen_marker, info, history = asyncio.run(main())
     eager = kwargs.get("eager_start", previous == "eager")
@@ -608,7 +612,7 @@ def test_an_eager_task_that_ends_in_its_first_step_gets_an_id_a_site_history_and
         registry.wrap_coroutine = None
         timeline = recorder.finish()
         registry.uninstall()
-        return done_at_once, registry.info(task), registry.history, timeline
+        return done_at_once, registry.info(task), registry.ended.history, timeline
 
     done_at_once, info, history, timeline = asyncio.run(main())
     assert done_at_once
@@ -644,7 +648,7 @@ def test_await_chain_and_awaited_by_on_every_version():
 
 @pytest.mark.parametrize("pattern, wanted", [("3", 3), ("#3", 3), ("²", None), ("#²", None), ("٣", None), ("x3", None), ("", None)])
 def test_only_ascii_digits_name_a_task_id(pattern, wanted):
-    assert _tasks._pattern_id(pattern) == wanted
+    assert _tasks.resolve._pattern_id(pattern) == wanted
 
 
 def test_a_multi_line_exception_message_stays_in_one_table_row():

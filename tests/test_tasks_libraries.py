@@ -23,6 +23,7 @@ import textwrap
 import pytest
 
 from asyncrepl import _tasks
+from asyncrepl._tasks.resolve import find, resolve_one
 from asyncrepl._tasks import TaskRegistry
 
 
@@ -103,14 +104,14 @@ def fakeweb(tmp_path, monkeypatch):
     (root / "fakeweb").mkdir(parents=True)
     (root / "fakeweb" / "__init__.py").write_text(FAKEWEB)
     monkeypatch.syspath_prepend(str(root))
-    roots = _tasks._library_roots() + (os.path.normcase(os.path.realpath(root)) + os.sep,)
-    monkeypatch.setattr(_tasks, "_library_roots", lambda: roots)
-    _tasks._classify_file.cache_clear()
+    roots = _tasks.code._library_roots() + (os.path.normcase(os.path.realpath(root)) + os.sep,)
+    monkeypatch.setattr(_tasks.code, "_library_roots", lambda: roots)
+    _tasks.code._classify_file.cache_clear()
     module = importlib.import_module("fakeweb")
     yield module
     sys.modules.pop("fakeweb", None)
-    _tasks._classify_file.cache_clear()
-    _tasks._code_kinds.clear()
+    _tasks.code._classify_file.cache_clear()
+    _tasks.code._code_kinds.clear()
 
 
 def fakeweb_line(marker):
@@ -168,7 +169,7 @@ def test_the_environments_console_scripts_are_the_repls_not_the_users():
     # The asyncrepl (and ipython) console scripts live in the environment's
     # bin/: before, a frame there counted as the user's code.
     launcher = os.path.join(sysconfig.get_paths()["scripts"], "asyncrepl")
-    assert _tasks._classify_file(launcher) == "repl"
+    assert _tasks.code._classify_file(launcher) == "repl"
 
 
 # -- who cancelled ---------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def test_a_taskgroups_cancellations_name_the_group_the_failed_child_and_the_grou
         parent = asyncio.create_task(grouped(made))
         await asyncio.wait([parent])
         parent.exception()
-        return {entry.name: entry for entry in registry.history}, registry.info(made[1]).id
+        return {entry.name: entry for entry in registry.ended.history}, registry.info(made[1]).id
 
     history, failing_id = run(scenario, history_size=10)
     sibling = history["sibling"]
@@ -210,7 +211,7 @@ def test_a_taskgroup_cancelling_its_children_as_its_block_raises_names_the_users
         parent = asyncio.create_task(grouped())
         await asyncio.wait([parent])
         parent.exception()
-        return {entry.name: entry for entry in registry.history}
+        return {entry.name: entry for entry in registry.ended.history}
 
     child = run(scenario, history_size=10)["child"]
     here = test_a_taskgroup_cancelling_its_children_as_its_block_raises_names_the_users_line
@@ -237,8 +238,8 @@ def test_own_tasks_use_up_no_user_id_are_not_listed_and_leave_no_history():
             [registry.info(task).id for task in (first, own, own_failing, second)],
             [task for task in registry.pending() if task is not this],
             [task for task in registry.pending(include_machinery=True) if task is not this],
-            registry.history,
-            registry.failures,
+            registry.ended.history,
+            registry.ended.failures,
             registry.is_own(own),
             own.get_name(),
             (first, own, second),
@@ -266,7 +267,7 @@ def test_an_adopted_task_gets_the_next_user_id_is_listed_and_enters_the_history(
         await asyncio.wait([own])
         await settle()
         own.exception()
-        return new_id, again, registry.info(before).id, listed_before, listed_after, registry.history, registry.is_own(own)
+        return new_id, again, registry.info(before).id, listed_before, listed_after, registry.ended.history, registry.is_own(own)
 
     new_id, again, before_id, listed_before, listed_after, history, own = run(scenario)
     assert new_id == before_id + 1 and again == new_id
@@ -292,7 +293,7 @@ def test_tasks_running_an_own_code_are_own_and_the_code_is_held_weakly():
         del one, tasks
         await settle()  # (the tasks' done callbacks hold them until they run)
         gc.collect()
-        return registry.history, registry.info(user).id, held, len(registry._own_codes)
+        return registry.ended.history, registry.info(user).id, held, len(registry._own_codes)
 
     history, user_id, held, after = run(scenario, history_size=100)
     assert [entry.id for entry in history] == [user_id]  # none of the 20
@@ -312,7 +313,7 @@ def test_a_failure_stays_kept_whatever_number_of_tasks_succeed_after_it():
         failing.exception()
         for _ in range(200):  # a server's requests, each a task that ends well
             await asyncio.create_task(asyncio.sleep(0))
-        return registry.history, registry.failures, registry.latest_failure(), registry.finished_tasks()
+        return registry.ended.history, registry.ended.failures, registry.ended.latest_failure(), registry.ended.finished_tasks()
 
     history, failures, latest, finished = run(scenario)
     assert "culprit" not in [entry.name for entry in history] and len(history) == 5
@@ -326,15 +327,15 @@ def test_the_failure_store_is_bounded_counts_what_it_dropped_and_lets_go_of_old_
         raise ValueError(f"failure {number}")
 
     async def scenario(registry):
-        registry.FAILURES_KEPT, registry.FRAMES_KEPT = 4, 2
+        registry.ended.FAILURES_KEPT, registry.ended.FRAMES_KEPT = 4, 2
         tasks = [asyncio.create_task(fails(n), name=f"f{n}") for n in range(6)]
-        registry.unseen_failures.update(registry.info(task).id for task in tasks)  # as if reported
+        registry.ended.unseen_failures.update(registry.info(task).id for task in tasks)  # as if reported
         await asyncio.wait(tasks)
         for task in tasks:
             task.exception()
-        kept = registry.failures
-        forgotten = registry.forget_failures([kept[0].id])
-        return kept, registry.failures_dropped, forgotten, registry.failures, registry.unseen_failures, tasks
+        kept = registry.ended.failures
+        forgotten = registry.ended.forget_failures([kept[0].id])
+        return kept, registry.ended.failures_dropped, forgotten, registry.ended.failures, registry.ended.unseen_failures, tasks
 
     kept, dropped, forgotten, after, unseen, tasks = run(scenario)
     assert [entry.name for entry in kept] == ["f2", "f3", "f4", "f5"] and dropped == 2
@@ -368,11 +369,11 @@ def test_names_resolve_the_same_way_for_pending_and_finished_tasks():
         results = {}
         for pattern in ("crawler", "crawl", "'crawler'", str(registry.info(new).id), "crawl*", "nothing"):
             try:
-                results[pattern] = registry.resolve_one(pattern)
+                results[pattern] = resolve_one(registry, pattern)
             except (_tasks.AmbiguousTask, _tasks.NoSuchTask) as error:
                 results[pattern] = error
         ids = registry.info(old).id, registry.info(new).id, registry.info(other).id
-        cancel_scope = registry.find(["crawl*"])
+        cancel_scope = find(registry, ["crawl*"])
         return results, ids, (old, new, other), cancel_scope
 
     results, (old_id, new_id, other_id), (old, new, other), cancel_scope = run(scenario, history_size=10)
@@ -396,7 +397,7 @@ def test_a_repl_task_is_named_by_its_r_id_only_when_asked_for():
         own = registry.create_own_task(sleeper(30))
         await settle()
         ident = registry.info(own).id
-        return ident, registry.find([ident]), registry.find([ident], include_machinery=True), own
+        return ident, find(registry, [ident]), find(registry, [ident], include_machinery=True), own
 
     ident, hidden, shown, own = run(scenario)
     assert ident == "r1" and hidden == ([], ["r1"]) and shown == ([own], [])
@@ -528,7 +529,7 @@ def test_the_await_chain_follows_async_for_into_the_async_generator():
 
 def test_a_row_walks_the_await_chain_once(monkeypatch):
     walks = []
-    original = _tasks._awaitables
+    original = _tasks.awaits._awaitables
 
     def counting(task):
         walks.append(task)
@@ -537,7 +538,8 @@ def test_a_row_walks_the_await_chain_once(monkeypatch):
     async def scenario(registry):
         task = asyncio.create_task(sleeper(30))
         await settle()
-        monkeypatch.setattr(_tasks, "_awaitables", counting)
+        monkeypatch.setattr(_tasks.rows, "_awaitables", counting)
+        monkeypatch.setattr(_tasks.awaits, "_awaitables", counting)
         _tasks.row(registry, task)
         monkeypatch.undo()
         return task, list(walks)
@@ -598,7 +600,7 @@ def test_why_a_cancelled_task_goes_on(coroutine, culprit, how, marker):
         await settle()
         task.cancel()
         await settle(10)
-        why = registry.why_still_running(task)
+        why = _tasks.cancelling.why_still_running(registry, task)
         return why, task, _tasks.coroutine_name(why.task)
 
     why, task, culprit_coroutine = run(scenario)

@@ -9,18 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from asyncrepl._tasks import TaskRegistry
-from asyncrepl._timeline import (
-    COLOURS,
-    INK,
-    Recorder,
-    Timeline,
-    Track,
-    Wait,
-    draw_svg,
-    draw_text,
-    group_by_coroutine,
-    task_wrapper,
-)
+from asyncrepl._render.timeline import COLOURS, INK, draw_svg, draw_text, group_by_coroutine
+from asyncrepl._timeline import Recorder, Timeline, Track, Wait, task_wrapper
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -179,7 +169,7 @@ def long_names(rows=40):
 
 
 def test_long_names_are_cut_with_the_full_name_in_the_tooltip_and_never_overlap():
-    from asyncrepl._timeline import _CHAR, _columns
+    from asyncrepl._render.timeline import _CHAR, _columns
 
     root = svg_tree(long_names(), limit=40)
     labels = [t for t in root.iter(f"{SVG}text") if t.find(f"{SVG}title") is not None]
@@ -231,7 +221,7 @@ def record(cell_body, after=None):
         registry = TaskRegistry(loop)
         registry.install()
         recorder = Recorder(task_id=lambda task: registry.info(task).id)
-        registry.wrap_coroutine = task_wrapper()
+        registry.wrapping.subscribe(task_wrapper())
         timed, track = recorder.wrap(cell_body(), "cell")
         task = loop.create_task(timed, context=recorder.context())
         recorder.track_task(task, track)

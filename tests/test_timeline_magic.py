@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from asyncrepl._timeline import draw_text
+from asyncrepl._render.timeline import draw_text
 from conftest import run_cell as run
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 
 from .._deadline import GRACE
-from .._diagnostics import report
+from .._render.reports import report
 
 __all__ = ["CellLifecycle"]
 

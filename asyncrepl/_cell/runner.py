@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .._diagnostics import report
+from .._render.reports import report
 from .outcome import cell_stopped
 
 __all__ = ["CellRunner", "escaped"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from .._deadline import waiting_at
 from .._tasks import TaskRegistry
+from .._tasks.cancelling import why_still_running
 from .outcome import CellAbandoned
 from .statements import Statement, awaited, compile_statement
 
@@ -175,7 +176,7 @@ class Cells:
         statement = cell.awaiting()
         if statement is None:
             return
-        refusing = self.registry.why_still_running(cell.task)
+        refusing = why_still_running(self.registry, cell.task)
 
         def start_task(coro, context):
             task = self.registry.create_own_task(coro, name=self.name_of(cell), context=context)
@@ -191,7 +192,7 @@ class Cells:
         """*task*, which ran a cell's code (``%%timeout``'s) and refuses to stop,
         goes on in the background as a task of the user's; the error the cell
         ends with, naming the task that refuses."""
-        refusing = self.registry.why_still_running(task)
+        refusing = why_still_running(self.registry, task)
         self.registry.adopt(task)
         return self._left_running_error(task, by, self.current, refusing, waited_at=waited_at, seconds=seconds)
 

@@ -29,7 +29,7 @@ except ImportError:  # Windows
     termios = None
 
 from .._cell.runner import CellRunner, escaped
-from .._diagnostics import report
+from .._render.reports import report
 from .._interrupt import Interrupter, ctrl_c_raises_sigint, sigint_handler
 from .._monitor import Hold, LoopMonitor
 from .._status import StatusLine

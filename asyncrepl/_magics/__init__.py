@@ -12,12 +12,13 @@ on the REPL's loop in the terminal and in Jupyter alike.
 from __future__ import annotations
 
 from .diagnostics import DiagnosticsMagics
+from .control import TaskControlMagics
 from .tasks import TaskMagics
 from .timeline import TimelineMagics
 from .timing import TimingMagics
 
 #: The Magics classes asyncrepl registers.
-FAMILIES = (TaskMagics, TimingMagics, TimelineMagics, DiagnosticsMagics)
+FAMILIES = (TaskMagics, TaskControlMagics, TimingMagics, TimelineMagics, DiagnosticsMagics)
 
 #: Magics whose calls asyncrepl turns into awaits.
 AWAITED_MAGICS = ("timeit_async", "time_async", "cancel", "timeline", "timeout")

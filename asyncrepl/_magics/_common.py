@@ -52,8 +52,9 @@ class ReplMagics(Magics):
 
 def parse_arguments(magic, line: str):
     """The arguments of a ``magic_arguments`` magic, with every mistake in the
-    line a UsageError: an unbalanced quote, and a number that is not finite
-    (argparse's ``float`` takes ``nan`` and ``inf``)."""
+    line a UsageError: an unbalanced quote, a number that is not finite
+    (argparse's ``float`` takes ``nan`` and ``inf``), and a ``--limit`` (every
+    listing magic's) under 1."""
     try:
         args = parse_argstring(magic, line)
     except ValueError as error:  # from shlex: "No closing quotation"
@@ -61,6 +62,9 @@ def parse_arguments(magic, line: str):
     for name, value in vars(args).items():
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f"--{name.replace('_', '-')} takes a finite number, not {value}")
+    limit = getattr(args, "limit", None)
+    if isinstance(limit, int) and limit < 1:
+        raise UsageError(f"--limit takes a whole number of at least 1, not {limit}")
     return args
 
 

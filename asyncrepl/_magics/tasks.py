@@ -1,34 +1,29 @@
-"""``%tasks``, ``%cancel`` and ``%debug_task``: the user's tasks, where they
-wait, who made them, what became of them.  The engine is ``_tasks``; the
-views are ``_render``.
+"""``%tasks``: the user's tasks, where they wait, who made them, what became
+of them.  The engine is ``_tasks``; the views are ``_render``.
 
 Every argument that names tasks (an id, a name, a glob) is read by one
-resolver, ``TaskRegistry.resolve``: ``%tasks``, ``%tasks --done/--failed``
-and ``%cancel`` take many tasks (globs welcome); ``%debug_task`` takes one,
-and says so, listing the ids, when a name fits several.
+resolver, ``_tasks.resolve``: ``%tasks``, ``%tasks --done/--failed`` and
+``%cancel`` take many tasks (globs welcome); ``%debug_task`` (and ``%why``)
+take one, and say so, listing the ids, when a name fits several.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections import Counter
 
-from IPython.core.display_trap import DisplayTrap
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .. import _tasks
-from .._render import Views, left_out
-from .._timing import paused_debug
-from ._common import ReplMagics, parse_arguments, split_words, unquoted
+from .._tasks.resolve import resolve
+from .._render import left_out
+from ._common import ReplMagics, parse_arguments, unquoted
 
 
 @magics_class
 class TaskMagics(ReplMagics):
-    """Seeing and cancelling tasks."""
+    """Seeing tasks."""
 
     @magic_arguments()
     @argument("patterns", nargs="*", help="task ids, names or globs: show these in detail; with --done or --failed: list only these")
@@ -75,16 +70,7 @@ class TaskMagics(ReplMagics):
         """
         args = parse_arguments(self.tasks, line)
         patterns = [unquoted(pattern) for pattern in args.patterns]
-        if args.limit < 1:
-            raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
-        if args.clear and not args.failed:
-            raise UsageError("--clear forgets failed tasks: %tasks --failed --clear [ID|NAME|GLOB ...]")
-        if args.done and args.failed:
-            raise UsageError("give --done or --failed, not both (--done lists the failures kept too)")
-        if (args.done or args.failed) and (args.tree or args.locals):
-            raise UsageError("--tree and --locals show pending tasks; they do not go with --done or --failed")
-        if args.locals and not patterns:
-            raise UsageError("--locals shows the tasks you name: %tasks ID|NAME|GLOB --locals")
+        _check_tasks_arguments(args, patterns)
         registry = self._tasks_registry()
         views = self._views()
         if args.failed:
@@ -96,6 +82,9 @@ class TaskMagics(ReplMagics):
         tasks = registry.pending(include_machinery=args.all)
         if args.tree:
             return self._task_tree(registry, views, tasks, args)
+        return self._pending(registry, views, tasks, args)
+
+    def _pending(self, registry, views, tasks, args):
         shown = tasks[: args.limit]
         rows = [_tasks.row(registry, task) for task in shown]
         if args.objects:
@@ -109,14 +98,14 @@ class TaskMagics(ReplMagics):
 
     def _done(self, registry, views, patterns, args):
         if patterns:
-            matches = registry.resolve(patterns, pending=False)
+            matches = resolve(registry, patterns, pending=False)
             if matches.unmatched:
                 raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
             entries = matches.finished
         else:
-            entries = registry.finished_tasks()
+            entries = registry.ended.finished_tasks()
         shown = entries if args.objects else entries[-args.limit :]
-        registry.looked_at(entry.id for entry in shown if entry.outcome == "raised")
+        registry.ended.looked_at(entry.id for entry in shown if entry.outcome == "raised")
         if args.objects:
             return entries
         if not entries:
@@ -124,7 +113,7 @@ class TaskMagics(ReplMagics):
             return None
         display(views.history_table(shown, registry.clock()))
         notes = left_out(len(shown), len(entries), None, "finished tasks")
-        unseen = len(registry.unseen_failures)
+        unseen = len(registry.ended.unseen_failures)
         if unseen:
             notes.append(f"{unseen:,} failed task{'s' if unseen > 1 else ''} not shown here: %tasks --failed lists every failure kept")
         if notes:
@@ -133,14 +122,14 @@ class TaskMagics(ReplMagics):
 
     def _failed(self, registry, views, patterns, args):
         if patterns:
-            matches = registry.resolve(patterns, pending=False, failed_only=True)
+            matches = resolve(registry, patterns, pending=False, failed_only=True)
             if matches.unmatched:
                 raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
             entries = matches.finished
         else:
-            entries = registry.failures
+            entries = registry.ended.failures
         if args.clear:
-            forgotten = registry.forget_failures(entry.id for entry in entries) if patterns else registry.forget_failures()
+            forgotten = registry.ended.forget_failures(entry.id for entry in entries) if patterns else registry.ended.forget_failures()
             if args.objects:
                 return forgotten
             if forgotten:
@@ -150,12 +139,12 @@ class TaskMagics(ReplMagics):
                 print("no failed tasks to forget")
             return None
         shown = entries if args.objects else entries[-args.limit :]
-        registry.looked_at(entry.id for entry in shown)
+        registry.ended.looked_at(entry.id for entry in shown)
         if args.objects:
             return entries
-        dropped = registry.failures_dropped
+        dropped = registry.ended.failures_dropped
         dropped_note = (
-            [f"{dropped:,} older failure{'s' if dropped > 1 else ''} dropped: at most {registry.FAILURES_KEPT:,} are kept"]
+            [f"{dropped:,} older failure{'s' if dropped > 1 else ''} dropped: at most {registry.ended.FAILURES_KEPT:,} are kept"]
             if dropped and not patterns
             else []
         )
@@ -168,7 +157,7 @@ class TaskMagics(ReplMagics):
         return None
 
     def _task_details(self, registry, views, patterns, args):
-        matches = registry.resolve(patterns, include_machinery=args.all, finished=not args.locals)
+        matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals)
         if matches.unmatched:
             where = "%tasks" if args.locals else "%tasks and %tasks --done"
             raise UsageError(f"no {'pending ' if args.locals else ''}task matches {matches.unmatched[0]!r} (see {where})")
@@ -188,7 +177,7 @@ class TaskMagics(ReplMagics):
                 )
             )
         finished_shown = finished[: max(0, args.limit - len(shown))]
-        registry.looked_at(entry.id for entry in finished_shown)
+        registry.ended.looked_at(entry.id for entry in finished_shown)
         for entry in finished_shown:
             display(views.finished_detail(entry, registry.clock()))
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
@@ -226,163 +215,13 @@ class TaskMagics(ReplMagics):
         display(views.tree(roots, children, left_out(len(shown), len(tasks), counts)))
         return None
 
-    @line_magic
-    def debug_task(self, line: str = ""):
-        """Post-mortem debugging of a task that failed: IPython's debugger (the
-        one %debug opens) on the task's traceback, at the line that raised.
 
-        %debug_task           the task that failed last (see %tasks --failed)
-        %debug_task ID|NAME   that task: an id, or a name or glob that names
-                              one task (several: it lists their ids)
-
-        Walk the frames with up/down, print variables with p, leave with q.  The
-        loop, and with it every other task, waits while the debugger is open.
-        The newest 100 failures keep their frames for the debugger; older ones
-        keep their traceback, which %tasks ID shows.
-        """
-        registry = self._tasks_registry()
-        words = split_words(line)
-        if len(words) > 1:
-            raise UsageError("usage: %debug_task [ID|NAME]: one task, or none for the most recent failure")
-        if not words:
-            entry = registry.latest_failure()
-            if entry is None:
-                forgotten = " kept (%tasks --failed --clear forgot them)" if registry.failures_forgotten else ""
-                raise UsageError(f"no task has failed{forgotten}")
-        else:
-            try:
-                found = registry.resolve_one(words[0])
-            except _tasks.NoSuchTask:
-                raise UsageError(f"no task matches {words[0]!r} (see %tasks and %tasks --done)") from None
-            except _tasks.AmbiguousTask as error:
-                raise UsageError(f"{error}: %debug_task ID") from None
-            if isinstance(found, asyncio.Task):
-                task_id = registry.info(found).id
-                raise UsageError(f"task {registry.label(found)} has not finished: %tasks {task_id} --locals shows what it holds")
-            entry = found
-        views = Views()
-        if entry.outcome != "raised":
-            ending = f"returned {entry.detail}" if entry.outcome == "returned" else "was cancelled"
-            raise UsageError(f"task {views.task_label(entry)} did not fail: it {ending}")
-        registry.looked_at([entry.id])
-        if not entry.frames_kept:
-            raise UsageError(
-                f"task {views.task_label(entry)} failed too long ago for its frames to be kept "
-                f"(the newest {registry.FRAMES_KEPT} failures keep them): %tasks {entry.id} shows its traceback"
-            )
-        debugger = self.shell.debugger_cls()
-        # As %debug: Python's own displayhook while at the (Pdb) prompt.
-        with DisplayTrap(hook=sys.__displayhook__):
-            debugger.reset()
-            debugger.interaction(None, entry.error.__traceback__)
-        return None
-
-    @magic_arguments()
-    @argument("patterns", nargs="*", help="task ids, names or globs (a glob matches names, else coroutines)")
-    @argument("--all", action="store_true", help="cancel every pending task of yours (never IPython's own)")
-    @argument("-m", "--msg", default=None, help="the cancel message (CancelledError's argument)")
-    @argument("--timeout", type=float, default=1.0, help="seconds to let the loop run so the cancellations take effect (default 1)")
-    @argument("--limit", type=int, default=30, help="name at most this many tasks, then count the rest (default 30)")
-    @line_magic
-    def cancel(self, line: str = ""):
-        """Cancel tasks by id, name or glob, and say what became of each.
-
-        %cancel 3 worker-* fetch     cancel task 3, the tasks named worker-...,
-                                     and the tasks whose coroutine is fetch()
-                                     (when no task is named fetch)
-        %cancel --all                cancel all your pending tasks
-
-        The loop then runs for up to --timeout seconds so the cancellations take
-        effect, and each task is reported: cancelled; finished anyway (it ended
-        before the cancellation reached it); or STILL RUNNING, which means that
-        it, or a task it waits for (a TaskGroup's or a gather's child),
-        caught CancelledError and went on - a bug worth fixing: the line says
-        which task and where.  Tasks are named as in %tasks, the STILL RUNNING
-        ones first; past --limit of them, the rest are counted.  Like
-        %timeit_async, %cancel pauses asyncio debug mode while the
-        cancellations take effect.
-        """
-        args = parse_arguments(self.cancel, line)
-        patterns = [unquoted(pattern) for pattern in args.patterns]
-        if args.all and patterns:
-            raise UsageError("give task ids, names or globs, or --all, not both")
-        if not args.all and not patterns:
-            raise UsageError("usage: %cancel ID|NAME|GLOB ... or %cancel --all [-m MSG] [--timeout SECONDS]")
-        if args.timeout < 0:
-            raise UsageError(f"--timeout takes seconds, at least 0, not {args.timeout}")
-        if args.limit < 1:
-            raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
-        message = unquoted(args.msg) if args.msg else args.msg
-        registry = self._tasks_registry()
-        current = asyncio.current_task()
-        if args.all:
-            tasks = registry.pending()
-        else:
-            tasks, unmatched = registry.find(patterns)
-            if unmatched:
-                raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
-        tasks = [task for task in tasks if task is not current]
-        return self._cancel(registry, tasks, message, args.timeout, args.limit)
-
-    async def _cancel(self, registry, tasks, message, timeout, limit):
-        __tracebackhide__ = True
-        if not tasks:
-            print("no pending tasks to cancel")
-            return None
-        loop = asyncio.get_running_loop()
-        # Debug mode records a stack for every callback the cancellations
-        # schedule: for 100,000 tasks, 15 s instead of a fraction of one.
-        async with paused_debug(loop):
-            registry.cancel(tasks, "%cancel", message)
-            deadline = loop.time() + timeout
-            pending = tasks
-            while True:
-                await asyncio.sleep(0 if pending is tasks else min(0.01, max(0.0, deadline - loop.time())))
-                pending = [task for task in pending if not task.done()]
-                if not pending or loop.time() >= deadline:
-                    break
-        still_running = set(pending)
-        outcomes = [
-            (task, "STILL RUNNING" if task in still_running else "cancelled" if task.cancelled() else "finished anyway")
-            for task in tasks
-        ]
-        # Past --limit, the STILL RUNNING ones are named first; in id order.
-        order = {"STILL RUNNING": 0, "finished anyway": 1, "cancelled": 2}
-        named = sorted(outcomes, key=lambda pair: order[pair[1]])[:limit]
-        named.sort(key=lambda pair: _tasks._id_order(registry.info(pair[0]).id))
-        views = self._views()
-        lines = []
-        for task, what in named:
-            label = registry.label(task)
-            if what == "STILL RUNNING":
-                why = self._why_still_running(registry, views, task)
-                lines.append(f"STILL RUNNING: task {label} - {timeout:g} s after cancel() it is still running: {why}")
-            elif what == "cancelled":
-                lines.append(f"cancelled: task {label}")
-            else:
-                outcome, detail = _tasks.ending(task)
-                lines.append(f"finished anyway: task {label} {outcome} {detail}")
-        if len(tasks) > len(named):
-            counts = Counter(what for _, what in outcomes)
-            said = ", ".join(f"{counts[what]:,} {what}" for what in order if counts[what])
-            lines.append(f"{len(tasks) - len(named):,} more not named; of all {len(tasks):,}: {said} (--limit names more)")
-        print("\n".join(lines))
-        return None
-
-    @staticmethod
-    def _why_still_running(registry, views, task) -> str:
-        """``it caught CancelledError at In [4] line 6 and went on``, or which
-        task it waits for did."""
-        why = registry.why_still_running(task)
-        if why.how == "caught":
-            what = f"caught CancelledError at {views.place(why.where, with_source=False)} and went on"
-        elif why.how == "handling":
-            what = f"is still handling CancelledError (in an except or finally block), waiting at {views.place(why.where)}"
-        elif why.task is task:
-            where = f" (it waits at {views.place(why.where)})" if why.where is not None else ""
-            return f"it caught CancelledError and went on{where}"
-        else:
-            what = "caught CancelledError and went on"
-        if why.task is task:
-            return f"it {what}"
-        return f"it waits for task {registry.label(why.task)}, which {what}"
+def _check_tasks_arguments(args, patterns) -> None:
+    if args.clear and not args.failed:
+        raise UsageError("--clear forgets failed tasks: %tasks --failed --clear [ID|NAME|GLOB ...]")
+    if args.done and args.failed:
+        raise UsageError("give --done or --failed, not both (--done lists the failures kept too)")
+    if (args.done or args.failed) and (args.tree or args.locals):
+        raise UsageError("--tree and --locals show pending tasks; they do not go with --done or --failed")
+    if args.locals and not patterns:
+        raise UsageError("--locals shows the tasks you name: %tasks ID|NAME|GLOB --locals")

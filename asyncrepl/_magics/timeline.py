@@ -16,6 +16,7 @@ from IPython.display import display
 
 from .. import _timeline
 from .._render import terminal_width
+from .._render.timeline import draw_svg, draw_text
 from .._timing import compile_with_value, run_with_value, split_value
 from ._common import ReplMagics, StatementSyntaxError, parse_arguments, unquoted
 
@@ -71,8 +72,6 @@ class TimelineMagics(ReplMagics):
         microsecond per step (see benchmarks/bench_timeline.py).
         """
         args = parse_arguments(self.timeline, line)
-        if args.limit < 1:
-            raise UsageError(f"--limit takes a whole number of at least 1, not {args.limit}")
         if not cell.strip():
             raise UsageError("%%timeline needs code in the cell, e.g. await asyncio.gather(...)")
         save = _writable(args.save) if args.save is not None else None
@@ -96,7 +95,7 @@ class TimelineMagics(ReplMagics):
             return await run_with_value(*code, namespace)
 
         timed_cell, cell_track = recorder.wrap(cell(), "cell")
-        previous_wrap, registry.wrap_coroutine = registry.wrap_coroutine, _timeline.task_wrapper()
+        stop_recording_tasks = registry.wrapping.subscribe(_timeline.task_wrapper())
         try:
             task = registry.create_own_task(timed_cell, name="%%timeline", context=recorder.context())
             recorder.track_task(task, cell_track)
@@ -113,7 +112,7 @@ class TimelineMagics(ReplMagics):
                     print(f"UsageError: {problem}", file=sys.stderr)
                 raise
         finally:
-            registry.wrap_coroutine = previous_wrap
+            stop_recording_tasks()
         timeline = recorder.finish()
         if not args.objects:
             display(_TimelineView(timeline, args.limit))
@@ -174,7 +173,7 @@ class _TimelineView:
         self.timeline, self.limit = timeline, limit
 
     def _repr_pretty_(self, p, cycle) -> None:
-        p.text(_timeline.draw_text(self.timeline, terminal_width(), self.limit))
+        p.text(draw_text(self.timeline, terminal_width(), self.limit))
 
     def _repr_svg_(self) -> str:
-        return _timeline.draw_svg(self.timeline, self.limit)
+        return draw_svg(self.timeline, self.limit)

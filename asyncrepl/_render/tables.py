@@ -16,8 +16,8 @@ import traceback
 from collections import Counter
 from collections.abc import Sequence
 
-from ._frames import CellNamer, code_location
-from ._tasks import Finished, Link, Site, TaskRow, task_label
+from .._frames import CellNamer, code_location
+from .._tasks import Finished, Link, Site, TaskRow, task_label
 
 _ELLIPSIS = "…"
 
