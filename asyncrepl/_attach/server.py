@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import uuid
+import warnings
 from contextlib import ExitStack
 
 from .connection import connection_file_for, describe_program, write_connection
@@ -280,8 +281,12 @@ class Attachment:
         # asked for (%asyncdebug on): everything else asyncrepl says works without it.
         config.AsyncRepl.debug = False
         config.HistoryManager.enabled = True
+        filters_before = list(warnings.filters)
         shell = AttachedShell.instance(publish=self.publish, config=config)
         self._undo.callback(_forget_shell, shell)
+        # IPython shows DeprecationWarnings of the user's namespace (__main__):
+        # a filter of its own, taken back at the detach.
+        self._undo.callback(_remove_filters, [f for f in warnings.filters if f not in filters_before])
         self.shell = shell
         shell.attachment = self
         from concurrent.futures import ThreadPoolExecutor
@@ -295,6 +300,7 @@ class Attachment:
             self._undo.close()
             raise
         self._undo.callback(self.extension.unload)
+        self._undo.callback(_forget_tasks, self.loop, self.extension.session)
         _loaded[id(shell)] = self.extension  # %load_ext asyncrepl: loaded already
         self._undo.callback(_loaded.pop, id(shell), None)
         self.session = self.extension.session
@@ -528,6 +534,27 @@ def _forget_shell(shell) -> None:
         manager.save_thread.stop()
     shell.forget()
     type(shell).clear_instance()
+
+
+def _remove_filters(added: list) -> None:
+    for entry in added:
+        try:
+            warnings.filters.remove(entry)
+        except ValueError:
+            pass
+    mutated = getattr(warnings, "_filters_mutated", None)  # PRIVATE (3.11-3.15): what filterwarnings calls after a change
+    if mutated is not None:
+        mutated()
+
+
+def _forget_tasks(loop, session) -> None:
+    """The registry put a done callback on every task of the program's it
+    saw; taken off, so that no task keeps the detached session alive."""
+    if session is None:
+        return
+    finished = session.registry._finished  # asyncrepl's own registry's callback
+    for task in asyncio.all_tasks(loop):
+        task.remove_done_callback(finished)
 
 
 def _running_loop():
