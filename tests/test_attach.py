@@ -384,3 +384,128 @@ def test_an_aiohttp_service_keeps_serving_while_attached(programs, clients):
         reply, sent = run(client, "import asyncio\nawait asyncio.sleep(0.5)\n'ok'")
         assert text_of(sent) == "'ok'\n"
     assert load.failures == []
+
+
+# -- asyncrepl attach PID: the terminal front end, in a real pty ----------------------------------
+
+from harness import BIN, ScreenTerminal, fresh_env, strip_escapes  # noqa: E402
+
+PROMPT_COLOURS = r"(?:\x1b\[[0-9;]*m)*"
+
+
+class AttachTerminal(ScreenTerminal):
+    """``asyncrepl attach PID`` in a pty, with a terminal emulator behind it (the status line)."""
+
+    def __init__(self, *args: str, timeout: float = 30, wait: bool = True):
+        import pexpect
+        import pyte
+
+        self.screen = pyte.Screen(self.COLUMNS, self.ROWS)
+        self.stream = pyte.Stream(self.screen)
+        self.screen.write_process_input = self._answer
+        self.received = 0
+        env = fresh_env()
+        env.pop("PROMPT_TOOLKIT_NO_CPR", None)
+        self.child = pexpect.spawn(
+            str(BIN / "asyncrepl"), list(args), env=env, encoding="utf-8", timeout=timeout, dimensions=(self.ROWS, self.COLUMNS)
+        )
+        self.transcript: list[str] = []
+        self.count = 1
+        self._spawned()
+        if wait:
+            self.startup = self._wait_for_prompt(1)
+
+    def _wait_for_prompt(self, number: int, timeout: float | None = None) -> str:
+        self.child.expect(rf"In \[{PROMPT_COLOURS}{number}{PROMPT_COLOURS}\]:", timeout=-1 if timeout is None else timeout)
+        text = strip_escapes(self.child.before)
+        self.transcript.append(text)
+        return text
+
+    def rest(self, timeout: float = 15) -> str:
+        """Everything until the front end exits."""
+        import pexpect
+
+        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.child.wait()
+        return strip_escapes(self.child.before)
+
+    def close(self) -> None:
+        self.child.close(force=True)
+
+
+@pytest.fixture
+def attach():
+    made: list[AttachTerminal] = []
+
+    def start(*args: str, **kwargs) -> AttachTerminal:
+        terminal = AttachTerminal("attach", *args, **kwargs)
+        made.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in made:
+        terminal.close()
+
+
+@pytest.mark.terminal
+def test_attach_from_a_terminal_ctrl_c_stops_the_cell_and_ctrl_d_detaches(programs, attach):
+    program = programs("--serve")
+    before = program.state()
+    terminal = attach(str(program.pid))
+    assert f"attached to stdlib_server.py (pid {program.pid})" in terminal.startup
+    # The status line is the program's, pushed by it.
+    terminal.wait_for_bottom(lambda line: "task" in line)
+    with Load(program) as load:
+        terminal.type("import asyncio\nawait asyncio.sleep(30)\n")
+        terminal.settle(1.0)
+        terminal.ctrl_c()
+        out = terminal.wait()
+        assert "KeyboardInterrupt: the cell was waiting at In [1] line 2: await asyncio.sleep(30)" in out, out
+        assert "held the program's loop" not in out
+        out = terminal.run("%tasks")
+        assert "ticker" in out
+        out = terminal.run("requests_served > 0")
+        assert "True" in out
+    assert load.failures == []
+    assert program.process.poll() is None  # Ctrl-C never reached the program
+    terminal.child.sendcontrol("d")
+    rest = terminal.rest()
+    assert f"asyncrepl: detached from program {program.pid} (stdlib_server.py), which goes on" in rest
+    wait_until(lambda: program.state() == before)
+
+    # Attach again; a program that exits ends the front end with one line.
+    again = attach(str(program.pid))
+    assert again.value("cell_z = 1; 'attached again'") == "'attached again'"
+    program.process.send_signal(signal.SIGTERM)
+    rest = again.rest()
+    assert rest.strip().splitlines()[-1] == f"asyncrepl: program {program.pid} (stdlib_server.py) exited"
+
+
+@pytest.mark.terminal
+def test_a_killed_terminal_front_end_detaches_and_a_second_one_is_told(programs, attach):
+    program = programs("--serve")
+    before = program.state()
+    first = attach(str(program.pid))
+    second = attach(str(program.pid))
+    assert "another front end is attached" in second.startup
+    assert second.value("'both'") == "'both'"
+    first.child.kill(signal.SIGKILL)
+    second.child.kill(signal.SIGKILL)
+    wait_until(lambda: program.state() == before)
+    assert "served" in program.get("/")
+
+
+def test_attach_refuses_in_one_line(programs, tmp_path):
+    def refusal(*args: str) -> str:
+        done = subprocess.run([str(BIN / "asyncrepl"), *args], capture_output=True, text=True, timeout=60, env=fresh_env())
+        assert done.returncode == 1 and done.stdout == "", done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        return lines[0]
+
+    assert refusal("attach", "999999999") == "asyncrepl attach: no process 999999999"
+    assert refusal("attach", str(tmp_path / "nothing.json")).endswith("is neither a process id nor a connection file")
+    if sys.version_info < (3, 14):  # (3.14+ starts serve() inside it: see the remote_exec tests)
+        program = programs()
+        line = refusal("attach", str(program.pid))
+        assert "add asyncrepl.serve() to it" in line and "3.14" in line, line

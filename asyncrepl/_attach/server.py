@@ -359,6 +359,13 @@ class Attachment:
         if msg_type == "comm_open":
             comm_id = content.get("comm_id")
             if content.get("target_name") == STATUS_TARGET and comm_id:
+                if self.server.peers > 1:
+                    self.channels.stream(
+                        "stderr",
+                        f"asyncrepl: another front end is attached to this program too ({self.server.peers} in all): "
+                        "the cells of each run on its loop one at a time, in the same __main__\n",
+                        msg["header"],
+                    )
                 self.status_comms[comm_id] = STATUS_TARGET
                 name = (content.get("data") or {}).get("interrupt_name")
                 if isinstance(name, str) and name in ("Ctrl-C", "Interrupt"):

@@ -168,9 +168,11 @@ class AttachedHost(Host):
                 return
             if task is not getattr(cells.current, "task", None) and task is not getattr(cells.last, "task", None):
                 return
-            name = task.get_name()
             line = hold.line
-            where = "" if line is None else f" at {code_location(line[0], line[1], session.views.cell_namer)}"
+            if line is None:
+                return  # IPython's own work for the cell (compiling, history), not the cell's code
+            name = task.get_name()
+            where = f" at {code_location(line[0], line[1], session.views.cell_namer)}"
             report(f"{name} held the program's loop for {hold.duration:.2f} s{where}: the program waited meanwhile")
 
         monitor.on_hold = on_hold
