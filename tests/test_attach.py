@@ -509,3 +509,67 @@ def test_attach_refuses_in_one_line(programs, tmp_path):
         program = programs()
         line = refusal("attach", str(program.pid))
         assert "add asyncrepl.serve() to it" in line and "3.14" in line, line
+
+
+# -- Python 3.14+: sys.remote_exec on a program that never imported asyncrepl ----------------------
+
+needs_remote_exec = pytest.mark.skipif(not hasattr(sys, "remote_exec"), reason="sys.remote_exec is Python 3.14+")
+
+
+def asyncrepl_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "asyncrepl"), *args], capture_output=True, text=True, timeout=timeout, env=fresh_env())
+
+
+@needs_remote_exec
+def test_remote_exec_makes_a_program_that_never_imported_asyncrepl_attachable(programs, clients):
+    program = programs("--chatty")
+    before = program.state()
+    assert before["asyncrepl imported"] is False
+    with Load(program) as load:
+        # The program sleeps in epoll between requests; the attach runs at its next wake-up.
+        done = asyncrepl_command("ps", str(program.pid))
+        assert done.returncode == 0, done.stderr
+        assert "ticker" in done.stdout and "tick()" in done.stdout
+        assert program.connection_file.stat().st_mode & 0o777 == 0o600
+        client = clients(program)
+        reply, sent = run(client, "requests_served > 0")
+        assert text_of(sent) == "True\n"
+        detach(client)
+    assert load.failures == []
+    after = wait_until(lambda: (state := program.state())["task factory"] == before["task factory"] and state)
+    assert {**after, "asyncrepl imported": False} == before
+
+
+@needs_remote_exec
+def test_remote_exec_with_the_loop_in_another_thread_says_so_and_serves(programs):
+    program = programs("--loop-in-thread")
+    done = asyncrepl_command("ps", str(program.pid))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "asyncrepl ps: the program's loop runs in thread 'loop': cells run there\n"
+    assert "ticker" in done.stdout
+
+
+@needs_remote_exec
+def test_remote_exec_refusals_are_one_line(programs, tmp_path):
+    def refusal(pid: int) -> str:
+        done = asyncrepl_command("ps", str(pid))
+        assert done.returncode == 1 and done.stdout == "", done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        return lines[0]
+
+    disabled = programs(env={"PYTHON_DISABLE_REMOTE_DEBUG": "1"})
+    assert "runs with remote debugging disabled" in refusal(disabled.pid)
+    # A Python without asyncrepl installed: nothing changes in the program.
+    bare = programs(python=str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"))
+    before = bare.state()
+    assert "asyncrepl is not importable in the program" in refusal(bare.pid)
+    assert bare.state() == before
+    # No asyncio loop at all.
+    busy = subprocess.Popen([sys.executable, "-c", "print('up', flush=True)\nwhile True: sum(range(1000))"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert busy.stdout.readline() == "up\n"
+        assert "no asyncio loop is running in the program" in refusal(busy.pid)
+    finally:
+        busy.kill()
+        busy.wait()

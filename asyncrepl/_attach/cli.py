@@ -39,7 +39,7 @@ def main(command: str, argv: list[str]) -> int:
     arguments = parser.parse_args(argv)
     try:
         _need_the_extra()
-        connection_file, pid = find_program(arguments.pid, wake=getattr(arguments, "wake", False))
+        connection_file, pid = find_program(arguments.pid, command, wake=getattr(arguments, "wake", False))
         if command == "ps":
             print(snapshot(connection_file), end="")
             return 0
@@ -68,7 +68,7 @@ def _need_the_extra() -> None:
         raise Refusal(f"needs {', '.join(missing)}: pip install 'asyncrepl[attach]'")
 
 
-def find_program(target: str, wake: bool = False) -> tuple[Path, int]:
+def find_program(target: str, command: str = "attach", wake: bool = False) -> tuple[Path, int]:
     """The connection file of the program *target* names (a pid or a file), and its pid."""
     from .connection import connection_file_for, process_exists, process_start_time, read_connection
 
@@ -93,7 +93,7 @@ def find_program(target: str, wake: bool = False) -> tuple[Path, int]:
     from .remote import AttachError, RemoteStart
 
     def say(line: str) -> None:
-        print(f"asyncrepl attach: {line}", file=sys.stderr, flush=True)
+        print(f"asyncrepl {command}: {line}", file=sys.stderr, flush=True)
 
     try:
         return RemoteStart(pid, say, wake=wake).run(), pid

@@ -85,6 +85,7 @@ def program_state() -> dict:
         "main names": sorted(name for name in vars(main) if not name.startswith("cell_")),
         "tasks": sorted(t.get_name() for t in asyncio.all_tasks(loop) if t is not asyncio.current_task()),
         "loop running": loop.is_running(),
+        "asyncrepl imported": "asyncrepl" in sys.modules,
     }
 
 
