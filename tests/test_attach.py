@@ -396,7 +396,7 @@ PROMPT_COLOURS = r"(?:\x1b\[[0-9;]*m)*"
 class AttachTerminal(ScreenTerminal):
     """``asyncrepl attach PID`` in a pty, with a terminal emulator behind it (the status line)."""
 
-    def __init__(self, *args: str, timeout: float = 30, wait: bool = True):
+    def __init__(self, *args: str, timeout: float = 30, wait: bool = True, command: str = "asyncrepl"):
         import pexpect
         import pyte
 
@@ -407,7 +407,7 @@ class AttachTerminal(ScreenTerminal):
         env = fresh_env()
         env.pop("PROMPT_TOOLKIT_NO_CPR", None)
         self.child = pexpect.spawn(
-            str(BIN / "asyncrepl"), list(args), env=env, encoding="utf-8", timeout=timeout, dimensions=(self.ROWS, self.COLUMNS)
+            str(BIN / command), list(args), env=env, encoding="utf-8", timeout=timeout, dimensions=(self.ROWS, self.COLUMNS)
         )
         self.transcript: list[str] = []
         self.count = 1
@@ -509,6 +509,24 @@ def test_attach_refuses_in_one_line(programs, tmp_path):
         program = programs()
         line = refusal("attach", str(program.pid))
         assert "add asyncrepl.serve() to it" in line and "3.14" in line, line
+
+
+@pytest.mark.terminal
+def test_jupyter_console_existing_attaches_too(programs):
+    program = programs("--serve")
+    before = program.state()
+    console = AttachTerminal("console", "--existing", str(program.wait_for_connection_file()), command="jupyter")
+    try:
+        assert "attached to stdlib_server.py" in console.startup
+        assert "ticker" in console.run("%tasks")
+        assert console.value("import asyncio\nawait asyncio.sleep(0.1)\nrequests_served >= 0") == "True"
+        console.child.sendcontrol("d")
+        console.child.expect("exit")
+        console.child.send("y\r")
+        console.rest()
+    finally:
+        console.close()
+    wait_until(lambda: program.state() == before)
 
 
 # -- Python 3.14+: sys.remote_exec on a program that never imported asyncrepl ----------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import errno
 import os
+import threading
 from collections.abc import Callable
 
 __all__ = ["Channels"]
@@ -57,6 +58,10 @@ class Channels:
                 socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a front end that reconnects keeps its identity
             self.ports[f"{name}_port"] = socket.bind_to_random_port(f"tcp://{LOOPBACK}")
             self.sockets[name] = socket
+        # The heartbeat echoes in ZeroMQ's C code on a thread of its own
+        # (as ipykernel's): a front end's ping, once a second, never takes
+        # the GIL from the program.
+        self._heartbeat = threading.Thread(target=self._echo_heartbeats, name="asyncrepl-attach-hb", daemon=True)
         self._monitor = self.sockets["shell"].get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._peers: set[int] = set()
         self._outbox: collections.deque = collections.deque()
@@ -92,7 +97,8 @@ class Channels:
         """Serve until :meth:`close`; call on the thread that owns the sockets."""
         zmq = self.zmq
         poller = zmq.Poller()
-        for name in ("shell", "control", "stdin", "hb"):
+        self._heartbeat.start()
+        for name in ("shell", "control", "stdin"):
             poller.register(self.sockets[name], zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
         poller.register(self._wake_read, zmq.POLLIN)
@@ -110,10 +116,6 @@ class Channels:
                     socket = self.sockets[name]
                     if socket in events:
                         self._receive(socket, name, handler)
-                hb = self.sockets["hb"]
-                if hb in events:
-                    while hb.poll(0):
-                        hb.send_multipart(hb.recv_multipart())  # the heartbeat: echo
                 stdin = self.sockets["stdin"]
                 if stdin in events:
                     while stdin.poll(0):
@@ -165,6 +167,15 @@ class Channels:
 
                 traceback.print_exc()
 
+    def _echo_heartbeats(self) -> None:
+        hb = self.sockets["hb"]
+        try:
+            self.zmq.proxy(hb, hb)  # returns (raising) when the context is terminated
+        except self.zmq.ZMQError:
+            pass
+        finally:
+            hb.close(linger=0)
+
     def _peer_events(self) -> None:
         from zmq.utils.monitor import recv_monitor_message
 
@@ -185,8 +196,9 @@ class Channels:
         except Exception:  # noqa: BLE001
             pass
         self._monitor.close(linger=0)
-        for socket in self.sockets.values():
-            socket.close(linger=0)
+        for name, socket in self.sockets.items():
+            if name != "hb":  # the heartbeat's thread closes its own
+                socket.close(linger=0)
         self.context.term()
         os.close(self._wake_read)
         os.close(self._wake_write)
