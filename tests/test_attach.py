@@ -326,6 +326,12 @@ def test_interrupt_cancels_the_cell_never_the_program(programs, clients):
     assert "served" in program.get("/")
     reply, sent = run(client, "'still here'")
     assert text_of(sent) == "'still here'\n"
+    # A cell never stops nor closes the program's loop.
+    reply, sent = run(client, "loop = asyncio.get_running_loop()\nloop.stop()\nloop.close()\nloop.is_closed()")
+    assert "False" in text_of(sent) and "the program's loop stays open" in text_of(sent), text_of(sent)
+    time.sleep(0.3)
+    assert "served" in program.get("/")
+    assert program.state()["loop running"] is True
 
 
 def test_detach_leaves_the_program_as_before_and_attach_again_works(programs, clients):
@@ -493,6 +499,15 @@ def test_a_killed_terminal_front_end_detaches_and_a_second_one_is_told(programs,
     second.child.kill(signal.SIGKILL)
     wait_until(lambda: program.state() == before)
     assert "served" in program.get("/")
+
+
+def test_ps_lists_the_programs_tasks_once_and_leaves_it_as_before(programs):
+    program = programs("--serve")
+    before = program.state()
+    done = subprocess.run([str(BIN / "asyncrepl"), "ps", str(program.pid)], capture_output=True, text=True, timeout=60, env=fresh_env())
+    assert done.returncode == 0 and done.stderr == "", done
+    assert "ticker" in done.stdout and "main()" in done.stdout
+    wait_until(lambda: program.state() == before)
 
 
 def test_attach_refuses_in_one_line(programs, tmp_path):

@@ -3,9 +3,11 @@
 * ``server``: the Jupyter kernel ``serve()`` starts on the program's own loop;
   ``channels``: its sockets and thread; ``shell``: the IPython shell that runs
   cells in the program's ``__main__``; ``streams``: where output goes.
-* ``frontend``: the terminal front end of ``asyncrepl attach PID``;
-  ``remote``: ``sys.remote_exec`` (Python 3.14+) to start ``serve()`` in a
-  program that never imported asyncrepl.
+* ``cli``: ``asyncrepl attach PID`` and ``asyncrepl ps PID`` (finding the
+  program's connection file); ``frontend``: the terminal front end
+  (jupyter_console's, with the program's status line); ``remote``:
+  ``sys.remote_exec`` (Python 3.14+) to start ``serve()`` in a program that
+  never imported asyncrepl; ``connection``: the connection file.
 
 pyzmq and jupyter_client are needed on both sides: ``pip install 'asyncrepl[attach]'``.
 """
