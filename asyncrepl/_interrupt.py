@@ -68,15 +68,30 @@ class Interrupter:
         self.cells = cells  # the cell running now, and how to stop it
         self.cell_namer = cell_namer
         self.signalled = Hook("signalled")  # each SIGINT, before anything else (the terminal's echo)
-        # While the cell runner or the prompt hook sets up or tears down, what
-        # Ctrl-C does instead of raising (cancel the cell, press Ctrl-C at the prompt).
-        self.in_window: Callable[[], None] | None = None
-        self.forward_to_prompt: Callable[[], None] | None = None  # while the prompt hook runs the loop
-        # In a kernel: the handler ipykernel would have had (SIG_IGN while idle,
-        # its own cancel-the-cell handler during an await cell).
-        self.otherwise: Callable | None = None
+        # Where a Ctrl-C goes instead of the default, set by the hosts for a
+        # while with routed() (innermost in force, the outer one back after):
+        # "outside_loop": while the prompt hook sets up or tears down (press
+        #   Ctrl-C at the prompt);
+        # "to_prompt": while the prompt hook runs the loop and nothing holds it;
+        # "instead": in a kernel, the handler ipykernel would have had (SIG_IGN
+        #   while idle, its own cancel-the-cell handler during an await cell).
+        self._routes: dict[str, list[Callable]] = {"outside_loop": [], "to_prompt": [], "instead": []}
         self.stopped: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # named already: keep quiet
         self._cancelled: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # got CancelledError from us
+
+    @contextmanager
+    def routed(self, route: str, handler: Callable):
+        """Send the Ctrl-Cs of *route* (see __init__) to *handler* while the block runs."""
+        routes = self._routes[route]
+        routes.append(handler)
+        try:
+            yield
+        finally:
+            routes.remove(handler)
+
+    def _route(self, route: str) -> Callable | None:
+        routes = self._routes[route]
+        return routes[-1] if routes else None
 
     def __call__(self, signum, frame) -> None:
         __tracebackhide__ = True
@@ -84,10 +99,10 @@ class Interrupter:
             self.signalled()
         loop = self.loop
         if not loop.is_running():
-            if self.in_window is not None:
-                self.in_window()
-            elif self.otherwise is not None:
-                self.otherwise(signum, frame)
+            if (outside_loop := self._route("outside_loop")) is not None:
+                outside_loop()
+            elif (instead := self._route("instead")) is not None:
+                instead(signum, frame)
             else:
                 signal.default_int_handler(signum, frame)  # IPython's own code: as plain IPython
             return
@@ -126,17 +141,17 @@ class Interrupter:
             self.loop.call_soon(report, message, context)
 
     def _not_held(self, signum, frame) -> None:
-        if self.otherwise is not None:
-            self.otherwise(signum, frame)
+        if (instead := self._route("instead")) is not None:
+            instead(signum, frame)
         elif self.cells.current is not None:
             self.loop.call_soon_threadsafe(self.cells.interrupt)
-        elif self.forward_to_prompt is not None:
-            self.forward_to_prompt()
+        elif (to_prompt := self._route("to_prompt")) is not None:
+            to_prompt()
 
     def _also_interrupt_the_cell(self, signum, frame) -> None:
         # Ctrl-C asks for the prompt back: an awaiting cell is cancelled too.
-        if self.otherwise is not None:
-            self.otherwise(signum, frame)
+        if (instead := self._route("instead")) is not None:
+            instead(signum, frame)
         elif self.cells.current is not None:
             self.loop.call_soon(self.cells.interrupt)
 

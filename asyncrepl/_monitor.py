@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._render.reports import report
+from ._hooks import Hook
 from ._frames import CellNamer, code_location, is_loop_step
 from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
 from ._tasks.code import _kind_of_code
@@ -360,28 +361,30 @@ class LagStats:
 class LoopMonitor:
     """Watches one loop from a thread and tells who holds it and how late it runs.
 
-    *on_hold* is called on the loop's thread, as the iteration ends, with each
-    :class:`Hold` that lasted at least *threshold* seconds, so that its report
-    comes before anything else the loop runs (in ipykernel: before the cell's
-    reply).
+    Its hooks (:class:`~asyncrepl._hooks.Hook`, many subscribers each):
+
+    * ``held`` is called on the loop's thread, as the iteration ends, with each
+      :class:`Hold` that lasted at least *threshold* seconds, so that its report
+      comes before anything else the loop runs (in ipykernel: before the cell's
+      reply);
+    * ``iteration_ended`` on the loop's thread at the end of every busy stretch,
+      with its (start, end) (the status line's spinner);
+    * ``sampled`` on the monitor's thread with each sample of a long iteration
+      (the Hold so far): the status line's "held by" while it lasts.
     """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         threshold: Callable[[], float] | float = 0.1,
-        on_hold: Callable[[Hold], None] | None = None,
         describe: Callable[[asyncio.Task], str] = lambda task: f"task {task.get_name()!r}",
     ):
         self.loop = loop
         self.describe = describe  # called on the monitor's thread: must only read
         self._threshold = threshold if callable(threshold) else (lambda: threshold)
-        self.on_hold = on_hold
-        # Observers for the status line (see _prompt.StatusBar): on the loop's
-        # thread at the end of every iteration (start, end), and on this
-        # monitor's thread with each sample of a long iteration (the Hold).
-        self.on_iteration: Callable[[float, float], None] | None = None
-        self.on_sample: Callable[[Hold], None] | None = None
+        self.held = Hook("held")
+        self.iteration_ended = Hook("iteration_ended")
+        self.sampled = Hook("sampled")
         self.lag = LagStats()
         self.worst: deque[tuple[float, Hold]] = deque(maxlen=200)  # (ended, hold) over threshold
         self._stop = threading.Event()
@@ -454,13 +457,6 @@ class LoopMonitor:
             return None
         return hold if time.monotonic() - hold.start >= at_least else None
 
-    def current_lag(self) -> float:
-        """How long the iteration running now has run (0 while the loop waits)."""
-        probe = self.probe
-        if probe.waiting or not self.loop.is_running():
-            return 0.0
-        return max(0.0, time.monotonic() - probe.busy_since)
-
     # -- the watching thread --
 
     def _watch(self) -> None:
@@ -496,17 +492,16 @@ class LoopMonitor:
                     break  # it ended, or the loop's thread went elsewhere
                 if step is not None:
                     iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
-            on_sample = self.on_sample
-            if on_sample is not None and step is not None:
-                on_sample(iteration.holds[-1])
+            if self.sampled and step is not None:
+                self.sampled(iteration.holds[-1])
             del frame, task, step
             self._stop.wait(_SAMPLE_EVERY)
 
     def _iteration_ended(self, start: float, end: float) -> None:
         """Called by the probe on the loop's thread at the end of each busy stretch."""
         self.lag.add(start, end)
-        if self.on_iteration is not None:
-            self.on_iteration(start, end)
+        if self.iteration_ended:
+            self.iteration_ended(start, end)
         if self._iteration is not None:
             self._finish(end)
 
@@ -520,8 +515,8 @@ class LoopMonitor:
         for hold in iteration.holds:
             if hold.samples >= 2 and hold.duration >= threshold:
                 hold.who = "a callback" if hold.task is None else self.describe(hold.task)
-                if self.on_hold is not None:
-                    self.on_hold(hold)
+                if self.held:
+                    self.held(hold)
                 # Kept for %asyncdebug without the task or the callback's frame.
                 self.worst.append((hold.end, replace(hold, step=None, task=None)))
             hold.step = None
@@ -615,14 +610,16 @@ class BlockedLoopReporter:
         self.cell_namer = cell_namer
         self.cell_context = cell_context
         self.enabled = True
-        self.reported_already: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # by Ctrl-C
+        # Asked with a task before it is reported: whether another part has
+        # already named it (Ctrl-C's "task 3 held the loop" message).
+        self.named_elsewhere = Hook("named_elsewhere")
 
     def __call__(self, hold: Hold) -> None:
         """Called on the loop's thread as the iteration that held it ends."""
         task = hold.task
         if not self.enabled or hold.debugger:
             return
-        if task is not None and (is_repl_machinery(task) or task in self.reported_already):
+        if task is not None and (is_repl_machinery(task) or self.named_elsewhere.any(task)):
             return
         seconds, line = hold.duration, hold.line
         where = "" if line is None else (

@@ -54,7 +54,7 @@ class Session:
         self.cell_context = None  # the running cell's context, where reports about callbacks print
         self.monitor = LoopMonitor(loop, self.slow_step_threshold, describe=self.registry.label)
         self.blocked = BlockedLoopReporter(loop, self.registry, namer, lambda: self.cell_context)
-        self.monitor.on_hold = self.blocked
+        self.monitor.held.subscribe(self.blocked)
         self.unawaited = UnawaitedCoroutines(namer)
         self.failed_tasks = FailedTasks(loop, self.registry, namer)
         self.cells = Cells(
@@ -64,7 +64,7 @@ class Session:
             interrupt_name=host.interrupt_name,
         )
         self.interrupter = Interrupter(loop, self.registry, self.monitor, self.cells, namer)
-        self.blocked.reported_already = self.interrupter.stopped  # Ctrl-C named those
+        self.blocked.named_elsewhere.subscribe(self.interrupter.stopped.__contains__)  # Ctrl-C named those
         self.guard = _scripts.LoopGuard(loop)
         self.entry = _scripts.LoopEntry(loop, self.guard, self.registry.context_of, self.monitor.elsewhere, self.cells)
         self.lifecycle = CellLifecycle(self, shell)

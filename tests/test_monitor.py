@@ -24,7 +24,8 @@ def watch(scenario, threshold=0.1):
         loop = asyncio.get_running_loop()
         registry = TaskRegistry(loop)
         registry.install()
-        monitor = LoopMonitor(loop, threshold, on_hold=BlockedLoopReporter(loop, registry), describe=registry.label)
+        monitor = LoopMonitor(loop, threshold, describe=registry.label)
+        monitor.held.subscribe(BlockedLoopReporter(loop, registry))
         monitor.start()
         try:
             await scenario()
@@ -128,7 +129,8 @@ def test_the_threshold_is_read_live():
     async def main():
         loop = asyncio.get_running_loop()
         threshold = [0.5]
-        monitor = LoopMonitor(loop, lambda: threshold[0], on_hold=seen.append)
+        monitor = LoopMonitor(loop, lambda: threshold[0])
+        monitor.held.subscribe(seen.append)
         monitor.start()
         try:
             time.sleep(0.2)  # under 0.5: not a hold

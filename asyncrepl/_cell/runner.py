@@ -49,40 +49,49 @@ class CellRunner:
         # While the loop is not running, Ctrl-C is remembered, never raised
         # here: the cell is cancelled as soon as the loop runs it.
         pressed: list[bool] = []
-        interrupter.in_window = lambda: pressed.append(True)
         cell = None
-        try:
-            name = f"In [{self.cell_number()}]"
-            task = session.create_own_task(coro, name=name)
-            task.add_done_callback(self._stop_once_done)
-            cell = cells.begin(task, name)
-            interrupter.in_window = lambda: loop.call_soon_threadsafe(cells.interrupt)
-            if pressed:
-                cells.interrupt()
-            # As run_until_complete, but a loop stopped by something else (a
-            # callback's KeyboardInterrupt) runs on until the cell ends.
-            while not task.done():
-                try:
-                    loop.run_forever()  # until the cell's task ends, or until something stops the loop
-                except (KeyboardInterrupt, SystemExit) as error:
-                    if task.done():
-                        raise  # the cell's own: IPython shows it
-                    # A background task or callback raised it and stopped
-                    # the loop: the cell goes on.
-                    escaped(error)
-                finally:
-                    session.monitor.paused()
+
+        def outside_loop() -> None:
+            if cell is None:
+                pressed.append(True)
+            else:
+                loop.call_soon_threadsafe(cells.interrupt)
+
+        with interrupter.routed("outside_loop", outside_loop):
             try:
-                return task.result()
-            except asyncio.CancelledError:
-                if cell.stopped_by is None:
-                    raise
-                # Stopped before it started (Ctrl-C as it was about to run).
-                raise cell_stopped(cell.stopped_by, None) from None
-        finally:
-            interrupter.in_window = None
-            if cell is not None:
-                cells.end(cell)
+                name = f"In [{self.cell_number()}]"
+                task = session.create_own_task(coro, name=name)
+                task.add_done_callback(self._stop_once_done)
+                cell = cells.begin(task, name)
+                if pressed:
+                    cells.interrupt()
+                return self._run(task, cell)
+            finally:
+                if cell is not None:
+                    cells.end(cell)
+
+    def _run(self, task, cell):
+        session, loop = self.session, self.loop
+        # As run_until_complete, but a loop stopped by something else (a
+        # callback's KeyboardInterrupt) runs on until the cell ends.
+        while not task.done():
+            try:
+                loop.run_forever()  # until the cell's task ends, or until something stops the loop
+            except (KeyboardInterrupt, SystemExit) as error:
+                if task.done():
+                    raise  # the cell's own: IPython shows it
+                # A background task or callback raised it and stopped
+                # the loop: the cell goes on.
+                escaped(error)
+            finally:
+                session.monitor.paused()
+        try:
+            return task.result()
+        except asyncio.CancelledError:
+            if cell.stopped_by is None:
+                raise
+            # Stopped before it started (Ctrl-C as it was about to run).
+            raise cell_stopped(cell.stopped_by, None) from None
 
     def _stop_once_done(self, task) -> None:
         self._stop_loop()

@@ -80,6 +80,7 @@ class KernelInterrupts:
         self.cells = cells
         self._saved = None
         self._had_own_cancel = False
+        self._routed = ExitStack()  # the "instead" route while installed
 
     @classmethod
     def fits(cls, kernel) -> bool:
@@ -88,7 +89,8 @@ class KernelInterrupts:
     def install(self) -> None:
         kernel, interrupter, cells, loop = self.kernel, self.interrupter, self.cells, self.loop
         self._saved = kernel.saved_sigint_handler
-        interrupter.otherwise = self._idle
+        self._routed = ExitStack()
+        self._routed.enter_context(interrupter.routed("instead", self._idle))
         # post_handler_hook puts this back when the current message is done.
         kernel.saved_sigint_handler = interrupter
         self._had_own_cancel = "_cancel_on_sigint" in vars(kernel)
@@ -98,7 +100,6 @@ class KernelInterrupts:
         def cancel_on_sigint(future):
             with original(future):
                 theirs = signal.getsignal(signal.SIGINT)
-                previous_otherwise = interrupter.otherwise
 
                 def cancel_the_cell(signum, frame):
                     cell = cells.current
@@ -114,13 +115,12 @@ class KernelInterrupts:
                     # next timer or message.  Wake it now.
                     loop.call_soon_threadsafe(_nothing)
 
-                interrupter.otherwise = cancel_the_cell
-                signal.signal(signal.SIGINT, interrupter)
-                try:
-                    yield
-                finally:
-                    signal.signal(signal.SIGINT, theirs)
-                    interrupter.otherwise = previous_otherwise
+                with interrupter.routed("instead", cancel_the_cell):
+                    signal.signal(signal.SIGINT, interrupter)
+                    try:
+                        yield
+                    finally:
+                        signal.signal(signal.SIGINT, theirs)
 
         kernel._cancel_on_sigint = cancel_on_sigint
 
@@ -138,7 +138,7 @@ class KernelInterrupts:
             signal.signal(signal.SIGINT, self._saved if self._saved is not None else signal.SIG_IGN)
         if not self._had_own_cancel:
             vars(kernel).pop("_cancel_on_sigint", None)
-        self.interrupter.otherwise = None
+        self._routed.close()
 
 
 def _shut_down_from_any_thread(undo: ExitStack, shell, loop) -> None:

@@ -238,29 +238,25 @@ class PromptHook:
         interrupter = self.interrupter
         forward = lambda: self._send_ctrl_c(prompt_loop)  # noqa: E731
         # From here on a Ctrl-C never raises: outside the loop it goes to the prompt.
-        interrupter.in_window = forward
-        try:
-            with ExitStack() as stack:
-                stack.enter_context(sigint_handler(interrupter))
-                stack.enter_context(ctrl_c_raises_sigint(self._tty_fd()))
-                stack.enter_context(_running_loop_cleared(prompt_loop))
-                stack.enter_context(self._breakpoints_in_tasks())
-                stack.enter_context(_resizes_reach_the_prompt(prompt_loop, self._app()))
-                if self.status_bar is not None:
-                    stack.enter_context(self.status_bar.prompt_waits(prompt_loop))
-                loop.add_reader(context.fileno(), self._stop_loop)
-                stack.callback(loop.remove_reader, context.fileno())
-                while not context.input_is_ready():
-                    interrupter.forward_to_prompt = forward
-                    try:
+        with ExitStack() as stack:
+            stack.enter_context(interrupter.routed("outside_loop", forward))
+            stack.enter_context(sigint_handler(interrupter))
+            stack.enter_context(ctrl_c_raises_sigint(self._tty_fd()))
+            stack.enter_context(_running_loop_cleared(prompt_loop))
+            stack.enter_context(self._breakpoints_in_tasks())
+            stack.enter_context(_resizes_reach_the_prompt(prompt_loop, self._app()))
+            if self.status_bar is not None:
+                stack.enter_context(self.status_bar.prompt_waits(prompt_loop))
+            loop.add_reader(context.fileno(), self._stop_loop)
+            stack.callback(loop.remove_reader, context.fileno())
+            while not context.input_is_ready():
+                try:
+                    with interrupter.routed("to_prompt", forward):
                         loop.run_forever()
-                    except (KeyboardInterrupt, SystemExit) as error:
-                        escaped(error)
-                    finally:
-                        interrupter.forward_to_prompt = None
-                        self.monitor.paused()
-        finally:
-            interrupter.in_window = None
+                except (KeyboardInterrupt, SystemExit) as error:
+                    escaped(error)
+                finally:
+                    self.monitor.paused()
 
     def _app(self):
         return getattr(getattr(self.shell, "pt_app", None), "app", None)
@@ -354,6 +350,7 @@ class StatusBar:
         self._trailing: asyncio.TimerHandle | None = None
         self._held_drawn = 0.0
         self._repaint_pending = False
+        self._unsubscribe = ()
 
     # -- installing --
 
@@ -367,14 +364,15 @@ class StatusBar:
         self._show(self.settings.status_bar)
         self.settings.observe(self._setting_changed, names="status_bar")
         self.shell.events.register("post_run_cell", self._after_cell)
-        self.monitor.on_iteration = self._iteration
-        self.monitor.on_sample = self._sample
+        self._unsubscribe = (
+            self.monitor.iteration_ended.subscribe(self._iteration),
+            self.monitor.sampled.subscribe(self._sample),
+        )
 
     def uninstall(self) -> None:
-        if self.monitor.on_iteration == self._iteration:
-            self.monitor.on_iteration = None
-        if self.monitor.on_sample == self._sample:
-            self.monitor.on_sample = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = ()
         if self._after_cell in self.shell.events.callbacks["post_run_cell"]:
             self.shell.events.unregister("post_run_cell", self._after_cell)
         self.settings.unobserve(self._setting_changed, names="status_bar")
