@@ -95,14 +95,15 @@ class AttachedHost(Host):
         if session is None:
             return
         loop, monitor = session.loop, session.monitor
-        held = monitor.current_lag() >= HELD_FOR
+        lag = current_lag(monitor)
+        held = lag >= HELD_FOR
         if held and self.held is not None:
             self.held.request()  # its handler decides, in the held code
             return
         if held:
             self.attachment.say(
                 f"{session.cells.interrupt_name}: the program's loop has been busy for "
-                f"{monitor.current_lag():.1f} s in a thread other than the main one, where nothing "
+                f"{lag:.1f} s in a thread other than the main one, where nothing "
                 "can stop it from outside; the cell is cancelled when the loop is free"
             )
         try:
@@ -158,11 +159,8 @@ class AttachedHost(Host):
     def _report_cells_holding_the_loop(self, session, undo: ExitStack) -> None:
         """A cell's own code holding the program's loop is reported: the program waits for it."""
         monitor, cells = session.monitor, session.cells
-        theirs = monitor.on_hold
 
         def on_hold(hold: Hold) -> None:
-            if theirs is not None:
-                theirs(hold)
             task = hold.task
             if task is None or not is_repl_machinery(task) or not session.blocked.enabled or hold.debugger:
                 return
@@ -175,13 +173,15 @@ class AttachedHost(Host):
             where = f" at {code_location(line[0], line[1], session.views.cell_namer)}"
             report(f"{name} held the program's loop for {hold.duration:.2f} s{where}: the program waited meanwhile")
 
-        monitor.on_hold = on_hold
+        undo.callback(monitor.held.subscribe(on_hold))
 
-        def restore() -> None:
-            if monitor.on_hold is on_hold:
-                monitor.on_hold = theirs
 
-        undo.callback(restore)
+def current_lag(monitor) -> float:
+    """How long the loop's iteration running now has run (0 while it waits); any thread."""
+    probe = monitor.probe
+    if probe.waiting or not monitor.loop.is_running():
+        return 0.0
+    return max(0.0, time.monotonic() - probe.busy_since)
 
 
 class StatusPush:
@@ -210,6 +210,7 @@ class StatusPush:
         self._trailing: asyncio.TimerHandle | None = None
         self._held_sent = 0.0
         self._text_sent = None
+        self._unsubscribe: list = []
 
     def install(self, undo: ExitStack) -> None:
         undo.callback(self.stop)
@@ -218,16 +219,14 @@ class StatusPush:
         """A front end listens: follow the loop (on the loop's thread)."""
         if not self.listening:
             self.listening = True
-            self.monitor.on_iteration = self._iteration
-            self.monitor.on_sample = self._sample
+            self._unsubscribe = [self.monitor.iteration_ended.subscribe(self._iteration), self.monitor.sampled.subscribe(self._sample)]
         self.send_now()
 
     def stop(self) -> None:
         self.listening = False
-        if self.monitor.on_iteration == self._iteration:
-            self.monitor.on_iteration = None
-        if self.monitor.on_sample == self._sample:
-            self.monitor.on_sample = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._trailing is not None:
             self._trailing.cancel()
             self._trailing = None
