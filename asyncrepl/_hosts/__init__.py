@@ -7,6 +7,8 @@
 * :class:`~.kernel.KernelHost`: ipykernel, whose loop runs forever and which
   runs cells itself; asyncrepl follows its cells and stands in front of its
   interrupt handling.
+* :class:`~.attached.AttachedHost`: a running program that a front end
+  attached to (``asyncrepl.serve()``): its own loop, cells as tasks on it.
 
 Everything that differs between them lives in this package, with every touch
 of IPython's, ipykernel's and prompt_toolkit's private attributes
@@ -23,6 +25,10 @@ __all__ = ["Host", "detect"]
 
 def detect(shell) -> Host:
     """The host *shell* runs in."""
+    if getattr(shell, "attachment", None) is not None:  # _attach.shell.AttachedShell
+        from .attached import AttachedHost
+
+        return AttachedHost(shell)
     if is_kernel_shell(shell):
         from .kernel import KernelHost
 
