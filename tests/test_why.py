@@ -598,12 +598,13 @@ def ip(shell, capsys):
 
 
 def test_why_with_an_id_shows_the_chain_with_the_cells_lines(ip, capsys):
+    setup = f"In [{ip.execution_count - 1}]"  # the cell that defined transfer() (the shell is shared by the tests)
     run(ip, capsys, "one = asyncio.create_task(transfer('alice', 'bob')); two = asyncio.create_task(transfer('bob', 'alice'))")
     run(ip, capsys, "await asyncio.sleep(0.05)")
     _, out = run(ip, capsys, "%why 1")
     assert re.match(r"task 1 'Task-\d+' \(transfer\(\)\) is stuck: deadlock: tasks 1, 2 wait on each other\n", out), out
-    assert "task 1 holds lock locks['alice'] (taken at In [1] line 4) and waits for lock locks['bob'] at In [1] line 6, held by task 2" in out
-    assert "  task 1 waits at In [1] line 6: async with locks[dst]:" in out
+    assert f"task 1 holds lock locks['alice'] (taken at {setup} line 4) and waits for lock locks['bob'] at {setup} line 6, held by task 2" in out
+    assert f"  task 1 waits at {setup} line 6: async with locks[dst]:" in out
 
 
 def test_why_without_an_argument_groups_and_o_returns_chains(ip, capsys):
