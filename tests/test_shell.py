@@ -1,5 +1,7 @@
 """asyncrepl in IPython's in-process InteractiveShell."""
 
+import gc
+
 from conftest import shell_state
 from harness import asyncrepl_frames_in
 
@@ -145,3 +147,22 @@ def test_reload_works(shell, capsys):
     shell.run_line_magic("reload_ext", "asyncrepl")
     result, out, _ = run(shell, capsys, "import asyncio\nprint(asyncio.get_running_loop().get_debug())")
     assert out.endswith("True\n")
+
+
+def test_reset_and_xdel_free_the_last_cells_value(shell, capsys):
+    # IPython's own test_reset_hard and test_xdel, which failed with asyncrepl
+    # loaded: the ended cell's task kept IPython's ExecutionResult, and the value.
+    shell.run_line_magic("load_ext", "asyncrepl")
+    shell.run_cell("class Watched:\n    freed = []\n    def __del__(self):\n        self.freed.append(1)")
+    freed = shell.user_ns["Watched"].freed
+    shell.run_cell("a = Watched()")
+    shell.run_cell("a")
+    shell.run_line_magic("xdel", "a")
+    gc.collect()
+    assert freed == [1]
+    shell.run_cell("b = Watched()")
+    shell.run_cell("import asyncio\nawait asyncio.sleep(0)\nb")
+    shell.run_line_magic("reset", "-f")
+    gc.collect()
+    assert freed == [1, 1]
+    capsys.readouterr()

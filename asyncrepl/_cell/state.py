@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ class Cells:
         self.interrupt_name = interrupt_name  # what the host calls it: "Ctrl-C", or "Interrupt" in Jupyter
         self._running: list[Cell] = []  # a cell run from inside a cell (run_cell()) on top
         self.last: Cell | None = None  # the cell that ended last, for its outcome
+        self._last_task: weakref.ref[asyncio.Task] | None = None  # its task, while something else holds it
 
     @property
     def current(self) -> Cell | None:
@@ -94,8 +96,17 @@ class Cells:
         if cell in self._running:
             self._running.remove(cell)
         if cell is not None:
+            # The ended task's result is IPython's ExecutionResult, and with it
+            # the cell's value: %reset and %xdel must be able to free it.
+            self._last_task = weakref.ref(cell.task) if cell.task is not None else None
+            cell.task = cell.statement = None
             self.last = cell
         return cell
+
+    def ran_cell_code(self, task: asyncio.Task | None) -> bool:
+        """Whether *task* runs the cell's own code, or ran the cell that ended last."""
+        last = self._last_task() if self._last_task is not None else None
+        return task is not None and (self.runs_cell_code(task) or task is last)
 
     def name_of(self, cell: Cell) -> str:
         if cell.name is None:

@@ -164,7 +164,7 @@ class AttachedHost(Host):
             task = hold.task
             if task is None or not is_repl_machinery(task) or not session.blocked.enabled or hold.debugger:
                 return
-            if task is not getattr(cells.current, "task", None) and task is not getattr(cells.last, "task", None):
+            if not cells.ran_cell_code(task):
                 return
             line = hold.line
             if line is None:
