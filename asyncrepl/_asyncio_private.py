@@ -1,21 +1,84 @@
-"""asyncio's private attributes that asyncrepl touches outside the task
-registry's reads, each in one function here, with the versions it was checked on.
+"""asyncio's private attributes: every one asyncrepl reads or writes, each in
+one function here, with why asyncio's public API does not do.
 
-asyncio has no public way to do these things.  Every function was checked on
-CPython 3.11.7, 3.12.1, 3.13.0, 3.14.x and 3.15.x (C tasks, asyncio's
-default; pure-Python tasks too where noted).
+Every function was checked on CPython 3.11.7, 3.12.1, 3.13.0, 3.14.x and
+3.15.x (C tasks, asyncio's default; pure-Python tasks too where noted).
+The wrappers :mod:`asyncrepl._holders` puts on asyncio's Lock, Semaphore and
+Queue while a session runs are the one exception: they name the private
+methods they wrap there.
+
+Plain asyncio; nothing here knows IPython.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
-__all__ = ["block_on", "callbacks_of", "set_running_loop", "wake_task", "wakeup_of"]
+__all__ = [
+    "block_on", "callbacks_of", "context_of", "coro_of", "current_handle", "enter_task", "exception_of",
+    "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "leave_task", "replace_selector",
+    "running_loop", "selector_of", "semaphore_value", "set_current_handle", "set_running_loop", "task_callbacks",
+    "unfinished", "waited_on", "waiters_count", "wake_task", "wakeup_of",
+]
+
+
+# -- the running loop and task of this thread ------------------------------------------------
+# asyncio._get_running_loop/_set_running_loop are exported by asyncio.events,
+# undocumented; asyncio.tasks._enter_task/_leave_task keep the running task per
+# loop up to 3.13 and per thread from 3.14, where a task of another loop cannot
+# start while one is entered.
+
+running_loop = asyncio._get_running_loop  # the running loop of this thread, or None (no error)
 
 
 def set_running_loop(loop) -> None:
     """``asyncio._set_running_loop``: exported by asyncio.events, undocumented."""
     asyncio._set_running_loop(loop)
+
+
+def enter_task(loop, task) -> None:
+    asyncio.tasks._enter_task(loop, task)
+
+
+def leave_task(loop, task) -> None:
+    asyncio.tasks._leave_task(loop, task)
+
+
+# -- the event loop --------------------------------------------------------------------------
+
+
+def selector_of(loop):
+    """``BaseSelectorEventLoop._selector``, whose ``select(timeout)`` the loop
+    calls once in each ``_run_once``; None for a loop without one (uvloop)."""
+    selector = getattr(loop, "_selector", None)
+    return selector if hasattr(selector, "select") else None
+
+
+def replace_selector(loop, selector, only_if=None) -> None:
+    """Put *selector* in the loop's place for its selector (if *only_if* is
+    given: only while the loop's selector is still *only_if*)."""
+    if only_if is None or loop._selector is only_if:
+        loop._selector = selector
+
+
+def current_handle(loop):
+    """``BaseEventLoop._current_handle``: the handle running now (set in
+    ``_run_once`` in debug mode only), or None."""
+    return getattr(loop, "_current_handle", None)
+
+
+def set_current_handle(loop, handle) -> None:
+    loop._current_handle = handle
+
+
+# -- futures and tasks -----------------------------------------------------------------------
+
+
+def exception_unretrieved(future: asyncio.Future) -> bool:
+    """``Future._log_traceback``: True until someone retrieves the exception;
+    asyncio logs it when the future is collected."""
+    return bool(future._log_traceback)
 
 
 def callbacks_of(future: asyncio.Future) -> list:
@@ -58,3 +121,68 @@ def block_on(future: asyncio.Future) -> asyncio.Future:
     task that took it)."""
     future._asyncio_future_blocking = True
     return future
+
+
+def exception_of(task: asyncio.Task) -> BaseException | None:
+    # Future._exception: unlike task.exception(), reading it does not mark the
+    # exception retrieved, so asyncio still warns about exceptions nobody retrieves.
+    return task._exception
+
+
+def coro_of(task: asyncio.Task):
+    # Task._coro: Task.get_coro() crashes the interpreter on 3.12.0-3.12.1 for
+    # an eager task that finished in its first step (its coroutine is cleared);
+    # _coro gives None then.
+    return task._coro
+
+
+def waited_on(task: asyncio.Task):
+    # Task._fut_waiter: the future the task is blocked on.
+    return task._fut_waiter
+
+
+def gathered_children(future) -> list | None:
+    # _GatheringFuture._children: the futures a gather() waits for.
+    return getattr(future, "_children", None)
+
+
+def group_tasks(group: asyncio.TaskGroup):
+    # TaskGroup._tasks: the group's pending tasks.
+    return getattr(group, "_tasks", ())
+
+
+def group_parent(group) -> asyncio.Task | None:
+    # TaskGroup._parent_task: the task in whose ``async with`` the group is.
+    parent = getattr(group, "_parent_task", None)
+    return parent if isinstance(parent, asyncio.Task) else None
+
+
+def waiters_count(primitive) -> int:
+    # Lock/Semaphore/Event/Condition._waiters: a deque of futures (None until
+    # first contention); a cancelled waiter is on its way out.
+    return sum(1 for waiter in (getattr(primitive, "_waiters", None) or ()) if not waiter.cancelled())
+
+
+def semaphore_value(semaphore: asyncio.Semaphore) -> int:
+    # Semaphore._value: the permits free.
+    return semaphore._value
+
+
+def unfinished(queue: asyncio.Queue) -> int:
+    # Queue._unfinished_tasks: items put and not yet task_done().
+    return queue._unfinished_tasks
+
+
+_future_callbacks = asyncio.Future._callbacks.__get__  # the C getter (Future or Task)
+
+
+def task_callbacks(task: asyncio.Task):
+    # Future._callbacks: [(callback, context), ...] or None.  asyncio reads it
+    # only to print ``cb=[...]`` in reprs; _ReplTask overrides it to leave the
+    # registry's own callback out of them.
+    return _future_callbacks(task)
+
+
+def context_of(task: asyncio.Task) -> contextvars.Context | None:
+    get_context = getattr(task, "get_context", None)  # public from 3.12
+    return get_context() if get_context is not None else getattr(task, "_context", None)  # Task._context, 3.11

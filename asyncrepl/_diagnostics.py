@@ -39,7 +39,7 @@ from ._render.reports import report
 from ._frames import CellNamer, code_location
 from ._tasks import TaskRegistry, in_a_pending_gather, outcome
 from ._tasks.code import _classify_file, _is_users
-from ._tasks.private import _exception_of
+from ._asyncio_private import current_handle, exception_of, exception_unretrieved, set_current_handle
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -390,12 +390,12 @@ class FailedTasks:
         self._pending.pop(task, None)
         # PRIVATE (CPython 3.11-3.15: Future._log_traceback): True until
         # someone retrieves the exception; asyncio logs it at collection then.
-        if not task._log_traceback or in_a_pending_gather(task, self.loop):
+        if not exception_unretrieved(task) or in_a_pending_gather(task, self.loop):
             return  # taken, or a gather() will take it when it ends
         # Not retrieved here: asyncio still says "Task exception was never
         # retrieved" when the task is collected, as without asyncrepl (at once
         # for a task nobody holds; never for one the user awaits later).
-        error = _exception_of(task)
+        error = exception_of(task)
         if isinstance(error, StoppedByCtrlC):
             task.exception()  # Ctrl-C said so already, and it is asyncrepl's own
             return
@@ -509,7 +509,7 @@ def with_users_frames(loop: asyncio.AbstractEventLoop, context: dict) -> tuple[d
         # PRIVATE (CPython 3.11-3.15: BaseEventLoop._current_handle, set in
         # debug mode while a handle runs; Handle._source_traceback): what
         # asyncio's default handler would add.
-        handle_frames = getattr(getattr(loop, "_current_handle", None), "_source_traceback", None)
+        handle_frames = getattr(current_handle(loop), "_source_traceback", None)
     if not handle_frames:
         return context, False
     frames = users_frames(handle_frames, whole_if_nothing_left=False)
@@ -536,12 +536,12 @@ def _default_handler(loop: asyncio.AbstractEventLoop, context: dict, hide_runnin
     context has no 'source_traceback', over one already there): the running
     handle is hidden from it for the call, on the loop's own thread.
     """
-    handle = getattr(loop, "_current_handle", None)
+    handle = current_handle(loop)
     if not hide_running_handle or handle is None or "source_traceback" in context or not _on_loop_thread(loop):
         loop.default_exception_handler(context)
         return
-    loop._current_handle = None
+    set_current_handle(loop, None)
     try:
         loop.default_exception_handler(context)
     finally:
-        loop._current_handle = handle
+        set_current_handle(loop, handle)

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._render.reports import report
+from ._asyncio_private import current_handle, replace_selector, selector_of
 from ._hooks import Hook
 from ._frames import CellNamer, code_location, is_loop_step, outwards, within_step
 from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
@@ -144,7 +145,7 @@ class _SelectorProbe:
 
     def __init__(self, loop, on_iteration: Callable[[float, float], None]):
         self.loop = loop
-        self.selector = loop._selector
+        self.selector = selector_of(loop)
         self.on_iteration = on_iteration  # (start, end) of each busy stretch
         self.iteration = 0
         self.busy_since = time.monotonic()
@@ -154,14 +155,13 @@ class _SelectorProbe:
 
     @classmethod
     def fits(cls, loop) -> bool:
-        return hasattr(getattr(loop, "_selector", None), "select")
+        return selector_of(loop) is not None
 
     def install(self) -> None:
-        self.loop._selector = self
+        replace_selector(self.loop, self)
 
     def uninstall(self) -> None:
-        if self.loop._selector is self:
-            self.loop._selector = self.selector
+        replace_selector(self.loop, self.selector, only_if=self)
 
     def select(self, timeout=None):
         now = time.monotonic()
@@ -641,7 +641,7 @@ def _task_being_reported() -> asyncio.Task | None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return None
-    handle = getattr(loop, "_current_handle", None)
+    handle = current_handle(loop)
     owner = getattr(getattr(handle, "_callback", None), "__self__", None)
     return owner if isinstance(owner, asyncio.Task) else None
 

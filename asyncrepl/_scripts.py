@@ -37,6 +37,7 @@ import sys
 import threading
 from contextlib import contextmanager, nullcontext
 
+from ._asyncio_private import enter_task, leave_task, running_loop, set_running_loop
 from ._render.reports import report
 from ._frames import CO_ASYNC, is_loop_step, within_step
 from ._tasks.code import _kind_of_code
@@ -68,7 +69,7 @@ def script_mode():
     in a script (they cancel the main task, then raise KeyboardInterrupt).
     The REPL's loop monitor looks away meanwhile: the wait is the cell's.
     """
-    loop = asyncio._get_running_loop()
+    loop = running_loop()
     if loop is None:
         yield
         return
@@ -80,16 +81,13 @@ def script_mode():
 
 @contextmanager
 def _no_loop_running(loop):
-    # PRIVATE (CPython 3.11-3.15): asyncio._get_running_loop/_set_running_loop
-    # (exported by asyncio.events, undocumented) and asyncio.tasks._enter_task/
-    # _leave_task: the running task is kept per loop up to 3.13 and per thread
-    # from 3.14, where a task of another loop cannot start while the cell's
-    # task is entered.
+    # The cell's task is left as well as its loop (see _asyncio_private): from
+    # 3.14 a task of another loop cannot start while the cell's is entered.
     task = asyncio.current_task(loop)
     main_thread = threading.current_thread() is threading.main_thread()
     if task is not None:
-        asyncio.tasks._leave_task(loop, task)
-    asyncio._set_running_loop(None)
+        leave_task(loop, task)
+    set_running_loop(None)
     if main_thread:
         sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
         wakeup = signal.set_wakeup_fd(-1)  # loops the script makes set their own
@@ -99,9 +97,9 @@ def _no_loop_running(loop):
         if main_thread:
             signal.set_wakeup_fd(wakeup)
             signal.signal(signal.SIGINT, sigint)
-        asyncio._set_running_loop(loop)
+        set_running_loop(loop)
         if task is not None:
-            asyncio.tasks._enter_task(loop, task)
+            enter_task(loop, task)
 
 
 def _script_has_no_loop_here(frame) -> bool:
@@ -273,10 +271,10 @@ class LoopEntry:
             report(f"{message} (said once)")
 
     def _on_repl_loop(self, loop) -> bool:
-        return self.loop is not None and loop is self.loop and asyncio._get_running_loop() is loop
+        return self.loop is not None and loop is self.loop and running_loop() is loop
 
     def _as_script(self, frame) -> bool:
-        running = asyncio._get_running_loop()
+        running = running_loop()
         return self.loop is not None and running is self.loop and _script_has_no_loop_here(frame)
 
     @contextmanager
@@ -474,7 +472,7 @@ class _Entry:
     _detached = LoopEntry()
 
     def for_running_loop(self) -> LoopEntry:
-        session = sessions.get(asyncio._get_running_loop())
+        session = sessions.get(running_loop())
         return session.entry if session is not None else self._detached
 
     def __getattr__(self, name: str):
@@ -483,7 +481,7 @@ class _Entry:
     def statement(self, key: int):
         """``await H.statement(KEY)``: a cell's statement, run as a task of its own (see ``_cell``)."""
         frame = sys._getframe(1)
-        session = sessions.get(asyncio._get_running_loop())
+        session = sessions.get(running_loop())
         if session is not None:
             return session.cells.statement(key, frame)
         from ._cell.statements import awaited, compile_statement

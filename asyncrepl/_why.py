@@ -36,7 +36,7 @@ from ._tasks.awaits import (
 from ._tasks.cancelling import why_still_running
 from ._tasks.code import Site, _kind_of_code
 from ._tasks.naming import _short_repr
-from ._tasks.private import _semaphore_value, _waiter, _waiting
+from ._asyncio_private import semaphore_value, unfinished, waited_on, waiters_count
 from ._tasks.registry import TaskRegistry, ending
 
 __all__ = ["Analysis", "Cause", "Chain", "Held", "Wait", "analyse"]
@@ -348,7 +348,7 @@ class Analysis:
             return Wait(task, "done", self._ended(task), end="done")
         if task is self.current:
             return Wait(task, "running", "running now", end="running")
-        waiter = _waiter(task)
+        waiter = waited_on(task)
         where = self.where(task)
         if waiter is None:
             return Wait(task, "ready", "ready to run", where, end="ready")
@@ -438,20 +438,20 @@ class Analysis:
         if isinstance(primitive, asyncio.Queue):
             return self._queue_wait(task, primitive, method, shown, name)
         if isinstance(primitive, asyncio.Event):
-            return self._setters(task, primitive, "event", f"{shown} (not set, {_waiting(primitive)} waiting)", name, "set it")
+            return self._setters(task, primitive, "event", f"{shown} (not set, {waiters_count(primitive)} waiting)", name, "set it")
         if isinstance(primitive, asyncio.Barrier):
             state = "broken" if primitive.broken else f"{primitive.n_waiting} of {primitive.parties} waiting"
             return self._setters(task, primitive, "barrier", f"{shown} ({state})", name, "reach it")
         if isinstance(primitive, asyncio.Condition):
             if method == "acquire":
                 return self._lock_wait(task, primitive._lock, shown, name, "condition")  # PRIVATE (Condition._lock, 3.11-3.15)
-            return self._setters(task, primitive, "condition", f"{shown}.wait() ({_waiting(primitive)} waiting)", name, "notify it")
+            return self._setters(task, primitive, "condition", f"{shown}.wait() ({waiters_count(primitive)} waiting)", name, "notify it")
         if isinstance(primitive, asyncio.Semaphore):
             return self._semaphore_wait(task, primitive, shown, name)
         return self._lock_wait(task, primitive, shown, name, "lock")
 
     def _lock_wait(self, task, lock, shown, name, kind) -> Wait:
-        what = f"{shown} ({'locked' if lock.locked() else 'unlocked'}, {_waiting(lock)} waiting)"
+        what = f"{shown} ({'locked' if lock.locked() else 'unlocked'}, {waiters_count(lock)} waiting)"
         wait = Wait(task, kind, what, primitive=lock, name=name, role="held by", mode="any")
         if not lock.locked():
             wait.end, wait.detail, wait.kind = "ready", "free: it is about to take it", kind
@@ -476,10 +476,10 @@ class Analysis:
         return wait
 
     def _semaphore_wait(self, task, semaphore, shown, name) -> Wait:
-        free = _semaphore_value(semaphore)
+        free = semaphore_value(semaphore)
         bound = getattr(semaphore, "_bound_value", None)  # PRIVATE (BoundedSemaphore, 3.11-3.15)
         counts = f"{free} of {bound} free" if bound is not None else f"{free} free"
-        wait = Wait(task, "semaphore", f"{shown} ({counts}, {_waiting(semaphore)} waiting)", primitive=semaphore, name=name, role="permits held by", mode="any")
+        wait = Wait(task, "semaphore", f"{shown} ({counts}, {waiters_count(semaphore)} waiting)", primitive=semaphore, name=name, role="permits held by", mode="any")
         if free > 0:
             wait.end, wait.detail = "ready", "a permit is free: it is about to take it"
             return wait
@@ -519,7 +519,7 @@ class Analysis:
         of = f"{size} of {most}" if most > 0 else f"{size}, no maxsize"
         producers, consumers = _holders.queue_partners(queue)
         if method == "join":
-            what = f"{shown}.join() ({queue._unfinished_tasks} unfinished)"  # PRIVATE (Queue._unfinished_tasks, 3.11-3.15)
+            what = f"{shown}.join() ({unfinished(queue)} unfinished)"
             side, role, needed = consumers, "drained by", "consumers"
         elif method == "put":
             if not queue.full():
@@ -602,7 +602,7 @@ class Analysis:
 
     def _waits_same(self, other, primitive, method) -> bool:
         """Whether *other* is itself waiting on *primitive* (by *method*, for a queue)."""
-        if _waiter(other) is None:
+        if waited_on(other) is None:
             return False
         frames = self.frames(other)
         index = _innermost_outside_asyncio(frames)

@@ -208,6 +208,9 @@ class AttachApp(ZMQTerminalIPythonApp):
         self.shell.own_kernel = False
 
     def handle_sigint(self, *args):
+        # PRIVATE (jupyter_console 6.6): ZMQTerminalInteractiveShell._executing,
+        # True while a cell's reply is awaited; jupyter_console's own
+        # handle_sigint reads it the same way.
         if self.shell._executing:
             self.shell.interrupt()  # the cell's, never the program's
         else:

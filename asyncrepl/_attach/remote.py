@@ -57,6 +57,8 @@ def _asyncrepl_attach(port, token):
     try:
         import asyncio
 
+        # PRIVATE (3.14-3.15: asyncio._get_running_loop, exported, undocumented;
+        # this script runs in the program, before asyncrepl is importable there)
         loop = asyncio._get_running_loop()  # the main thread's, if it runs one
         thread = "the main thread"
         if loop is None:

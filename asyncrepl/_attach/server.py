@@ -471,9 +471,10 @@ class Attachment:
         from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
 
         from .._cell.outcome import cell_stopped
+        from .._hosts.ipython import show_lines
 
         shown = cell_stopped(cell.stopped_by or self.interrupt_name, cell.waited_at)
-        self.shell._showtraceback(type(shown), shown, shown._render_traceback_())
+        show_lines(self.shell, shown, shown._render_traceback_())
         result = ExecutionResult(ExecutionInfo(msg["content"].get("code", ""), True, False, True, None, None))
         result.error_in_exec = shown
         return result

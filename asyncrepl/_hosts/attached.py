@@ -33,6 +33,7 @@ import threading
 import time
 from contextlib import ExitStack
 
+from .._asyncio_private import running_loop
 from .._diagnostics import report
 from .._frames import code_location, frame_location
 from .._monitor import Hold, in_debugger
@@ -355,7 +356,7 @@ class HeldLoopInterrupts:
         session, loop = self.session, self.loop
         cells = session.cells
         by = cells.interrupt_name
-        if asyncio._get_running_loop() is not loop:  # PRIVATE (3.11-3.15): the running loop of this thread
+        if running_loop() is not loop:
             loop.call_soon_threadsafe(cells.interrupt)
             return
         task = asyncio.current_task(loop)

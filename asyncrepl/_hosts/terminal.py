@@ -23,6 +23,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 
+from .._asyncio_private import set_running_loop
 try:
     import termios
 except ImportError:  # Windows
@@ -598,13 +599,12 @@ def _resizes_reach_the_prompt(prompt_loop, app):
 
 @contextmanager
 def _running_loop_cleared(prompt_loop):
-    # PRIVATE (asyncio 3.11-3.15: asyncio._set_running_loop is exported but
-    # undocumented).  The hook is called from inside prompt_toolkit's
+    # The hook is called from inside prompt_toolkit's
     # run_until_complete, so asyncio believes a loop is running in this thread
     # and would refuse to run ours.  prompt_toolkit's loop is parked in its
     # selector meanwhile; it is put back before the hook returns.
-    asyncio._set_running_loop(None)
+    set_running_loop(None)
     try:
         yield
     finally:
-        asyncio._set_running_loop(prompt_loop)
+        set_running_loop(prompt_loop)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .code import _classify_file, _is_users
 from .naming import _locals_repr, _short_repr
-from .private import _coro_of, _gathered_children, _group_tasks, _semaphore_value, _unfinished, _waiter, _waiting
+from .._asyncio_private import coro_of, gathered_children, group_tasks, semaphore_value, unfinished, waited_on, waiters_count
 
 
 def _awaited_in(frame) -> list:
@@ -26,7 +26,7 @@ def _awaited_in(frame) -> list:
     if isinstance(local.get("fs"), (set, frozenset, list)):
         found.extend(local["fs"])
     if isinstance(local.get("self"), asyncio.TaskGroup):
-        found.extend(_group_tasks(local["self"]))
+        found.extend(group_tasks(local["self"]))
     return found
 
 
@@ -127,7 +127,7 @@ def _next_awaitable(awaitable):
 def _awaitables(task: asyncio.Task) -> list[tuple]:
     """(awaitable, frame) from the task's coroutine down to where it waits, outermost first."""
     pairs = []
-    awaitable = _coro_of(task)
+    awaitable = coro_of(task)
     while awaitable is not None:
         frame = _frame_of(awaitable)
         if frame is None:
@@ -159,11 +159,11 @@ def task_state(task: asyncio.Task) -> str:
         return "running"
     if task.cancelling():
         return "cancelling"
-    return "waiting" if _waiter(task) is not None else "ready"
+    return "waiting" if waited_on(task) is not None else "ready"
 
 
 def _gathered(future) -> list:
-    children = _gathered_children(future)
+    children = gathered_children(future)
     if children is None:
         return []
     found = []
@@ -176,7 +176,7 @@ def in_a_pending_gather(task: asyncio.Task, loop: asyncio.AbstractEventLoop) -> 
     """Whether a ``gather()`` that a pending task awaits holds *task*: the
     gather takes the task's exception when it ends (with
     ``return_exceptions=True`` only once every child is done)."""
-    return any(task in _gathered(_waiter(other)) for other in asyncio.all_tasks(loop) if _waiter(other) is not None)
+    return any(task in _gathered(waited_on(other)) for other in asyncio.all_tasks(loop) if waited_on(other) is not None)
 
 
 def _in_asyncio(frame) -> bool:
@@ -187,7 +187,7 @@ def awaited_tasks(task: asyncio.Task, frames=None) -> list[asyncio.Task]:
     """The tasks *task* waits for, read from what it awaits: one task, a
     gather's, a wait()'s, a wait_for()'s (3.11), or a TaskGroup's children.
     *frames*: its _frames_of, if known."""
-    waiter = _waiter(task)
+    waiter = waited_on(task)
     found: list[asyncio.Task] = []
     if isinstance(waiter, asyncio.Task):
         found.append(waiter)
@@ -255,7 +255,7 @@ def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_ti
     ``Lock lock_a (locked, 2 waiting)``, ``Queue.get() on jobs: empty, 0 of
     10``..., and when a timeout around it fires.  *awaitables*: its
     _awaitables, if known (so that %tasks walks each await chain once)."""
-    waiter = _waiter(task)
+    waiter = waited_on(task)
     if waiter is None:
         return ""
     awaitables = _awaitables(task) if awaitables is None else awaitables
@@ -325,27 +325,27 @@ def _primitive_wait(frames, index: int) -> str | None:
     try:
         if isinstance(primitive, asyncio.Queue):
             if method == "join":
-                return f"{kind}.join(){on}: {_unfinished(primitive)} unfinished"
+                return f"{kind}.join(){on}: {unfinished(primitive)} unfinished"
             size, most = primitive.qsize(), primitive.maxsize
             of = f"{size} of {most}" if most > 0 else f"{size}, no maxsize"
             state = "full" if primitive.full() else "empty" if primitive.empty() else "neither empty nor full"
             return f"{kind}.{'put' if method == 'put' else 'get'}(){on}: {state}, {of}"
         if isinstance(primitive, asyncio.Event):
-            return f"{kind}.wait(){on}: {'set' if primitive.is_set() else 'not set'}, {_waiting(primitive)} waiting"
+            return f"{kind}.wait(){on}: {'set' if primitive.is_set() else 'not set'}, {waiters_count(primitive)} waiting"
         if isinstance(primitive, asyncio.Barrier):
             state = "broken" if primitive.broken else f"{primitive.n_waiting} of {primitive.parties} waiting"
             return f"{kind}.wait(){on}: {state}"
         if isinstance(primitive, asyncio.Condition) and method in ("wait", "wait_for"):
-            return f"{kind}.{method}(){on}: {_waiting(primitive)} waiting"
+            return f"{kind}.{method}(){on}: {waiters_count(primitive)} waiting"
         if isinstance(primitive, asyncio.Semaphore):
-            free = _semaphore_value(primitive)
+            free = semaphore_value(primitive)
             bound = getattr(primitive, "_bound_value", None)  # PRIVATE (BoundedSemaphore, 3.11-3.15)
             counts = f"{free} of {bound} free" if bound is not None else f"{free} free"
-            return f"{kind}{named} ({counts}, {_waiting(primitive)} waiting)"
+            return f"{kind}{named} ({counts}, {waiters_count(primitive)} waiting)"
         # A Lock, or a Condition's lock (async with condition).
         lock = primitive if isinstance(primitive, asyncio.Lock) else getattr(primitive, "_lock", primitive)
         state = "locked" if lock.locked() else "unlocked"
-        return f"{kind}{named} ({state}, {_waiting(lock)} waiting)"
+        return f"{kind}{named} ({state}, {waiters_count(lock)} waiting)"
     except Exception:  # a subclass of the user's with other insides
         return f"{kind}.{method}(){on}"
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from .awaits import awaited_tasks, _frame_of, _frames_of, _next_awaitable
 from .code import Site, _kind_of_code
-from .private import _coro_of
+from .._asyncio_private import coro_of
 
 if TYPE_CHECKING:
     from .registry import TaskRegistry
@@ -78,7 +78,7 @@ def _snapshot(task: asyncio.Task) -> tuple:
     cancel(): one object per task, as %cancel --all of 100,000 tasks takes
     as many, and every object more is work for the garbage collector."""
     chain: list = []
-    awaitable = _coro_of(task)
+    awaitable = coro_of(task)
     while awaitable is not None:
         frame = _frame_of(awaitable)
         if frame is None:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from .._frames import LOOP_STEP as _LOOP_STEP, LOOP_STEP_FILE as _LOOP_STEP_FILE, within_step
-from .private import _coro_of
+from .._asyncio_private import coro_of
 
 
 # anyio is not among them: ipykernel (6.29-7.4) does not use it, and a user's
@@ -113,7 +113,7 @@ def is_repl_machinery(task: asyncio.Task) -> bool:
     :meth:`TaskRegistry.is_own`.)"""
     if _adopted and task in _adopted:
         return False
-    return _is_machinery_coro(_coro_of(task))
+    return _is_machinery_coro(coro_of(task))
 
 
 def _is_machinery_coro(coro) -> bool:

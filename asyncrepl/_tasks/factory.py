@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .code import Site, _creation_frames, _sites_of, in_task_registry
-from .private import _callbacks_of, _context_of
+from .._asyncio_private import task_callbacks, context_of
 
 if TYPE_CHECKING:
     from .registry import TaskRegistry
@@ -47,7 +47,7 @@ class _ReplTask(asyncio.Task):
     """The factory's Task: it carries its TaskInfo and remembers who cancelled it.
 
     Its repr is plain asyncio's: the registry's done callback is left out of
-    ``cb=[...]`` (see :func:`_callbacks_of`).
+    ``cb=[...]`` (see :func:`task_callbacks`).
     """
 
     __slots__ = ("_asyncrepl_info",)
@@ -71,7 +71,7 @@ class _ReplTask(asyncio.Task):
     @property
     def _callbacks(self):
         registry = type(self).registry
-        callbacks = _callbacks_of(self)
+        callbacks = task_callbacks(self)
         if registry is None or not callbacks:
             return callbacks
         return [entry for entry in callbacks if entry[0] != registry._finished] or None
@@ -160,7 +160,7 @@ class TaskFactory:
                 self.delegated = outer
             _trim_creation_stack(task)
             if getattr(task, "_asyncrepl_info", None) is None:  # the user's factory made its own Task
-                info.context = kwargs.get("context") or _context_of(task)
+                info.context = kwargs.get("context") or context_of(task)
                 info.made_as = task.get_name()  # before 3.13 renames it (see name_of)
                 self.registry._info[task] = info
         info.coro = coro

@@ -10,7 +10,7 @@ import asyncio
 import reprlib
 from collections import deque
 
-from .private import _coro_of
+from .._asyncio_private import coro_of
 
 
 _reprs = reprlib.Repr()
@@ -36,7 +36,7 @@ def task_label(ident, name: str, coroutine: str) -> str:
 
 def coroutine_name(task: asyncio.Task, coro=None) -> str:
     """The name of the task's coroutine function; *coro*: its coroutine, if known."""
-    coro = coro or _coro_of(task)
+    coro = coro or coro_of(task)
     return getattr(coro, "__qualname__", None) or type(coro).__name__
 
 

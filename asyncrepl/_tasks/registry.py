@@ -23,7 +23,7 @@ from .._hooks import Hook
 from .factory import TaskFactory, TaskInfo
 from .history import EndedTasks
 from .naming import _short_repr, coroutine_name, task_label
-from .private import _coro_of, _exception_of, _group_parent
+from .._asyncio_private import coro_of, exception_of, group_parent
 from .resolve import _id_order
 
 
@@ -146,7 +146,7 @@ class TaskRegistry:
         if who == "its TaskGroup":
             if isinstance(failed, asyncio.Task) and failed is not task:
                 who = f"its TaskGroup (task {self.info(failed).id} failed)"
-            parent = _group_parent(group)
+            parent = group_parent(group)
             if site is None and parent is not None:
                 # From a child's done callback: no user frame on the stack.
                 # The group's place is where its parent task is now, inside
@@ -178,7 +178,7 @@ class TaskRegistry:
         info = self._known(task)
         if info is None:
             delegated = self.factory.delegated
-            if delegated is not None and _coro_of(task) is delegated[0]:
+            if delegated is not None and coro_of(task) is delegated[0]:
                 # Made by the user's factory, and running its first (eager)
                 # step inside it: the factory's info is for this task.
                 info = self._info[task] = delegated[1]
@@ -186,7 +186,7 @@ class TaskRegistry:
                 # Made before the registry, or without the loop's task factory:
                 # asyncio.Task(..., eager_start=True), as aiohttp makes its
                 # tasks on 3.12 and 3.13.  Debug mode has noted where.
-                own = _is_machinery_coro(_coro_of(task))
+                own = _is_machinery_coro(coro_of(task))
                 info = self._info[task] = TaskInfo(
                     self._new_id(own), None, _frames_from_source(getattr(task, "_source_traceback", None)), own=own
                 )
@@ -240,9 +240,9 @@ class TaskRegistry:
             self.task_finished(task)
         info.cancel_chain = None
         cancelled = task.cancelled()
-        error = None if cancelled else _exception_of(task)
+        error = None if cancelled else exception_of(task)
         result = None if cancelled or error is not None else task.result()
-        self.ended.add((info, self.name_of(task), info.coro or _coro_of(task), cancelled, error, result, self.clock()))
+        self.ended.add((info, self.name_of(task), info.coro or coro_of(task), cancelled, error, result, self.clock()))
 
 
 def chained(wrap):
@@ -264,7 +264,7 @@ def outcome(task: asyncio.Task) -> str:
     """How a done task ended: "cancelled", "raised" or "returned"."""
     if task.cancelled():
         return "cancelled"
-    return "returned" if _exception_of(task) is None else "raised"
+    return "returned" if exception_of(task) is None else "raised"
 
 
 def ending(task: asyncio.Task) -> tuple[str, str]:
@@ -274,5 +274,5 @@ def ending(task: asyncio.Task) -> tuple[str, str]:
         return ended, ""
     if ended == "returned":
         return ended, _short_repr(task.result())
-    error = _exception_of(task)
+    error = exception_of(task)
     return ended, f"{type(error).__name__}: {error}".rstrip(": ")
