@@ -17,7 +17,7 @@ import contextvars
 
 __all__ = [
     "block_on", "callbacks_of", "context_of", "coro_of", "current_handle", "enter_task", "exception_of",
-    "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "leave_task", "replace_selector",
+    "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "leave_task", "loop_running", "replace_selector",
     "running_loop", "selector_of", "semaphore_value", "set_current_handle", "set_running_loop", "task_callbacks",
     "unfinished", "waited_on", "waiters_count", "wake_task", "wakeup_of",
 ]
@@ -30,6 +30,11 @@ __all__ = [
 # start while one is entered.
 
 running_loop = asyncio._get_running_loop  # the running loop of this thread, or None (no error)
+
+
+def loop_running() -> bool:
+    """Whether a loop runs in this thread (asyncio.get_running_loop() without the exception)."""
+    return running_loop() is not None
 
 
 def set_running_loop(loop) -> None:

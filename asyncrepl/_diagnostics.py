@@ -39,7 +39,7 @@ from ._render.reports import report
 from ._frames import CellNamer, code_location
 from ._tasks import TaskRegistry, in_a_pending_gather, outcome
 from ._tasks.code import _classify_file, _is_users
-from ._asyncio_private import current_handle, exception_of, exception_unretrieved, set_current_handle
+from ._asyncio_private import current_handle, loop_running, exception_of, exception_unretrieved, set_current_handle
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -230,7 +230,7 @@ class UnawaitedCoroutines:
         function = _short_name(name)
         call = _call_text(source, function) or f"{function}(...)"
         scope = enclosing_scope(filename, lineno, function, is_cell=self._is_cell(filename))
-        fix = suggest_fix(call, scope, loop_running=_loop_running())
+        fix = suggest_fix(call, scope, loop_running=loop_running())
         where = code_location(filename, lineno, self.cell_namer)
         report(f"coroutine {name}() was never awaited, at {where}: {source}\n  did you mean: {fix}")
         if _logs_warnings(self._previous):
@@ -307,14 +307,6 @@ class UnawaitedCoroutines:
             and collected[1] == threading.get_ident()
             and time.monotonic() - collected[2] < 0.05
         )
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _logs_warnings(showwarning) -> bool:

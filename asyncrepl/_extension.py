@@ -9,7 +9,6 @@ work on it (``_magics``).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from contextlib import ExitStack
 
@@ -20,6 +19,7 @@ from ._config import settings_for
 from ._hosts import detect, ipython
 from ._interrupt import without_handler_frames
 from ._scripts import LOOP_BUSY_MESSAGES, close_abandoned_coroutine, loop_busy_hint
+from ._asyncio_private import loop_running
 
 __all__ = ["Extension"]
 
@@ -87,7 +87,7 @@ class Extension:
         events = self.shell.events
 
         def start() -> None:
-            if _loop_running():
+            if loop_running():
                 events.unregister("pre_execute", start)
                 self._start_session()
 
@@ -124,11 +124,3 @@ class Extension:
         else:
             for line in [*notes, self.summary()]:
                 print(line)
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

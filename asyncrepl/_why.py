@@ -27,11 +27,10 @@ from ._tasks.awaits import (
     _PRIMITIVES,
     _awaitables,
     _gathered,
-    _in_asyncio,
     _innermost_outside_asyncio,
-    _timeouts_in,
     _timer_in,
     awaited_tasks,
+    timeouts_ahead,
 )
 from ._tasks.cancelling import why_still_running
 from ._tasks.code import Site, _kind_of_code
@@ -354,14 +353,7 @@ class Analysis:
             return Wait(task, "ready", "ready to run", where, end="ready")
         awaitables = self.awaitables(task)
         frames = [frame for _, frame in awaitables]
-        timeouts = []
-        for awaitable, frame in awaitables:
-            for timeout in _timeouts_in(awaitable):
-                when = timeout.when()
-                if when is not None:
-                    wait_for = frame.f_code.co_name == "wait_for" and _in_asyncio(frame)
-                    what = "wait_for() times out" if wait_for else "asyncio.timeout() expires"
-                    timeouts.append(f"{what} in {max(0.0, when - self.now):.1f} s")
+        timeouts = timeouts_ahead(awaitables, self.now, timeout_name="asyncio.timeout()")
         wait = self._what(task, waiter, frames, where)
         wait.where = wait.where or where
         wait.timeouts = timeouts

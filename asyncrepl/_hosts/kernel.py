@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 
 from . import ipython
 from .base import Host
+from .._asyncio_private import loop_running
 
 
 def _nothing() -> None:
@@ -29,7 +30,7 @@ class KernelHost(Host):
     def loop_ready(self) -> bool:
         # Loaded from the kernel's config, before ipykernel starts its loop:
         # the loop to use is the one the first cell runs on.
-        return _loop_running()
+        return loop_running()
 
     def install(self, session, undo: ExitStack) -> None:
         shell, cells = self.shell, session.cells
@@ -46,14 +47,6 @@ class KernelHost(Host):
     def summary(self, session) -> str:
         debug = "on" if session.settings.debug else "off"
         return f"asyncio debug mode {debug}; asyncio.run() works in cells"
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class KernelInterrupts:

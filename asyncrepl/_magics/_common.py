@@ -14,7 +14,9 @@ from IPython.core.magic_arguments import parse_argstring
 
 from .._hosts.ipython import running_cell_number
 from .._render import Views
+from .. import _tasks
 from .._tasks import TaskRegistry
+from .._tasks.resolve import resolve_one
 from .._timing import compile_with_value, split_value
 
 
@@ -48,6 +50,18 @@ class ReplMagics(Magics):
             return compile_with_value(*split_value(tree.body), filename, self.shell.compile.flags)
         except SyntaxError as error:
             raise StatementSyntaxError(self.shell, error) from None
+
+
+def one_task(registry: TaskRegistry, word: str, usage: str):
+    """The task (or ended task) *word* names, as every magic reads it; else a
+    UsageError that says none or which ones (*usage*: the magic's form, as
+    ``%why ID``)."""
+    try:
+        return resolve_one(registry, word)
+    except _tasks.NoSuchTask:
+        raise UsageError(f"no task matches {word!r} (see %tasks and %tasks --done)") from None
+    except _tasks.AmbiguousTask as error:
+        raise UsageError(f"{error}: {usage}") from None
 
 
 def parse_arguments(magic, line: str):

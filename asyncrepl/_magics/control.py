@@ -14,10 +14,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import _tasks
 from .._tasks.cancelling import why_still_running
-from .._tasks.resolve import find, resolve_one
+from .._tasks.resolve import find
 from .._render import Views
 from .._timing import paused_debug
-from ._common import ReplMagics, parse_arguments, split_words, unquoted
+from ._common import ReplMagics, one_task, parse_arguments, split_words, unquoted
 
 
 @magics_class
@@ -48,12 +48,7 @@ class TaskControlMagics(ReplMagics):
                 forgotten = " kept (%tasks --failed --clear forgot them)" if registry.ended.failures_forgotten else ""
                 raise UsageError(f"no task has failed{forgotten}")
         else:
-            try:
-                found = resolve_one(registry, words[0])
-            except _tasks.NoSuchTask:
-                raise UsageError(f"no task matches {words[0]!r} (see %tasks and %tasks --done)") from None
-            except _tasks.AmbiguousTask as error:
-                raise UsageError(f"{error}: %debug_task ID") from None
+            found = one_task(registry, words[0], "%debug_task ID")
             if isinstance(found, asyncio.Task):
                 task_id = registry.info(found).id
                 raise UsageError(f"task {registry.label(found)} has not finished: %tasks {task_id} --locals shows what it holds")

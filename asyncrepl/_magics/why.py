@@ -11,9 +11,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.display import display
 
-from .. import _tasks, _why
-from .._tasks.resolve import resolve_one
-from ._common import ReplMagics, split_words
+from .. import _why
+from ._common import ReplMagics, one_task, split_words
 
 
 class WhyReport:
@@ -83,12 +82,7 @@ class WhyMagics(ReplMagics):
                 return chains
             display(WhyReport(_why.render_all(analysis, chains, place)))
             return None
-        try:
-            found = resolve_one(registry, words[0])
-        except _tasks.NoSuchTask:
-            raise UsageError(f"no task matches {words[0]!r} (see %tasks and %tasks --done)") from None
-        except _tasks.AmbiguousTask as error:
-            raise UsageError(f"{error}: %why ID") from None
+        found = one_task(registry, words[0], "%why ID")
         if not isinstance(found, asyncio.Task):
             if objects:
                 return found

@@ -284,14 +284,23 @@ def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_ti
             waited = awaited_tasks(task, frames)
             if waited:
                 parts.insert(1, f"task{'s' if len(waited) > 1 else ''} {_ids(waited, task_id)}")
+    parts.extend(timeouts_ahead(awaitables, loop_time))
+    return ", ".join(parts)
+
+
+def timeouts_ahead(awaitables, now: float, timeout_name: str = "timeout()") -> list[str]:
+    """The deadlines that will end the wait early, in words, for each
+    (awaitable, frame) of a task's chain: a ``wait_for()`` or a ``timeout()``
+    block around where it waits."""
+    ahead = []
     for awaitable, frame in awaitables:
         for timeout in _timeouts_in(awaitable):
             when = timeout.when()
             if when is not None:
                 wait_for = frame.f_code.co_name == "wait_for" and _in_asyncio(frame)
-                what = "wait_for() times out" if wait_for else "timeout() expires"
-                parts.append(f"{what} in {max(0.0, when - loop_time):.1f} s")
-    return ", ".join(parts)
+                what = "wait_for() times out" if wait_for else f"{timeout_name} expires"
+                ahead.append(f"{what} in {max(0.0, when - now):.1f} s")
+    return ahead
 
 
 def _innermost_outside_asyncio(frames) -> int:
