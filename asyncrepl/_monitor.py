@@ -420,6 +420,14 @@ class LoopMonitor:
         """Tell the monitor the loop stopped running (its runner returned)."""
         self.probe.paused()
 
+    def current_lag(self) -> float:
+        """How long the loop's iteration running now has run (0 while it
+        waits for events or is not running); from any thread."""
+        probe = self.probe
+        if probe.waiting or not self.loop.is_running():
+            return 0.0
+        return max(0.0, time.monotonic() - probe.busy_since)
+
     @contextmanager
     def elsewhere(self):
         """While the loop's thread runs another loop (a script's, see

@@ -272,3 +272,30 @@ def test_asyncdebug_shows_the_lag_and_the_longest_holds(shell, capsys):
     report = result.result
     assert 0.3 <= report.max < 1 and report.p50 <= report.p99 <= report.max
     assert report.holds[0].who.endswith("'blk' (blocker())") and 0.29 < report.holds[0].duration < 1
+
+
+def test_current_lag_is_zero_while_the_loop_waits_and_grows_while_a_step_holds_it():
+    seen = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        monitor = LoopMonitor(loop, 10)  # never reports
+        monitor.start()
+        try:
+            await asyncio.sleep(0.05)
+            idle_reader = threading.Timer(0.1, lambda: seen.setdefault("waiting", monitor.current_lag()))
+            idle_reader.start()
+            await asyncio.sleep(0.3)  # the loop waits for its timer the whole while
+            idle_reader.join()
+            reader = threading.Timer(0.1, lambda: seen.setdefault("holding", monitor.current_lag()))
+            reader.start()
+            time.sleep(0.3)  # holds the loop; the thread reads the lag meanwhile
+            reader.join()
+        finally:
+            monitor.stop()
+        return monitor.current_lag()
+
+    stopped = asyncio.run(main())
+    assert seen["waiting"] == 0.0
+    assert 0.05 < seen["holding"] < 5  # about 0.1 s, with a generous bound
+    assert stopped == 0.0 or stopped < 1

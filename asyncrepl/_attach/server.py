@@ -42,6 +42,7 @@ import uuid
 import warnings
 from contextlib import ExitStack
 
+from .._asyncio_private import running_loop
 from .connection import connection_file_for, describe_program, write_connection
 from .streams import CELL, RoutedStream
 
@@ -82,7 +83,7 @@ class Server:
         self._closed = True
         atexit.unregister(self._at_exit)
         if self.attachment is not None:
-            on_loop = _running_loop() is self.loop
+            on_loop = running_loop() is self.loop
             if on_loop:
                 self._detach("the program stopped serving")
             else:
@@ -558,18 +559,8 @@ def _remove_filters(added: list) -> None:
 def _forget_tasks(loop, session) -> None:
     """The registry put a done callback on every task of the program's it
     saw; taken off, so that no task keeps the detached session alive."""
-    if session is None:
-        return
-    finished = session.registry._finished  # asyncrepl's own registry's callback
-    for task in asyncio.all_tasks(loop):
-        task.remove_done_callback(finished)
-
-
-def _running_loop():
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    if session is not None:
+        session.registry.let_go_of(asyncio.all_tasks(loop))
 
 
 # -- the requests served on the worker thread --------------------------------------------------

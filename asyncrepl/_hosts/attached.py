@@ -96,7 +96,7 @@ class AttachedHost(Host):
         if session is None:
             return
         loop, monitor = session.loop, session.monitor
-        lag = current_lag(monitor)
+        lag = monitor.current_lag()
         held = lag >= HELD_FOR
         if held and self.held is not None:
             self.held.request()  # its handler decides, in the held code
@@ -175,14 +175,6 @@ class AttachedHost(Host):
             report(f"{name} held the program's loop for {hold.duration:.2f} s{where}: the program waited meanwhile")
 
         undo.callback(monitor.held.subscribe(on_hold))
-
-
-def current_lag(monitor) -> float:
-    """How long the loop's iteration running now has run (0 while it waits); any thread."""
-    probe = monitor.probe
-    if probe.waiting or not monitor.loop.is_running():
-        return 0.0
-    return max(0.0, time.monotonic() - probe.busy_since)
 
 
 class StatusPush:

@@ -66,6 +66,12 @@ class TaskRegistry:
     def uninstall(self) -> None:
         self.factory.uninstall()
 
+    def let_go_of(self, tasks) -> None:
+        """Take the registry's done callback off *tasks* (a program's, when a
+        front end detaches), so that none of them keeps the registry alive."""
+        for task in tasks:
+            task.remove_done_callback(self._finished)
+
     def adopt_task_factory(self) -> str | None:
         """See :meth:`TaskFactory.adopt_task_factory`."""
         return self.factory.adopt_task_factory()
