@@ -69,6 +69,7 @@ class Server:
         self.attachment: Attachment | None = None  # on the loop's thread
         self._wanted = False  # on the channels' thread: an attachment is made, or on its way
         self.peers = 0
+        self.filters_before: list | None = None  # warnings.filters before the attach's imports
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="asyncrepl-attach", daemon=True)
 
@@ -141,6 +142,9 @@ class Server:
         if self._wanted:
             return
         self._wanted = True
+        # Importing IPython adds a warnings filter (IPython 8's completer, at
+        # import): taken back at the detach with the shell's own.
+        self.filters_before = list(warnings.filters)
         # The imports take most of an attach's time: here, not on the program's loop.
         from . import shell  # noqa: F401
         from .. import _extension, _magics  # noqa: F401
@@ -282,11 +286,11 @@ class Attachment:
         # asked for (%asyncdebug on): everything else asyncrepl says works without it.
         config.AsyncRepl.debug = False
         config.HistoryManager.enabled = True
-        filters_before = list(warnings.filters)
+        filters_before = server.filters_before if server.filters_before is not None else list(warnings.filters)
         shell = AttachedShell.instance(publish=self.publish, config=config)
         self._undo.callback(_forget_shell, shell)
         # IPython shows DeprecationWarnings of the user's namespace (__main__):
-        # a filter of its own, taken back at the detach.
+        # a filter of its own, taken back at the detach with the imports' ones.
         self._undo.callback(_remove_filters, [f for f in warnings.filters if f not in filters_before])
         self.shell = shell
         shell.attachment = self
