@@ -1,13 +1,18 @@
 """What asyncrepl costs: the time to load it, and the time it adds to each cell.
 
-Runs IPython's in-process InteractiveShell and measures, in one run:
+Measured in one run:
 
-* ``%load_ext asyncrepl`` (then ``%unload_ext``), median of many cycles;
-* 1000 trivial cells (``x = 1``) and 1000 awaiting cells
-  (``await asyncio.sleep(0)``), without and with the extension, in alternating
-  blocks so that drift affects both sides alike.
+* ``%load_ext asyncrepl`` in a fresh process (an in-process InteractiveShell
+  made first, so that IPython's own import is not counted; asyncrepl's import
+  is), median of several processes;
+* ``%load_ext asyncrepl`` (then ``%unload_ext``) again in a warm process,
+  median of many cycles;
+* trivial cells (``x = 1``) and awaiting cells (``await asyncio.sleep(0)``) in
+  IPython's in-process InteractiveShell, without and with the extension (its
+  default settings: debug mode on), in alternating blocks so that drift
+  affects both sides alike; medians of the blocks.
 
-Usage: python benchmarks/bench_foundation.py [--cells 1000]
+Usage: python benchmarks/bench_foundation.py [--cells 2000] [--blocks 10] [--processes 5]
 """
 
 from __future__ import annotations
@@ -16,20 +21,44 @@ import argparse
 import contextlib
 import io
 import statistics
+import subprocess
+import sys
 import time
+
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
+FRESH_LOAD = """
+import contextlib, io, time
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+start = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+took = time.perf_counter() - start
+import sys
+assert "asyncrepl._attach" not in sys.modules, "%load_ext imported the attach code"
+print(took)
+"""
+
+
+def fresh_process_load(processes: int) -> list[float]:
+    return [float(subprocess.check_output([sys.executable, "-c", FRESH_LOAD], text=True)) for _ in range(processes)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=1000)
-    parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--cells", type=int, default=2000, help="cells of each kind on each side")
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--processes", type=int, default=5)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
+
+    fresh = fresh_process_load(args.processes)
 
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()
     ip.run_cell("import asyncio")
-    quiet = contextlib.redirect_stdout(io.StringIO())
 
     def load() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -56,23 +85,40 @@ def main() -> None:
         return (time.perf_counter() - start) / cells
 
     rows = []
-    for label, code in (("plain cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
+    block = max(1, args.cells // args.blocks)
+    for label, code in (("trivial cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
         plain, extended = [], []
-        block = max(1, args.cells // args.blocks)
-        with quiet:
-            for _ in range(args.blocks):
-                plain.append(per_cell(code, block))
-                load()
-                extended.append(per_cell(code, block))
-                unload()
+        with _summary.silenced():
+            per_cell(code, block)  # warm-up
+            for number in range(args.blocks):
+                if number % 2:
+                    load()
+                    extended.append(per_cell(code, block))
+                    unload()
+                    plain.append(per_cell(code, block))
+                else:
+                    plain.append(per_cell(code, block))
+                    load()
+                    extended.append(per_cell(code, block))
+                    unload()
         rows.append((label, statistics.median(plain), statistics.median(extended)))
 
-    print(f"asyncrepl foundation benchmark ({args.cells} cells per kind, in-process InteractiveShell)")
+    print(f"asyncrepl foundation benchmark ({block * args.blocks} cells per kind and side, in-process InteractiveShell)")
     print()
-    print(f"{'':38} {'plain IPython':>14} {'asyncrepl':>12} {'ratio':>7}")
+    print(f"{'':38} {'plain IPython':>14} {'asyncrepl':>12} {'ratio':>7} {'added':>10}")
+    summary = []
     for label, plain, extended in rows:
-        print(f"{label:38} {plain * 1e6:11.1f} us {extended * 1e6:9.1f} us {extended / plain:6.2f}x")
-    print(f"{'%load_ext asyncrepl (median of 50)':38} {'':>14} {statistics.median(load_times) * 1e3:9.2f} ms")
+        print(
+            f"{label:38} {plain * 1e6:11.1f} us {extended * 1e6:9.1f} us {extended / plain:6.2f}x"
+            f" {(extended - plain) * 1e6:+7.1f} us"
+        )
+        summary.append(_summary.row(f"{label}, vs plain IPython", extended / plain, 1.3,
+                                    note=f"{plain * 1e6:.0f} -> {extended * 1e6:.0f} us"))
+    fresh_ms = statistics.median(fresh) * 1e3
+    print(f"{f'%load_ext asyncrepl, fresh process (median of {args.processes})':52} {fresh_ms:9.1f} ms")
+    print(f"{'%load_ext asyncrepl, warm (median of 50)':52} {statistics.median(load_times) * 1e3:9.2f} ms")
+    summary.append(_summary.row(f"%load_ext asyncrepl in a fresh process (median of {args.processes})", fresh_ms, 40, unit="ms"))
+    _summary.write(args, summary)
 
 
 if __name__ == "__main__":
