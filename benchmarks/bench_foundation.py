@@ -2,9 +2,11 @@
 
 Measured in one run:
 
-* ``%load_ext asyncrepl`` in a fresh process (an in-process InteractiveShell
-  made first, so that IPython's own import is not counted; asyncrepl's import
-  is), median of several processes;
+* ``%load_ext asyncrepl`` in a fresh process, after the shell is made (so
+  that IPython's own import is not counted; asyncrepl's import is), median
+  of several processes: IPython's terminal shell (prompt_toolkit has imported
+  asyncio), and the in-process InteractiveShell (asyncrepl's load imports
+  asyncio); the bytecode cached, as an installed package has it;
 * ``%load_ext asyncrepl`` (then ``%unload_ext``) again in a warm process,
   median of many cycles;
 * trivial cells (``x = 1``) and awaiting cells (``await asyncio.sleep(0)``) in
@@ -20,29 +22,52 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import _summary  # benchmarks/_summary.py: the ratios for run_all.py
 
 FRESH_LOAD = """
-import contextlib, io, time
-from IPython.core.interactiveshell import InteractiveShell
-ip = InteractiveShell.instance()
+import contextlib, io, sys, time
+from IPython.{module} import {shell}
+ip = {shell}.instance()
 start = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     ip.run_line_magic("load_ext", "asyncrepl")
 took = time.perf_counter() - start
-import sys
 assert "asyncrepl._attach" not in sys.modules, "%load_ext imported the attach code"
 print(took)
 """
 
+SHELLS = {
+    # IPython's terminal shell: prompt_toolkit has imported asyncio already.
+    "terminal shell": ("terminal.interactiveshell", "TerminalInteractiveShell"),
+    # The in-process shell imports no asyncio: asyncrepl's load imports it.
+    "in-process shell": ("core.interactiveshell", "InteractiveShell"),
+}
 
-def fresh_process_load(processes: int) -> list[float]:
-    return [float(subprocess.check_output([sys.executable, "-c", FRESH_LOAD], text=True)) for _ in range(processes)]
+
+def fresh_process_load(processes: int) -> dict[str, list[float]]:
+    """Seconds that %load_ext takes in new processes, for each shell, in turns.
+
+    Bytecode is cached as an installed package has it (this environment may
+    set PYTHONDONTWRITEBYTECODE): in a directory of its own, filled by a first
+    process that is not counted.
+    """
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(tempfile.gettempdir(), "asyncrepl-bench-pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    times: dict[str, list[float]] = {name: [] for name in SHELLS}
+    for number in range(processes + 1):
+        for name, (module, shell) in SHELLS.items():
+            code = FRESH_LOAD.format(module=module, shell=shell)
+            took = float(subprocess.check_output([sys.executable, "-c", code], text=True, env=env, stdin=subprocess.DEVNULL))
+            if number:
+                times[name].append(took)
+    return times
 
 
 def main() -> None:
@@ -114,10 +139,12 @@ def main() -> None:
         )
         summary.append(_summary.row(f"{label}, vs plain IPython", extended / plain, 1.3,
                                     note=f"{plain * 1e6:.0f} -> {extended * 1e6:.0f} us"))
-    fresh_ms = statistics.median(fresh) * 1e3
-    print(f"{f'%load_ext asyncrepl, fresh process (median of {args.processes})':52} {fresh_ms:9.1f} ms")
-    print(f"{'%load_ext asyncrepl, warm (median of 50)':52} {statistics.median(load_times) * 1e3:9.2f} ms")
-    summary.append(_summary.row(f"%load_ext asyncrepl in a fresh process (median of {args.processes})", fresh_ms, 40, unit="ms"))
+    for name, times in fresh.items():
+        took = statistics.median(times) * 1e3
+        label = f"%load_ext asyncrepl, fresh process, {name} (median of {args.processes})"
+        print(f"{label:64} {took:7.1f} ms")
+        summary.append(_summary.row(label, took, 40, unit="ms"))
+    print(f"{'%load_ext asyncrepl, warm (median of 50)':64} {statistics.median(load_times) * 1e3:7.2f} ms")
     _summary.write(args, summary)
 
 
