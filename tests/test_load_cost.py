@@ -42,3 +42,14 @@ def test_unstarted_coroutines_are_reported_after_the_cell_and_only_then(shell, c
     run_cell(shell, capsys, "_.close(); result.close(); other.close(); del result, other")  # no warnings at exit
     _, out = run_cell(shell, capsys, "x = 1")
     assert "coroutine" not in out
+
+
+def test_a_cell_that_unloads_asyncrepl_still_ends(shell, capsys):
+    # The loop monitor stops the loop once a cell's task is done; unloaded
+    # during the cell, it hands that over to a done callback.
+    shell.run_line_magic("load_ext", "asyncrepl")
+    result, _ = run_cell(shell, capsys, "import asyncio\nawait asyncio.sleep(0)\n%unload_ext asyncrepl\nawait asyncio.sleep(0.01)\n'ended'")
+    assert result.result == "ended"
+    assert "asyncrepl" not in shell.extension_manager.loaded
+    result, _ = run_cell(shell, capsys, "await asyncio.sleep(0)\n'again'")  # plain IPython's runner again
+    assert result.result == "again"
