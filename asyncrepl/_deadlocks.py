@@ -17,10 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from . import _holders, _why
+from . import _holders
 from ._render.reports import report
 from ._tasks import TaskRegistry
+
+if TYPE_CHECKING:  # imported when a cycle is looked for: not at %load_ext
+    from . import _why
 
 __all__ = ["DeadlockWatch"]
 
@@ -69,6 +73,8 @@ class DeadlockWatch:
         if not self.enabled:
             return
         try:
+            from . import _why
+
             analysis = _why.analyse(self.registry)
             cycles = {frozenset(map(id, cycle)): cycle for cycle in analysis.cycles()}
             self._reported &= set(cycles)
@@ -93,6 +99,8 @@ class DeadlockWatch:
         first = min(users, key=lambda task: _order(self.registry.info(task).id))
         start = cycle.index(first)
         cycle = cycle[start:] + cycle[:start]
+        from . import _why
+
         line = _why.deadlock_line(analysis, cycle, self.place)
         task_id = self.registry.info(first).id
         self.reports += 1

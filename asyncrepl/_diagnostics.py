@@ -31,6 +31,7 @@ import re
 import threading
 import time
 import traceback
+import types
 import warnings
 import weakref
 from typing import NamedTuple
@@ -262,6 +263,8 @@ class UnawaitedCoroutines:
         value or in a variable it assigned."""
         if not self.enabled:
             return
+        if not unstarted(value) and not _holds_coroutine(namespace):
+            return  # nothing to say, whatever the cell assigned: no need to parse it
         try:
             body = ast.parse(source).body
         except SyntaxError:
@@ -316,6 +319,16 @@ def _logs_warnings(showwarning) -> bool:
 
 def unstarted(value) -> bool:
     return inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == inspect.CORO_CREATED
+
+
+def _holds_coroutine(namespace: dict) -> bool:
+    """Whether any value in *namespace* is a coroutine (a quick look, done
+    after every cell, before the cell is parsed to see what it assigned)."""
+    coroutine = types.CoroutineType
+    try:
+        return any(type(value) is coroutine for value in namespace.values())
+    except RuntimeError:  # changed size: another thread assigns
+        return True
 
 
 # -- failed tasks ------------------------------------------------------------------------------

@@ -45,6 +45,11 @@ class Hook:
     def __bool__(self) -> bool:
         return bool(self._subscribers)
 
+    def has_subscribers(self) -> bool:
+        """``bool(hook)``, for the paths that run for every task (a method
+        call, where ``bool()`` goes through ``__bool__`` and ``len``)."""
+        return bool(self._subscribers)
+
     def __len__(self) -> int:
         return len(self._subscribers)
 

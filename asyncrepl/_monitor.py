@@ -152,6 +152,9 @@ class _SelectorProbe:
         self.idle_since = self.busy_since
         self.waiting = True  # in select(), or the loop is not running
         self.busy = threading.Event()  # set when an iteration starts and the watcher sleeps
+        self.stop_after: asyncio.Future | None = None  # see stop_loop_after()
+        self.installed = False
+        self._stop_loop = type(loop).stop.__get__(loop)  # the loop's own, past any stand-in
 
     @classmethod
     def fits(cls, loop) -> bool:
@@ -159,15 +162,33 @@ class _SelectorProbe:
 
     def install(self) -> None:
         replace_selector(self.loop, self)
+        self.installed = True
 
     def uninstall(self) -> None:
         replace_selector(self.loop, self.selector, only_if=self)
+        self.installed = False
+        ending, self.stop_after = self.stop_after, None
+        if ending is not None:  # uninstalled while a cell runs (%unload_ext in it): as a done callback would
+            ending.add_done_callback(lambda _: self._stop_loop())
+
+    def stop_loop_after(self, future: asyncio.Future | None) -> None:
+        """Stop the loop in the first iteration that starts after *future* is
+        done (its ``select``), as a done callback calling ``loop.stop()`` would
+        (it runs in that iteration), without the callback's Handle: in debug
+        mode each Handle records a stack, most of what a trivial cell costs.
+        None: no longer."""
+        self.stop_after = future
 
     def select(self, timeout=None):
         now = time.monotonic()
         if not self.waiting:
             self.waiting, self.idle_since = True, now
             self.on_iteration(self.busy_since, now)
+        ending = self.stop_after
+        if ending is not None and ending.done():
+            self.stop_after = None
+            self._stop_loop()
+            timeout = 0  # a done callback would be ready: the loop would not wait
         try:
             return self.selector.select(timeout)
         finally:
@@ -427,6 +448,20 @@ class LoopMonitor:
         if probe.waiting or not self.loop.is_running():
             return 0.0
         return max(0.0, time.monotonic() - probe.busy_since)
+
+    def stop_loop_after(self, future: asyncio.Future | None) -> bool:
+        """Stop the loop once *future* is done, as ``future.add_done_callback(
+        lambda _: loop.stop())`` would, but cheaper (see
+        :meth:`_SelectorProbe.stop_loop_after`); None: no longer.  False where
+        the probe cannot (a loop without a selector, or the probe not
+        installed): add the done callback then."""
+        probe = self.probe
+        if not isinstance(probe, _SelectorProbe):
+            return False
+        if future is not None and not probe.installed:
+            return False
+        probe.stop_loop_after(future)
+        return True
 
     @contextmanager
     def elsewhere(self):

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from jupyter_client import BlockingKernelClient
 
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
 TARGET = Path(__file__).resolve().parent.parent / "tests" / "attach_targets" / "stdlib_server.py"
 
 
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each phase in each round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quiet", type=float, default=3.0, help="length of the no-load measurements")
+    _summary.add_arguments(parser)
     args = parser.parse_args()
 
     runtime = tempfile.mkdtemp(prefix="bench-attach-")
@@ -170,6 +173,12 @@ def main() -> None:
     print(f"No load, {args.quiet:g} s, the whole program:  CPU % of a core   wakeups/s")
     print(f"  serve(), nobody attached           {unattached_quiet[0]:10.2f} {unattached_quiet[1]:11.1f}")
     print(f"  idle prompt attached               {attached_quiet[0]:10.2f} {attached_quiet[1]:11.1f}")
+    _summary.write(args, [
+        _summary.row("attach: p99 latency, idle prompt attached vs unattached",
+                     percentile(phases["idle prompt attached"][0], 0.99) / base, 1.1),
+        _summary.row(f"attach: p99 latency, %tasks and {why.split()[0]} running vs unattached",
+                     percentile(phases["%tasks and %why running"][0], 0.99) / base),
+    ])
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 """What asyncrepl costs: the time to load it, and the time it adds to each cell.
 
-Runs IPython's in-process InteractiveShell and measures, in one run:
+Measured in one run:
 
-* ``%load_ext asyncrepl`` (then ``%unload_ext``), median of many cycles;
-* 1000 trivial cells (``x = 1``) and 1000 awaiting cells
-  (``await asyncio.sleep(0)``), without and with the extension, in alternating
-  blocks so that drift affects both sides alike.
+* ``%load_ext asyncrepl`` in a fresh process, after the shell is made (so
+  that IPython's own import is not counted; asyncrepl's import is), median
+  of several processes: IPython's terminal shell (prompt_toolkit has imported
+  asyncio), and the in-process InteractiveShell (asyncrepl's load imports
+  asyncio); the bytecode cached, as an installed package has it;
+* ``%load_ext asyncrepl`` (then ``%unload_ext``) again in a warm process,
+  median of many cycles;
+* trivial cells (``x = 1``) and awaiting cells (``await asyncio.sleep(0)``) in
+  IPython's in-process InteractiveShell, without and with the extension (its
+  default settings: debug mode on), in alternating blocks so that drift
+  affects both sides alike; medians of the blocks.
 
-Usage: python benchmarks/bench_foundation.py [--cells 1000]
+Usage: python benchmarks/bench_foundation.py [--cells 2000] [--blocks 10] [--processes 5]
 """
 
 from __future__ import annotations
@@ -15,21 +22,68 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
+FRESH_LOAD = """
+import contextlib, io, sys, time
+from IPython.{module} import {shell}
+ip = {shell}.instance()
+start = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+took = time.perf_counter() - start
+assert "asyncrepl._attach" not in sys.modules, "%load_ext imported the attach code"
+print(took)
+"""
+
+SHELLS = {
+    # IPython's terminal shell: prompt_toolkit has imported asyncio already.
+    "terminal shell": ("terminal.interactiveshell", "TerminalInteractiveShell"),
+    # The in-process shell imports no asyncio: asyncrepl's load imports it.
+    "in-process shell": ("core.interactiveshell", "InteractiveShell"),
+}
+
+
+def fresh_process_load(processes: int) -> dict[str, list[float]]:
+    """Seconds that %load_ext takes in new processes, for each shell, in turns.
+
+    Bytecode is cached as an installed package has it (this environment may
+    set PYTHONDONTWRITEBYTECODE): in a directory of its own, filled by a first
+    process that is not counted.
+    """
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(tempfile.gettempdir(), "asyncrepl-bench-pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    times: dict[str, list[float]] = {name: [] for name in SHELLS}
+    for number in range(processes + 1):
+        for name, (module, shell) in SHELLS.items():
+            code = FRESH_LOAD.format(module=module, shell=shell)
+            took = float(subprocess.check_output([sys.executable, "-c", code], text=True, env=env, stdin=subprocess.DEVNULL))
+            if number:
+                times[name].append(took)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=1000)
-    parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--cells", type=int, default=2000, help="cells of each kind on each side")
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--processes", type=int, default=5)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
+
+    fresh = fresh_process_load(args.processes)
 
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()
     ip.run_cell("import asyncio")
-    quiet = contextlib.redirect_stdout(io.StringIO())
 
     def load() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -56,23 +110,42 @@ def main() -> None:
         return (time.perf_counter() - start) / cells
 
     rows = []
-    for label, code in (("plain cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
+    block = max(1, args.cells // args.blocks)
+    for label, code in (("trivial cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
         plain, extended = [], []
-        block = max(1, args.cells // args.blocks)
-        with quiet:
-            for _ in range(args.blocks):
-                plain.append(per_cell(code, block))
-                load()
-                extended.append(per_cell(code, block))
-                unload()
+        with _summary.silenced():
+            per_cell(code, block)  # warm-up
+            for number in range(args.blocks):
+                if number % 2:
+                    load()
+                    extended.append(per_cell(code, block))
+                    unload()
+                    plain.append(per_cell(code, block))
+                else:
+                    plain.append(per_cell(code, block))
+                    load()
+                    extended.append(per_cell(code, block))
+                    unload()
         rows.append((label, statistics.median(plain), statistics.median(extended)))
 
-    print(f"asyncrepl foundation benchmark ({args.cells} cells per kind, in-process InteractiveShell)")
+    print(f"asyncrepl foundation benchmark ({block * args.blocks} cells per kind and side, in-process InteractiveShell)")
     print()
-    print(f"{'':38} {'plain IPython':>14} {'asyncrepl':>12} {'ratio':>7}")
+    print(f"{'':38} {'plain IPython':>14} {'asyncrepl':>12} {'ratio':>7} {'added':>10}")
+    summary = []
     for label, plain, extended in rows:
-        print(f"{label:38} {plain * 1e6:11.1f} us {extended * 1e6:9.1f} us {extended / plain:6.2f}x")
-    print(f"{'%load_ext asyncrepl (median of 50)':38} {'':>14} {statistics.median(load_times) * 1e3:9.2f} ms")
+        print(
+            f"{label:38} {plain * 1e6:11.1f} us {extended * 1e6:9.1f} us {extended / plain:6.2f}x"
+            f" {(extended - plain) * 1e6:+7.1f} us"
+        )
+        summary.append(_summary.row(f"{label}, vs plain IPython", extended / plain, 1.3,
+                                    note=f"{plain * 1e6:.0f} -> {extended * 1e6:.0f} us"))
+    for name, times in fresh.items():
+        took = statistics.median(times) * 1e3
+        label = f"%load_ext asyncrepl, fresh process, {name} (median of {args.processes})"
+        print(f"{label:64} {took:7.1f} ms")
+        summary.append(_summary.row(label, took, 40, unit="ms"))
+    print(f"{'%load_ext asyncrepl, warm (median of 50)':64} {statistics.median(load_times) * 1e3:7.2f} ms")
+    _summary.write(args, summary)
 
 
 if __name__ == "__main__":

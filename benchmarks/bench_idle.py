@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pexpect
 
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
 BIN = Path(sys.executable).parent
 
 STATUS_ON = "%config AsyncRepl.status_bar = True"  # the default: a cell like the off one's
@@ -132,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
 
     names = list(VARIANTS)
@@ -154,12 +157,24 @@ def main() -> None:
     print(f"(plain IPython: {base_cpu:.2f}% of a core, {base_wakeups:.1f} wakeups/s)")
     print()
     print("The status line (AsyncRepl.status_bar), on vs off in the same run:")
+    idle_cpu = statistics.median(c for c, _ in results["asyncrepl"])
+    idle_wakeups = statistics.median(w for _, w in results["asyncrepl"])
+    rows = [
+        _summary.row("idle prompt, asyncrepl: CPU % of a core", idle_cpu, unit="%",
+                     note=f"plain IPython {base_cpu:.2f}%"),
+        _summary.row("idle prompt, asyncrepl: wakeups/s", idle_wakeups, unit="/s",
+                     note=f"plain IPython {base_wakeups:.1f}/s"),
+    ]
     for on, off in STATUS_PAIRS:
         cpu_on, cpu_off = (statistics.median(c for c, _ in results[name]) for name in (on, off))
         wake_on, wake_off = (statistics.median(w for _, w in results[name]) for name in (on, off))
         cpu_ratio = f"{cpu_on / cpu_off:.2f}x" if cpu_off else ("0 and 0" if not cpu_on else f"{cpu_on:.2f}% vs 0")
         wake_ratio = f"{wake_on / wake_off:.2f}x" if wake_off else ("0 and 0" if not wake_on else f"{wake_on:.1f}/s vs 0")
         print(f"  {on:44} CPU {cpu_ratio:>12}   wakeups {wake_ratio:>12}")
+        if on.startswith("asyncrepl, 20 ticking") and cpu_off and wake_off:
+            rows.append(_summary.row("idle: status line on vs off, 20 tasks ticking, CPU", cpu_on / cpu_off))
+            rows.append(_summary.row("idle: status line on vs off, 20 tasks ticking, wakeups", wake_on / wake_off))
+    _summary.write(args, rows)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from asyncrepl import _holders
 from asyncrepl._deadlocks import DeadlockWatch
 from asyncrepl._tasks import TaskRegistry
 
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
 
 async def through_lock(lock, trips: int) -> None:
     for _ in range(trips):
@@ -95,7 +97,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--trips", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=7)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
+    rows = []
     print(f"{args.tasks} tasks x {args.trips} round trips, debug mode off, best of {args.rounds}")
     print(f"{'':14}" + "".join(f"{setup:>19}" for setup in SETUPS))
     for kind in ("Lock", "Semaphore(5)", "Queue(10)", "no lock"):
@@ -106,8 +110,10 @@ def main() -> None:
         plain = best["plain"]
         cells = "".join(f"{best[s] * 1e3:9.1f} ms {best[s] / plain:5.2f}x" for s in SETUPS)
         print(f"{kind:14}{cells}")
+        rows.append(_summary.row(f"locks: {kind}, asyncrepl (debug off) vs plain", best["asyncrepl"] / plain))
     print("registry: asyncrepl's task registry alone; owners: the lock/permit/queue records alone;")
     print("asyncrepl: both, and the deadlock watch (as loaded, debug off)")
+    _summary.write(args, rows)
 
 
 if __name__ == "__main__":

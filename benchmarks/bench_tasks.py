@@ -4,14 +4,15 @@ In one run:
 
 * creating 100,000 tasks (then gathering them) on a plain loop, and on a loop
   with asyncrepl's TaskRegistry installed: ids, creation sites, cancel sites
-  and finished-task history (best of several rounds each, debug mode off);
+  and finished-task history (medians of alternating rounds, debug mode off;
+  debug mode on with a tenth of the tasks);
 * ``%tasks`` (first rows plus a summary of all) and ``%tasks --tree`` with
   1,000, 10,000 and 100,000 pending tasks, in IPython's in-process shell;
 * ``%cancel --all`` of that many tasks, against the hand-written
   ``for t in tasks: t.cancel()`` then ``await asyncio.wait(tasks)`` in a cell
   (both with asyncrepl's default, debug mode on).
 
-Usage: python benchmarks/bench_tasks.py [--tasks 100000] [--rounds 3]
+Usage: python benchmarks/bench_tasks.py [--tasks 100000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import statistics
 import time
+
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
 
 from asyncrepl._tasks import TaskRegistry
 
@@ -50,21 +54,25 @@ async def create_and_gather(count: int, track: bool, debug: bool = False) -> tup
     return created - start, finished - start
 
 
-def tracking_cost(count: int, rounds: int) -> None:
-    print(f"task tracking: create {count:,} tasks, then gather them (best of {rounds})")
+def tracking_cost(count: int, rounds: int) -> list[dict]:
+    rows = []
+    print(f"task tracking: create {count:,} tasks, then gather them (median of {rounds})")
     print(f"{'':24} {'plain loop':>11} {'tracked':>11} {'ratio':>7} {'per task added':>15}")
     for debug, label in ((False, "debug off"), (True, "debug on")):
         size = count if not debug else count // 10
         results = {False: [], True: []}
-        for _ in range(rounds):
-            for track in (False, True):
+        for round_ in range(rounds):
+            for track in (False, True) if round_ % 2 == 0 else (True, False):
                 results[track].append(asyncio.run(create_and_gather(size, track, debug)))
         for index, what in ((0, "create"), (1, "create and run")):
-            plain = min(r[index] for r in results[False])
-            tracked = min(r[index] for r in results[True])
+            plain = statistics.median(r[index] for r in results[False])
+            tracked = statistics.median(r[index] for r in results[True])
+            goal = 1.5 if (debug, index) == (False, 1) else None
+            rows.append(_summary.row(f"task tracking, {size:,} tasks, {label}, {what}, vs plain", tracked / plain, goal))
             added = (tracked - plain) / size * 1e6
             print(f"{label + ', ' + what:24} {plain:9.3f} s {tracked:9.3f} s {tracked / plain:6.2f}x {added:11.2f} us")
     print(f"(debug on is asyncrepl's default; those rows use {count // 10:,} tasks, debug mode being slow)")
+    return rows
 
 
 def listing_speed(sizes: list[int]) -> None:
@@ -79,7 +87,8 @@ def listing_speed(sizes: list[int]) -> None:
     print("%tasks with many pending tasks (in-process shell)")
     print(f"{'pending tasks':>14} {'%tasks':>10} {'%tasks --tree':>14}")
     for size in sizes:
-        ip.run_cell(f"_bench = asyncio.create_task(parent({size - 1}))\nawait asyncio.sleep(0)\nawait asyncio.sleep(0)")
+        with _summary.silenced():  # asyncrepl says that starting so many tasks held the loop
+            ip.run_cell(f"_bench = asyncio.create_task(parent({size - 1}))\nawait asyncio.sleep(0)\nawait asyncio.sleep(0)")
         timings = []
         for line in ("", "--tree"):
             sink = io.StringIO()
@@ -88,10 +97,11 @@ def listing_speed(sizes: list[int]) -> None:
                 ip.run_line_magic("tasks", line)
             timings.append(time.perf_counter() - start)
         print(f"{size:>14,} {timings[0]:8.3f} s {timings[1]:12.3f} s")
-        ip.run_cell("_bench.cancel()\nawait asyncio.sleep(0)\nawait asyncio.sleep(0)")
+        with _summary.silenced():
+            ip.run_cell("_bench.cancel()\nawait asyncio.sleep(0)\nawait asyncio.sleep(0)")
 
 
-def cancel_speed(sizes: list[int]) -> None:
+def cancel_speed(sizes: list[int]) -> list[dict]:
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()  # loaded by listing_speed
@@ -101,27 +111,33 @@ def cancel_speed(sizes: list[int]) -> None:
     print(f"{'pending tasks':>14} {'hand-written':>13} {'%cancel --all':>14} {'ratio':>7}")
     make = "_bench = [asyncio.create_task(parked()) for _ in range({size})]\nawait asyncio.sleep(0)"
     hand_written = "for _t in _bench:\n    _t.cancel()\nawait asyncio.wait(_bench)"
+    rows = []
     for size in sizes:
         timings = []
         for cell in (hand_written, "%cancel --all"):
-            ip.run_cell(make.format(size=size))
-            start = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _summary.silenced():
+                ip.run_cell(make.format(size=size))
+                start = time.perf_counter()
                 ip.run_cell(cell)
-            timings.append(time.perf_counter() - start)
-            ip.run_cell("del _bench")
+                timings.append(time.perf_counter() - start)
+                ip.run_cell("del _bench")
         print(f"{size:>14,} {timings[0]:11.3f} s {timings[1]:12.3f} s {timings[1] / timings[0]:6.2f}x")
+        rows.append(_summary.row(f"%cancel --all of {size:,} tasks vs a hand-written cancel loop", timings[1] / timings[0]))
+    return rows
 
 
 def main() -> None:
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # debug mode's slow-callback reports
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
-    tracking_cost(args.tasks, args.rounds)
-    listing_speed([1_000, 10_000, args.tasks])
-    cancel_speed([1_000, 10_000, args.tasks])
+    rows = tracking_cost(args.tasks, args.rounds)
+    sizes = sorted({size for size in (1_000, 10_000) if size < args.tasks} | {args.tasks})
+    listing_speed(sizes)
+    rows += cancel_speed(sizes)
+    _summary.write(args, rows)
 
 
 if __name__ == "__main__":

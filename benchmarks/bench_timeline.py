@@ -25,6 +25,8 @@ from asyncrepl._tasks import TaskRegistry
 from asyncrepl._render.timeline import draw_svg, draw_text
 from asyncrepl._timeline import Recorder, task_wrapper
 
+import _summary  # benchmarks/_summary.py: the ratios for run_all.py
+
 
 async def stepper(steps: int) -> None:
     for _ in range(steps):
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--draw-tasks", type=int, default=1_000)
+    _summary.add_arguments(parser)
     args = parser.parse_args()
 
     fastest = {False: float("inf"), True: float("inf")}
@@ -89,6 +92,7 @@ def main() -> None:
     print(f"{'plain':12} {plain:7.3f} s {plain / steps * 1e6:7.2f} us {1:6.2f}x")
     print(f"{'recorded':12} {recorded:7.3f} s {recorded / steps * 1e6:7.2f} us {recorded / plain:6.2f}x")
     print(f"recording adds {(recorded - plain) / steps * 1e6:.2f} us per step")
+    summary = [_summary.row(f"%%timeline recording, {args.tasks:,} tasks x {args.steps} steps, vs not recording", recorded / plain)]
 
     took, timeline = asyncio.run(measure(args.draw_tasks, 10, True))
     rows = len(timeline.tracks)
@@ -105,6 +109,8 @@ def main() -> None:
     for name, function in cases:
         seconds, output = best(function, args.rounds)
         print(f"{name:30} {seconds:7.3f} s {len(output) / 1024:6.0f} KB {seconds / took:11.2f}x")
+        summary.append(_summary.row(f"%%timeline drawing: {name}, vs the cell's own time", seconds / took))
+    _summary.write(args, summary)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class CellRunner:
         # here: the cell is cancelled as soon as the loop runs it.
         pressed: list[bool] = []
         cell = None
+        stopping = False  # the loop monitor stops the loop once the cell is done
 
         def outside_loop() -> None:
             if cell is None:
@@ -61,12 +62,16 @@ class CellRunner:
             try:
                 name = f"In [{self.cell_number()}]"
                 task = session.create_own_task(coro, name=name)
-                task.add_done_callback(self._stop_once_done)
+                stopping = session.monitor.stop_loop_after(task)
+                if not stopping:
+                    task.add_done_callback(self._stop_once_done)
                 cell = cells.begin(task, name)
                 if pressed:
                     cells.interrupt()
                 return self._run(task, cell)
             finally:
+                if stopping:
+                    session.monitor.stop_loop_after(None)
                 if cell is not None:
                     cells.end(cell)
 

@@ -15,7 +15,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from .. import _tasks, _why
+from .. import _tasks
 from .._tasks.resolve import resolve
 from .._render import left_out
 from ._common import ReplMagics, parse_arguments, unquoted
@@ -224,6 +224,8 @@ def _with_wait_for(registry, rows: list) -> list:
     for row in rows:
         if row.task is None or not row.waits_on or row.waits_on.startswith(("task", "gather", "sleep")):
             continue
+        from .. import _why  # not at %load_ext: only when a row waits on a primitive
+
         analysis = analysis or _why.analyse(registry, scan_references=False)
         note = _why.wait_for_note(analysis, row.task)
         if note:

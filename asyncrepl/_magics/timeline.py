@@ -3,7 +3,6 @@ Recording and drawing are ``_timeline``, which knows no IPython."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -13,9 +12,7 @@ from IPython.core.magic import cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from .. import _timeline
 from .._render import terminal_width
-from .._render.timeline import draw_svg, draw_text
 from .._timing import run_with_value
 from ._common import ReplMagics, parse_arguments, unquoted
 
@@ -79,6 +76,8 @@ class TimelineMagics(ReplMagics):
 
     async def _timeline(self, code, args, save: str | None, quiet: bool = False):
         __tracebackhide__ = True
+        from .. import _timeline  # at the first %%timeline, not at %load_ext
+
         registry = self._tasks_registry()
         recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id, task_name=registry.name_of)
         namespace = self.shell.user_ns
@@ -150,6 +149,8 @@ def _writable(path: str) -> str:
 
 def _save(timeline, path: str) -> str | None:
     """Write the Chrome trace; None, or what went wrong."""
+    import json
+
     try:
         with open(path, "w", encoding="utf-8") as file:
             json.dump(timeline.to_chrome_trace(), file, separators=(",", ":"))
@@ -166,7 +167,11 @@ class _TimelineView:
         self.timeline, self.limit = timeline, limit
 
     def _repr_pretty_(self, p, cycle) -> None:
+        from .._render.timeline import draw_text
+
         p.text(draw_text(self.timeline, terminal_width(), self.limit))
 
     def _repr_svg_(self) -> str:
+        from .._render.timeline import draw_svg
+
         return draw_svg(self.timeline, self.limit)

@@ -5,13 +5,11 @@ permits); this adapts it to a line and renders it."""
 from __future__ import annotations
 
 import asyncio
-import html
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.display import display
 
-from .. import _why
 from ._common import ReplMagics, one_task, split_words
 
 
@@ -28,6 +26,8 @@ class WhyReport:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
+        import html
+
         rows = []
         for line in self.lines:
             text = html.escape(line)
@@ -73,6 +73,8 @@ class WhyMagics(ReplMagics):
         flags = [word for word in words if word.startswith("-")]
         if flags or len(words) > 1:
             raise UsageError(f"usage: %why [-o] [ID|NAME]: one task, or none for every stuck task, not {line.strip()!r}")
+        from .. import _why  # imported at the first %why, not at %load_ext
+
         registry = self._tasks_registry()
         place = self._views().place
         analysis = _why.analyse(registry)

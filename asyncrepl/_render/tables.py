@@ -7,7 +7,6 @@ Each view is an object with ``_repr_pretty_`` and ``_repr_html_``, so IPython's
 from __future__ import annotations
 
 import copy
-import html
 import linecache
 import os
 import shutil
@@ -18,6 +17,12 @@ from collections.abc import Sequence
 
 from .._frames import CellNamer, code_location
 from .._tasks import Finished, Link, Site, TaskRow, task_label
+
+
+def _escape(text: str) -> str:
+    import html  # at the first HTML view, not at %load_ext (html.entities is large)
+
+    return html.escape(text)
 
 _ELLIPSIS = "…"
 
@@ -83,12 +88,12 @@ class Table:
         return "\n".join(lines)
 
     def html(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        head = "".join(f"<th style='text-align:left'>{_escape(h)}</th>" for h in self.headers)
         body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            "<tr>" + "".join(f"<td style='text-align:left'>{_escape(cell)}</td>" for cell in row) + "</tr>"
             for row in self.rows
         )
-        notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes)
+        notes = "".join(f"<p>{_escape(note)}</p>" for note in self.notes)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
     def __str__(self) -> str:
@@ -117,7 +122,7 @@ class TextBlock:
         p.text(self.text())
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.text())}</pre>"
+        return f"<pre>{_escape(self.text())}</pre>"
 
 
 class LocalsView:
@@ -146,14 +151,14 @@ class LocalsView:
         p.text(self.text())
 
     def _repr_html_(self) -> str:
-        parts = [f"<p>{html.escape(self.title)}</p>"]
+        parts = [f"<p>{_escape(self.title)}</p>"]
         for heading, variables in self.frames:
             rows = "".join(
-                f"<tr><td style='text-align:left'><code>{html.escape(name)}</code></td>"
-                f"<td style='text-align:left'><code>{html.escape(value)}</code></td></tr>"
+                f"<tr><td style='text-align:left'><code>{_escape(name)}</code></td>"
+                f"<td style='text-align:left'><code>{_escape(value)}</code></td></tr>"
                 for name, value in variables
             )
-            parts.append(f"<p><code>{html.escape(heading)}</code></p><table><tbody>{rows}</tbody></table>")
+            parts.append(f"<p><code>{_escape(heading)}</code></p><table><tbody>{rows}</tbody></table>")
         return "".join(parts)
 
 

@@ -141,11 +141,12 @@ class TaskFactory:
             # The previous factory handed the coroutine back to this one.
             self.delegated = None
             return self._construct(loop, coro, kwargs, delegated[1])
-        own = self.registry._is_own_coro(coro)
-        info = TaskInfo(self.registry._new_id(own), self.registry.clock(), _creation_frames(sys._getframe(1)), own=own)
+        registry = self.registry
+        own = registry._is_own_coro(coro)
+        info = TaskInfo(registry._new_id(own), registry.clock(), _creation_frames(sys._getframe(1)), own=own)
         after = None
-        if self.registry.wrapping:
-            coro, after = self.registry.wrapping.fold((coro, None))
+        if registry.wrapping.has_subscribers():
+            coro, after = registry.wrapping.fold((coro, None))
         previous = self._previous_factory
         if previous is None:
             task = self._construct(loop, coro, kwargs, info)

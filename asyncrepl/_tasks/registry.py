@@ -239,10 +239,10 @@ class TaskRegistry:
     def _finished(self, task: asyncio.Task) -> None:
         # Runs for every task that ends: keep what is needed, and make the
         # Finished record only when someone looks.
-        info = self.info(task)
+        info = getattr(task, "_asyncrepl_info", None) or self.info(task)
         if info.own:
             return
-        if self.task_finished:
+        if self.task_finished.has_subscribers():
             self.task_finished(task)
         info.cancel_chain = None
         cancelled = task.cancelled()
