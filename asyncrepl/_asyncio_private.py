@@ -4,8 +4,10 @@ one function here, with why asyncio's public API does not do.
 Every function was checked on CPython 3.11.7, 3.12.1, 3.13.0, 3.14.x and
 3.15.x (C tasks, asyncio's default; pure-Python tasks too where noted).
 The wrappers :mod:`asyncrepl._holders` puts on asyncio's Lock, Semaphore and
-Queue while a session runs are the one exception: they name the private
-methods they wrap there.
+Queue while a session runs are one exception: they name the private
+methods they wrap there.  The other is ``_attach/remote.py``, the script
+``sys.remote_exec`` runs in a program before asyncrepl can be imported there;
+its two reads carry a PRIVATE comment.
 
 Plain asyncio; nothing here knows IPython.
 """
@@ -16,10 +18,11 @@ import asyncio
 import contextvars
 
 __all__ = [
-    "block_on", "callbacks_of", "context_of", "coro_of", "current_handle", "enter_task", "exception_of",
-    "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "leave_task", "loop_running", "replace_selector",
-    "running_loop", "selector_of", "semaphore_value", "set_current_handle", "set_running_loop", "task_callbacks",
-    "unfinished", "waited_on", "waiters_count", "wake_task", "wakeup_of",
+    "block_on", "callbacks_of", "condition_lock", "context_of", "coro_of", "current_handle", "enter_task",
+    "exception_of", "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "handle_callback",
+    "leave_task", "loop_running", "loop_thread_id", "replace_selector", "running_loop", "selector_of",
+    "semaphore_bound", "semaphore_value", "set_current_handle", "set_running_loop", "signal_handlers",
+    "source_traceback", "task_callbacks", "unfinished", "waited_on", "waiters_count", "wake_task", "wakeup_of",
 ]
 
 
@@ -77,6 +80,26 @@ def set_current_handle(loop, handle) -> None:
     loop._current_handle = handle
 
 
+def handle_callback(handle):
+    """``Handle._callback``: what the handle calls (a task step's is a bound
+    method or C method wrapper whose ``__self__`` is the task)."""
+    return getattr(handle, "_callback", None)
+
+
+def signal_handlers(loop) -> dict | None:
+    """``BaseSelectorEventLoop._signal_handlers`` (Unix loops): the table
+    ``add_signal_handler`` fills, {signum: Handle}; None where the loop has
+    none.  There is no public way to list a loop's signal handlers."""
+    table = getattr(loop, "_signal_handlers", None)
+    return table if isinstance(table, dict) else None
+
+
+def loop_thread_id(loop) -> int | None:
+    """``BaseEventLoop._thread_id``: the ident of the thread running the
+    loop (None while it is not running)."""
+    return getattr(loop, "_thread_id", None)
+
+
 # -- futures and tasks -----------------------------------------------------------------------
 
 
@@ -87,8 +110,16 @@ def exception_unretrieved(future: asyncio.Future) -> bool:
 
 
 def callbacks_of(future: asyncio.Future) -> list:
-    """``Future._callbacks``: [(callback, context), ...] (an empty list for none)."""
-    return list(future._callbacks or ())
+    """``Future._callbacks``: [(callback, context), ...] (an empty list for
+    none, or for a future-like object that is not asyncio's)."""
+    return list(getattr(future, "_callbacks", None) or ())
+
+
+def source_traceback(obj) -> list | None:
+    """``Future._source_traceback`` / ``Handle._source_traceback``: where the
+    task, future or handle was made (a list of FrameSummary, outermost first),
+    recorded in debug mode only; None otherwise."""
+    return getattr(obj, "_source_traceback", None)
 
 
 def wakeup_of(task: asyncio.Task, future: asyncio.Future) -> tuple | None:
@@ -171,6 +202,16 @@ def waiters_count(primitive) -> int:
 def semaphore_value(semaphore: asyncio.Semaphore) -> int:
     # Semaphore._value: the permits free.
     return semaphore._value
+
+
+def semaphore_bound(semaphore: asyncio.Semaphore) -> int | None:
+    # BoundedSemaphore._bound_value: its initial value; None for a Semaphore.
+    return getattr(semaphore, "_bound_value", None)
+
+
+def condition_lock(condition: asyncio.Condition):
+    # Condition._lock: the lock ``async with condition`` takes.
+    return getattr(condition, "_lock", condition)
 
 
 def unfinished(queue: asyncio.Queue) -> int:

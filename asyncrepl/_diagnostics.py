@@ -40,7 +40,7 @@ from ._render.reports import report
 from ._frames import CellNamer, code_location
 from ._tasks import TaskRegistry, in_a_pending_gather, outcome
 from ._tasks.code import _classify_file, _is_users
-from ._asyncio_private import current_handle, loop_running, exception_of, exception_unretrieved, set_current_handle
+from ._asyncio_private import current_handle, exception_of, exception_unretrieved, loop_running, set_current_handle, source_traceback
 
 _UNAWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _ORIGIN_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -393,7 +393,7 @@ class FailedTasks:
 
     def _check_retrieved(self, task: asyncio.Task) -> None:
         self._pending.pop(task, None)
-        # PRIVATE (CPython 3.11-3.15: Future._log_traceback): True until
+        # Future._log_traceback (see exception_unretrieved): True until
         # someone retrieves the exception; asyncio logs it at collection then.
         if not exception_unretrieved(task) or in_a_pending_gather(task, self.loop):
             return  # taken, or a gather() will take it when it ends
@@ -511,10 +511,10 @@ def with_users_frames(loop: asyncio.AbstractEventLoop, context: dict) -> tuple[d
         return context, False
     handle_frames = context.get("handle_traceback")
     if handle_frames is None and "source_traceback" not in context and _on_loop_thread(loop):
-        # PRIVATE (CPython 3.11-3.15: BaseEventLoop._current_handle, set in
-        # debug mode while a handle runs; Handle._source_traceback): what
-        # asyncio's default handler would add.
-        handle_frames = getattr(current_handle(loop), "_source_traceback", None)
+        # The running handle's creation stack (debug mode only, see
+        # current_handle and source_traceback): what asyncio's default
+        # handler would add.
+        handle_frames = source_traceback(current_handle(loop))
     if not handle_frames:
         return context, False
     frames = users_frames(handle_frames, whole_if_nothing_left=False)

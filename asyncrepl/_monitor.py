@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._render.reports import report
-from ._asyncio_private import current_handle, replace_selector, selector_of
+from ._asyncio_private import current_handle, handle_callback, replace_selector, selector_of
 from ._hooks import Hook
 from ._frames import CellNamer, code_location, is_loop_step, outwards, within_step
 from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
@@ -685,7 +685,7 @@ def _task_being_reported() -> asyncio.Task | None:
     except RuntimeError:
         return None
     handle = current_handle(loop)
-    owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+    owner = getattr(handle_callback(handle), "__self__", None)
     return owner if isinstance(owner, asyncio.Task) else None
 
 

@@ -37,7 +37,7 @@ import sys
 import threading
 from contextlib import contextmanager, nullcontext
 
-from ._asyncio_private import enter_task, leave_task, running_loop, set_running_loop
+from ._asyncio_private import enter_task, leave_task, running_loop, set_running_loop, signal_handlers
 from ._render.reports import report
 from ._frames import CO_ASYNC, is_loop_step, within_step
 from ._tasks.code import _kind_of_code
@@ -514,13 +514,13 @@ class _SignalHandlers:
     """The loop's signal handlers before a run, so that those the run adds go
     when it ends, as they go when a script's loop closes.
 
-    PRIVATE (CPython 3.11-3.15): the Unix loops' ``_signal_handlers`` dict;
-    there is no public way to list a loop's signal handlers.
+    Listed through ``_asyncio_private.signal_handlers`` (there is no public
+    way to list a loop's signal handlers).
     """
 
     def __init__(self, loop):
         self.loop = loop
-        table = getattr(loop, "_signal_handlers", None)
+        table = signal_handlers(loop)
         main_thread = threading.current_thread() is threading.main_thread()
         self.before = set(table) if table is not None and main_thread else None
         if self.before is not None:
@@ -529,7 +529,7 @@ class _SignalHandlers:
             signal.set_wakeup_fd(self.wakeup)
 
     def remove_added(self) -> None:
-        table = getattr(self.loop, "_signal_handlers", None)
+        table = signal_handlers(self.loop)
         if self.before is None or not table:
             return
         added = [signum for signum in table if signum not in self.before]

@@ -6,7 +6,7 @@
 iterations (as :class:`~asyncrepl._monitor.LoopMonitor` reports them) and the
 loop's debug flag, and says whether it changed, so that the prompt is
 redrawn only then.  Plain asyncio; nothing here knows IPython or
-prompt_toolkit (the adapter is ``_prompt.StatusBar``).
+prompt_toolkit (the adapter is ``_hosts.terminal.StatusBar``).
 """
 
 from __future__ import annotations

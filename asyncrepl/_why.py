@@ -35,7 +35,7 @@ from ._tasks.awaits import (
 from ._tasks.cancelling import why_still_running
 from ._tasks.code import Site, _kind_of_code
 from ._tasks.naming import _short_repr
-from ._asyncio_private import semaphore_value, unfinished, waited_on, waiters_count
+from ._asyncio_private import callbacks_of, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
 from ._tasks.registry import TaskRegistry, ending
 
 __all__ = ["Analysis", "Cause", "Chain", "Held", "Wait", "analyse"]
@@ -469,7 +469,7 @@ class Analysis:
 
     def _semaphore_wait(self, task, semaphore, shown, name) -> Wait:
         free = semaphore_value(semaphore)
-        bound = getattr(semaphore, "_bound_value", None)  # PRIVATE (BoundedSemaphore, 3.11-3.15)
+        bound = semaphore_bound(semaphore)
         counts = f"{free} of {bound} free" if bound is not None else f"{free} free"
         wait = Wait(task, "semaphore", f"{shown} ({counts}, {waiters_count(semaphore)} waiting)", primitive=semaphore, name=name, role="permits held by", mode="any")
         if free > 0:
@@ -920,8 +920,7 @@ def _address(address) -> str:
 def _from_executor(future) -> bool:
     """Whether *future* is run_in_executor's: asyncio chains it to a
     concurrent.futures.Future (its done callbacks name _chain_future's)."""
-    callbacks = getattr(future, "_callbacks", None) or ()  # PRIVATE (Future._callbacks, 3.11-3.15)
-    for callback in callbacks:
+    for callback in callbacks_of(future):
         function = callback[0] if isinstance(callback, tuple) else callback
         if getattr(function, "__qualname__", "").startswith("_chain_future"):
             return True
@@ -944,7 +943,7 @@ def _running_function(future) -> str | None:
     import functools
 
     source = None
-    for callback in getattr(future, "_callbacks", None) or ():  # PRIVATE (Future._callbacks, 3.11-3.15)
+    for callback in callbacks_of(future):
         function = callback[0] if isinstance(callback, tuple) else callback
         for cell in getattr(function, "__closure__", None) or ():
             try:

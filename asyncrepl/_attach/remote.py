@@ -73,7 +73,7 @@ def _asyncrepl_attach(port, token):
                           "call asyncrepl.serve() on the loop to attach to")
                 return done()
             loop = loops[0]
-            owner = getattr(loop, "_thread_id", None)
+            owner = getattr(loop, "_thread_id", None)  # PRIVATE (3.14-3.15: BaseEventLoop._thread_id; as above)
             names = {t.ident: t.name for t in threading.enumerate()}
             thread = f"thread {names.get(owner, owner)!r}"
         say(event="found", thread=thread)

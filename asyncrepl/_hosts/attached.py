@@ -33,7 +33,7 @@ import threading
 import time
 from contextlib import ExitStack
 
-from .._asyncio_private import running_loop
+from .._asyncio_private import running_loop, signal_handlers
 from .._diagnostics import report
 from .._frames import code_location, frame_location
 from .._monitor import Hold, in_debugger
@@ -313,8 +313,7 @@ class HeldLoopInterrupts:
             return None
         if signal.getsignal(cls.SIGNAL) not in (signal.SIG_DFL, None):
             return None  # the program's
-        handlers = getattr(session.loop, "_signal_handlers", {})  # PRIVATE (3.11-3.15): loop.add_signal_handler's table
-        if cls.SIGNAL in handlers:
+        if cls.SIGNAL in (signal_handlers(session.loop) or {}):
             return None
         return cls(session, say)
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from .code import _classify_file, _is_users
 from .naming import _locals_repr, _short_repr
-from .._asyncio_private import coro_of, gathered_children, group_tasks, semaphore_value, unfinished, waited_on, waiters_count
+from .._asyncio_private import (
+    condition_lock, coro_of, gathered_children, group_tasks, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count,
+)
 
 
 def _awaited_in(frame) -> list:
@@ -348,11 +350,11 @@ def _primitive_wait(frames, index: int) -> str | None:
             return f"{kind}.{method}(){on}: {waiters_count(primitive)} waiting"
         if isinstance(primitive, asyncio.Semaphore):
             free = semaphore_value(primitive)
-            bound = getattr(primitive, "_bound_value", None)  # PRIVATE (BoundedSemaphore, 3.11-3.15)
+            bound = semaphore_bound(primitive)
             counts = f"{free} of {bound} free" if bound is not None else f"{free} free"
             return f"{kind}{named} ({counts}, {waiters_count(primitive)} waiting)"
         # A Lock, or a Condition's lock (async with condition).
-        lock = primitive if isinstance(primitive, asyncio.Lock) else getattr(primitive, "_lock", primitive)
+        lock = primitive if isinstance(primitive, asyncio.Lock) else condition_lock(primitive)
         state = "locked" if lock.locked() else "unlocked"
         return f"{kind}{named} ({state}, {waiters_count(lock)} waiting)"
     except Exception:  # a subclass of the user's with other insides

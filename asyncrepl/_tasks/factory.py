@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .code import Site, _creation_frames, _sites_of, in_task_registry
-from .._asyncio_private import task_callbacks, context_of
+from .._asyncio_private import context_of, source_traceback, task_callbacks
 
 if TYPE_CHECKING:
     from .registry import TaskRegistry
@@ -225,7 +225,7 @@ def _trim_creation_stack(task: asyncio.Task) -> None:
     # loop.create_task deletes its own frame from it; with one, it keeps
     # everything.  Remove asyncrepl's frames, and loop.create_task's where the
     # Task is asyncrepl's own, so that the repr is what plain asyncio prints.
-    frames = getattr(task, "_source_traceback", None)
+    frames = source_traceback(task)
     if not frames:
         return
     frames[:] = [frame for frame in frames if not in_task_registry(frame.filename)]

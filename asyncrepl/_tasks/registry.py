@@ -23,7 +23,7 @@ from .._hooks import Hook
 from .factory import TaskFactory, TaskInfo
 from .history import EndedTasks
 from .naming import _short_repr, coroutine_name, task_label
-from .._asyncio_private import coro_of, exception_of, group_parent
+from .._asyncio_private import coro_of, exception_of, group_parent, source_traceback
 from .resolve import _id_order
 
 
@@ -194,7 +194,7 @@ class TaskRegistry:
                 # tasks on 3.12 and 3.13.  Debug mode has noted where.
                 own = _is_machinery_coro(coro_of(task))
                 info = self._info[task] = TaskInfo(
-                    self._new_id(own), None, _frames_from_source(getattr(task, "_source_traceback", None)), own=own
+                    self._new_id(own), None, _frames_from_source(source_traceback(task)), own=own
                 )
                 if not own and not task.done():
                     task.add_done_callback(self._finished)
