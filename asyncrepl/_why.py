@@ -30,6 +30,7 @@ from ._tasks.awaits import (
     _innermost_outside_asyncio,
     _timer_in,
     awaited_tasks,
+    queue_fill,
     timeouts_ahead,
 )
 from ._tasks.cancelling import why_still_running
@@ -507,8 +508,7 @@ class Analysis:
         return held
 
     def _queue_wait(self, task, queue, method, shown, name) -> Wait:
-        size, most = queue.qsize(), queue.maxsize
-        of = f"{size} of {most}" if most > 0 else f"{size}, no maxsize"
+        of = queue_fill(queue)
         producers, consumers = _holders.queue_partners(queue)
         if method == "join":
             what = f"{shown}.join() ({unfinished(queue)} unfinished)"

@@ -493,8 +493,8 @@ def test_waits_on_names_the_primitive_and_its_counts():
     assert rows["holds"].startswith("sleep, ")
     assert rows["takes"] == rows["takes2"] == "Lock lock (locked, 2 waiting)"
     assert rows["global"] == "Lock lock_b (locked, 1 waiting)"
-    assert rows["gets"] == "Queue.get() on queue: empty, 0 of 10"
-    assert rows["puts"] == "Queue.put() on jobs: full, 2 of 2"
+    assert rows["gets"] == "Queue.get() on queue: empty, 0 of 10 items"
+    assert rows["puts"] == "Queue.put() on jobs: full, 2 of 2 items"
     assert rows["waits"] == "Event.wait() on ready: not set, 1 waiting"
     assert rows["passes"] == "BoundedSemaphore pool (0 of 3 free, 1 waiting)"
     assert rows["gate3"] == "Semaphore holder.gate (0 free, 1 waiting)"

@@ -196,7 +196,7 @@ def test_a_three_task_cycle_across_a_lock_a_queue_and_an_event():
         assert set(chain.cause.tasks) == {a, b, c}, text
         ids = {task: registry.info(task).id for task in (a, b, c)}
         assert f"task {ids[a]} waits at {here(holds_lock_waits_queue, '# GETS')}" in text
-        assert "Queue queue.get() (empty, 0, no maxsize), fed by task" in text
+        assert "Queue queue.get() (empty, 0 items, unbounded), fed by task" in text
         assert f"task {ids[c]} holds lock lock (taken at" not in text  # c waits for it; a holds it
         assert f"task {ids[a]} holds lock lock (taken at {here(holds_lock_waits_queue, '# TAKES LOCK')})" in text
         assert f"which task {ids[c]} is to set" in text  # c refers to the event: the one to set it

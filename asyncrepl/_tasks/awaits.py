@@ -255,7 +255,7 @@ def _ids(tasks: list[asyncio.Task], task_id: Callable[[asyncio.Task], int]) -> s
 def waits_on(task: asyncio.Task, task_id: Callable[[asyncio.Task], int], loop_time: float, awaitables=None) -> str:
     """What *task* waits for, in words: ``sleep, 2.4 s left``, ``task 3``,
     ``Lock lock_a (locked, 2 waiting)``, ``Queue.get() on jobs: empty, 0 of
-    10``..., and when a timeout around it fires.  *awaitables*: its
+    10 items``..., and when a timeout around it fires.  *awaitables*: its
     _awaitables, if known (so that %tasks walks each await chain once)."""
     waiter = waited_on(task)
     if waiter is None:
@@ -316,6 +316,13 @@ def _innermost_outside_asyncio(frames) -> int:
 _PRIMITIVES = (asyncio.Lock, asyncio.Semaphore, asyncio.Event, asyncio.Condition, asyncio.Queue, asyncio.Barrier)
 
 
+
+def queue_fill(queue: asyncio.Queue) -> str:
+    """How full *queue* is, in words: ``2 of 10 items``, ``0 items, unbounded``."""
+    size, most = queue.qsize(), queue.maxsize
+    items = "item" if (most if most > 0 else size) == 1 else "items"
+    return f"{size} of {most} {items}" if most > 0 else f"{size} {items}, unbounded"
+
 def _primitive_wait(frames, index: int) -> str | None:
     """What a task waits on in asyncio's synchronization primitives and queues,
     in a line: the primitive (by the name the waiting code has for it) and
@@ -337,8 +344,7 @@ def _primitive_wait(frames, index: int) -> str | None:
         if isinstance(primitive, asyncio.Queue):
             if method == "join":
                 return f"{kind}.join(){on}: {unfinished(primitive)} unfinished"
-            size, most = primitive.qsize(), primitive.maxsize
-            of = f"{size} of {most}" if most > 0 else f"{size}, no maxsize"
+            of = queue_fill(primitive)
             state = "full" if primitive.full() else "empty" if primitive.empty() else "neither empty nor full"
             return f"{kind}.{'put' if method == 'put' else 'get'}(){on}: {state}, {of}"
         if isinstance(primitive, asyncio.Event):
