@@ -36,7 +36,7 @@ from ._tasks.awaits import (
 from ._tasks.cancelling import why_still_running
 from ._tasks.code import Site, _kind_of_code
 from ._tasks.naming import _short_repr
-from ._asyncio_private import callbacks_of, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
+from ._asyncio_private import callbacks_of, condition_lock, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
 from ._tasks.registry import TaskRegistry, ending
 
 __all__ = ["Analysis", "Cause", "Chain", "Held", "Wait", "analyse"]
@@ -150,10 +150,17 @@ class Chain:
 
 
 def name_in_frames(value, frames) -> str | None:
-    """A name *value* has in *frames* (innermost first): a local variable,
-    an attribute of one (``self.lock``), an item of a dict or list held in
-    one (``locks['alice']``, ``self.locks['alice']``), or a global.  Only
-    dicts and lists are read: no user code runs."""
+    """A name *value* has in *frames* (innermost first): a global of theirs
+    first, the one name every task knows it by (a lock passed as an argument
+    is ``first`` in one task and ``second`` in another: ``lock_a`` in both);
+    else a local variable, an attribute of one (``self.lock``), an item of a
+    dict or list held in one (``locks['alice']``, ``self.locks['alice']``),
+    or an item of a global dict or list.  Only dicts and lists are read: no
+    user code runs."""
+    for frame in frames:
+        for key, candidate in frame.f_globals.items():
+            if candidate is value and not key.startswith("_"):
+                return key
     for frame in frames:
         found = _name_in_frame(value, frame)
         if found:
@@ -437,7 +444,7 @@ class Analysis:
             return self._setters(task, primitive, "barrier", f"{shown} ({state})", name, "reach it")
         if isinstance(primitive, asyncio.Condition):
             if method == "acquire":
-                return self._lock_wait(task, primitive._lock, shown, name, "condition")  # PRIVATE (Condition._lock, 3.11-3.15)
+                return self._lock_wait(task, condition_lock(primitive), shown, name, "condition")
             return self._setters(task, primitive, "condition", f"{shown}.wait() ({waiters_count(primitive)} waiting)", name, "notify it")
         if isinstance(primitive, asyncio.Semaphore):
             return self._semaphore_wait(task, primitive, shown, name)

@@ -168,6 +168,30 @@ def test_a_two_task_lock_cycle_is_a_deadlock_naming_what_each_holds_where_and_wa
     run_scenario(scenario)
 
 
+async def transfer_between(first, second):
+    async with first:  # FIRST ARG
+        await asyncio.sleep(0.01)
+        async with second:  # SECOND ARG
+            pass
+
+
+def test_locks_passed_as_arguments_are_named_by_the_global_both_tasks_know_them_by():
+    async def scenario(registry):
+        global checking_lock, savings_lock
+        checking_lock, savings_lock = asyncio.Lock(), asyncio.Lock()
+        one = asyncio.create_task(transfer_between(checking_lock, savings_lock))
+        two = asyncio.create_task(transfer_between(savings_lock, checking_lock))
+        await settle(0.05)
+        _, text = why(registry, one)
+        first, second = here(transfer_between, "# FIRST ARG"), here(transfer_between, "# SECOND ARG")
+        a, b = registry.info(one).id, registry.info(two).id
+        # Not "holds lock second ... waits for lock second": each task's own parameter names differ.
+        assert f"task {a} holds lock checking_lock (taken at {first}) and waits for lock savings_lock at {second}, held by task {b}" in text, text
+        assert f"task {b} holds lock savings_lock (taken at {first}) and waits for lock checking_lock at {second}, held by task {a}" in text, text
+
+    run_scenario(scenario)
+
+
 def test_a_three_task_cycle_across_a_lock_a_queue_and_an_event():
     async def holds_lock_waits_queue(lock, queue):
         async with lock:  # TAKES LOCK
