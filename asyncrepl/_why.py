@@ -395,6 +395,11 @@ class Analysis:
                 if name == "wait" and api.f_locals.get("return_when") in (asyncio.FIRST_COMPLETED, asyncio.FIRST_EXCEPTION):
                     mode = "any"
                 return Wait(task, "tasks", f"{api.f_code.co_qualname}() of {len(waited)} tasks", targets=waited, mode=mode, role="awaits")
+            server = api.f_locals.get("self") if api.f_code.co_qualname == "Server.serve_forever" else None
+            if isinstance(server, asyncio.AbstractServer):
+                on = ", ".join(_address(sock.getsockname()) for sock in (server.sockets or ()))
+                what = f"Server.serve_forever() on {on}" if on else "Server.serve_forever()"
+                return Wait(task, "io", what, end="io", detail=f"I/O: it serves connections{' on ' + on if on else ''} until the server is closed")
         endpoint = _endpoint(frames)
         if endpoint is not None:
             return Wait(task, "io", f"I/O: {endpoint}", end="io", detail=f"I/O: {endpoint}")
@@ -1137,7 +1142,8 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
     """``%why``: every stuck task, grouped by root cause."""
     if not chains:
         waiting = sum(1 for t in analysis.tasks if not analysis.registry.is_own(t) and t is not analysis.current)
-        return [f"no stuck task: {waiting} pending task{'s' if waiting != 1 else ''} wait on timers, I/O or threads, or can move on"]
+        verb = "waits" if waiting == 1 else "wait"
+        return [f"no stuck task: {waiting} pending task{'s' if waiting != 1 else ''} {verb} on timers, I/O or threads, or can move on"]
     lines = []
     for cause, members in group(chains):
         ids = [analysis.registry.info(chain.task).id for chain in members]

@@ -486,6 +486,27 @@ def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
     run_scenario(scenario)
 
 
+def test_a_server_serving_forever_is_not_stuck_and_says_where_it_listens():
+    async def serve():
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        async with server:
+            await server.serve_forever()
+
+    async def scenario(registry):
+        task = asyncio.create_task(serve())
+        await settle()
+        chain, text = why(registry, task)
+        assert chain.cause.kind == "io", text
+        assert re.search(r"is not stuck: I/O: it serves connections on 127\.0\.0\.1:\d+ until the server is closed", text), text
+        assert re.search(r"on Server\.serve_forever\(\) on 127\.0\.0\.1:\d+$", text, re.M), text
+        _, everything = why_all(registry)
+        assert everything.startswith("no stuck task: 1 pending task waits on timers, I/O or threads"), everything
+        task.cancel()
+        await settle()
+
+    run_scenario(scenario)
+
+
 def test_async_generators_are_followed():
     async def numbers(lock):
         async with lock:  # INSIDE
