@@ -61,7 +61,10 @@ class AttachedConsole(ZMQTerminalInteractiveShell):
     # -- the banner --
 
     def show_banner(self):
-        print(self.kernel_info.get("banner", ""), end="", flush=True)
+        # The program's banner names Jupyter's Interrupt; here it is Ctrl-C, and Ctrl-D detaches.
+        banner = self.kernel_info.get("banner", "")
+        banner = banner.replace("Interrupt cancels the cell, never the program", "Ctrl-C cancels the cell, never the program; Ctrl-D detaches")
+        print(banner, end="", flush=True)
 
     # -- the status line, pushed by the program --
 
@@ -212,6 +215,9 @@ class AttachApp(ZMQTerminalIPythonApp):
         # True while a cell's reply is awaited; jupyter_console's own
         # handle_sigint reads it the same way.
         if self.shell._executing:
+            # The terminal echoed ^C where the cell's output was: what the
+            # program says about the interrupt starts on a line of its own.
+            print(flush=True)
             self.shell.interrupt()  # the cell's, never the program's
         else:
             raise KeyboardInterrupt
