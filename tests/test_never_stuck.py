@@ -57,6 +57,8 @@ def ip(shell):
         "released.append(True)\n"
         "_stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()\n"
         "          and (t.get_name() == 'stubborn' or t.get_name().startswith('In ['))]\n"
+        "for _t in _stuck:\n"
+        "    _t.cancel()  # wakes a child that swallows it, to see it is released\n"
         "if _stuck:\n"
         "    await asyncio.wait(_stuck, timeout=5)\n"
     )
