@@ -24,6 +24,15 @@ import pytest  # noqa: E402
 from harness import Kernel, Terminal  # noqa: E402
 
 
+def pytest_configure(config):
+    # Here, not in pyproject.toml's markers: CI keys its cached venvs on pyproject.toml.
+    config.addinivalue_line(
+        "markers",
+        "corpus: the long end-to-end corpora (every example in a terminal and a kernel, the real services, "
+        "the status line in a pty); CI runs them on some Pythons only (see .ci/run)",
+    )
+
+
 @pytest.fixture
 def shell():
     """IPython's in-process InteractiveShell, with asyncrepl unloaded again afterwards."""

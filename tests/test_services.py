@@ -36,6 +36,7 @@ TESTS = Path(__file__).parent
 SERVICES = TESTS / "services"
 
 terminal_test = pytest.mark.terminal
+pytestmark = pytest.mark.corpus  # CI: not on every Python (see .ci/run)
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from harness import ScreenTerminal, fresh_env
 
-pytestmark = pytest.mark.terminal
+pytestmark = [pytest.mark.terminal, pytest.mark.corpus]  # corpus: CI runs it on some Pythons (see .ci/run)
 
 SLEEPER = "import asyncio\nasync def sleeper(n):\n    await asyncio.sleep(n)\n"
 
