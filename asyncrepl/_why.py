@@ -895,8 +895,13 @@ def _endpoint(frames) -> str | None:
     return None
 
 
+def _is_transport(value) -> bool:
+    # uvloop's transports are not asyncio.BaseTransport subclasses: they are known by their method.
+    return isinstance(value, asyncio.BaseTransport) or callable(getattr(type(value), "get_extra_info", None))
+
+
 def _endpoint_of(value, depth: int) -> str | None:
-    if isinstance(value, asyncio.BaseTransport):
+    if _is_transport(value):
         try:
             peer = value.get_extra_info("peername")
             sock = value.get_extra_info("socket")

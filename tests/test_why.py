@@ -710,3 +710,60 @@ def test_tasks_waits_on_says_who_holds_the_lock_and_a_deadlock(ip, capsys):
     assert waits[4] == "Semaphore sem (0 free, 1 waiting), permits held by task 3"
     _, out = run(ip, capsys, "%tasks --tree")
     assert "deadlock with task 2" in out and "permits held by task 3" in out
+
+
+# -- on uvloop's loop -------------------------------------------------------------------------------
+
+
+def test_why_on_uvloops_loop_finds_the_deadlock_the_leak_and_the_io():
+    uvloop = pytest.importorskip("uvloop")
+
+    async def leaks(lock):
+        await lock.acquire()  # never released
+        raise ValueError("gave up")
+
+    async def waits(lock):
+        async with lock:
+            pass
+
+    async def reads(stream):
+        await stream.read(1)
+
+    async def main():
+        registry = TaskRegistry(asyncio.get_running_loop(), history_size=50)
+        registry.install()
+        undo = _holders.install()
+        kept = []
+        try:
+            locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
+            one = asyncio.create_task(transfer(locks, "alice", "bob"))
+            two = asyncio.create_task(transfer(locks, "bob", "alice"))
+            pool = asyncio.Lock()
+            leaker = asyncio.create_task(leaks(pool))
+            waiter = asyncio.create_task(waits(pool))
+            server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            stream, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader = asyncio.create_task(reads(stream))
+            await settle(0.05)
+            chain, text = why(registry, one)
+            assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}, text
+            assert f"holds lock locks['alice'] (taken at {here(transfer, '# FIRST')})" in text, text
+            chain, text = why(registry, waiter)
+            assert chain.cause.kind == "leak" and "raised ValueError: gave up" in text, text
+            chain, text = why(registry, reader)
+            assert chain.cause.kind == "io" and f"127.0.0.1:{port}" in text, text
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+            leaker.exception()  # looked at: no report of it at the end
+            writer.close()
+            server.close()
+        finally:
+            for task in registry.pending():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            await asyncio.sleep(0.01)
+            undo()
+            registry.uninstall()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
