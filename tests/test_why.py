@@ -652,6 +652,20 @@ def test_why_with_an_id_shows_the_chain_with_the_cells_lines(ip, capsys):
     assert f"  task 1 waits at {setup} line 6: async with locks[dst]:" in out
 
 
+def test_why_finds_the_deadlock_among_tasks_a_users_own_task_factory_made(ip, capsys):
+    run(ip, capsys, "class MyTask(asyncio.Task):\n    pass\ndef factory(loop, coro, **kwargs):\n    return MyTask(coro, loop=loop, **kwargs)")
+    run(ip, capsys, "asyncio.get_running_loop().set_task_factory(factory)")
+    try:
+        run(ip, capsys, "one = asyncio.create_task(transfer('alice', 'bob')); two = asyncio.create_task(transfer('bob', 'alice'))")
+        run(ip, capsys, "await asyncio.sleep(0.05)")
+        assert type(ip.user_ns["one"]).__name__ == "MyTask"  # the user's factory made them
+        _, out = run(ip, capsys, "%why")
+        assert re.match(r"deadlock: tasks \d+, \d+ wait on each other\n", out), out
+        assert "holds lock locks['alice']" in out and "holds lock locks['bob']" in out, out
+    finally:
+        run(ip, capsys, "asyncio.get_running_loop().set_task_factory(None)")
+
+
 def test_why_without_an_argument_groups_and_o_returns_chains(ip, capsys):
     run(ip, capsys, "asyncio.create_task(transfer('alice', 'bob')); asyncio.create_task(transfer('bob', 'alice')); asyncio.create_task(nap())")
     run(ip, capsys, "await asyncio.sleep(0.05)")
