@@ -368,8 +368,11 @@ def format_time(seconds: float, precision: int = 3) -> str:
                 break
         return " ".join(parts)
     units = ["s", "ms", "μs" if _unicode_ok("μ") else "us", "ns"]
+    scales = (1, 1e3, 1e6, 1e9)
     order = min(-int(math.floor(math.log10(seconds)) // 3), 3) if seconds > 0.0 else 3
-    return "%.*g %s" % (precision, seconds * (1, 1e3, 1e6, 1e9)[order], units[order])
+    if order > 0 and float("%.*g" % (precision, seconds * scales[order])) >= 1000:
+        order -= 1  # 999.96 ns rounds to 1000: "1 μs", not "1e+03 ns"
+    return "%.*g %s" % (precision, seconds * scales[order], units[order])
 
 
 class paused_debug:

@@ -244,6 +244,15 @@ def test_time_format_matches_ipythons(seconds):
     assert format_time(seconds, 5) == _format_time(seconds, 5)
 
 
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [(9.9999e-7, "1 μs"), (9.996e-7, "1 μs"), (9.995e-7, "999 ns"), (0.0009996, "1 ms"), (0.9996, "1 s"), (1e-6, "1 μs")],
+)
+def test_a_time_that_rounds_up_to_1000_of_a_unit_is_shown_in_the_next_one(seconds, shown):
+    # IPython's own _format_time prints "1e+03 ns" there (%time_async printed "sys: 1e+03 ns").
+    assert format_time(seconds).replace("us", "μs") == shown
+
+
 def test_time_once_runs_in_the_namespace_and_gives_the_value():
     ns = namespace()
 
