@@ -55,7 +55,9 @@ class Held:
     at *taken_at* (the frame that took it) called from *called_from* (when
     that is the user's code); for a task that has ended, how it ended
     (*ended*: "raised HTTPNotFound: ...") and where the frame that took it
-    was when it ended (*left_at*)."""
+    was when it ended (*left_at*).  *before_load*: taken before asyncrepl
+    was loaded (or attached), found in its ``async with`` block, where it
+    was taken is not known."""
 
     task: asyncio.Task | None
     label: str
@@ -63,6 +65,12 @@ class Held:
     called_from: Site | None = None
     ended: str | None = None
     left_at: Site | None = None
+    before_load: bool = False
+
+    @property
+    def taken(self) -> str:
+        """``(taken at SITE)``'s stand-in where the site is not known."""
+        return " (taken before asyncrepl was loaded)" if self.before_load and self.taken_at is None else ""
 
 
 @dataclass
@@ -474,7 +482,8 @@ class Analysis:
         inferred = [t for t in self.tasks if t is not task and _holders.inferred_lock_holders(lock, [a for a, _ in self.awaitables(t)])]
         if inferred:
             wait.targets = inferred[:1]
-            wait.holders = [Held(inferred[0], self.label(inferred[0]), self.where(inferred[0]))]
+            # Not where the task waits now: where it took the lock is not known.
+            wait.holders = [Held(inferred[0], self.label(inferred[0]), None, before_load=True)]
             return wait
         wait.end = "unknown"
         wait.detail = f"{shown} is held, and asyncrepl did not see who took it (before it was loaded, or outside a task)"
@@ -742,7 +751,7 @@ class Analysis:
             parts: list = [self.short(task)]
             held = next((h for h in before.holders if h.task is task), None)
             if held is not None:
-                parts += [f"holds {_thing(before)}", ("taken at", held.taken_at)]
+                parts += [f"holds {_thing(before)}{held.taken}", ("taken at", held.taken_at)]
             elif before.kind in ("task", "tasks"):
                 parts.append(f"is awaited by {self.short(cycle[index - 1])}")
             else:
@@ -1063,7 +1072,7 @@ def _step_line(analysis: Analysis, wait: Wait, place: Place) -> str:
         live = [h for h in wait.holders if h.ended is None]
         shown = []
         for held in live[:5]:
-            taken = f" (taken at {place(held.taken_at, with_source=False)})" if held.taken_at is not None else ""
+            taken = f" (taken at {place(held.taken_at, with_source=False)})" if held.taken_at is not None else held.taken
             shown.append(f"{analysis.short(held.task) if held.task is not None else held.label}{taken}")
         if shown:
             text += ", held by " + ", ".join(shown) + (f", +{len(live) - 5}" if len(live) > 5 else "")

@@ -128,7 +128,9 @@ def test_a_lock_taken_before_the_wrappers_is_found_on_the_holders_value_stack():
             await settle()
             chain, text = why(registry, stuck)
             assert chain.steps[0].targets == [task], text
-            assert f"held by task {registry.info(task).id}" in text
+            # Where it was taken is not known: not the line the holder waits at now.
+            assert f"held by task {registry.info(task).id} (taken before asyncrepl was loaded)" in text, text
+            assert "taken at" not in text, text
         finally:
             task.cancel()
             stuck.cancel()
