@@ -472,6 +472,9 @@ def test_attach_from_a_terminal_ctrl_c_stops_the_cell_and_ctrl_d_detaches(progra
         assert "held the program's loop" not in out
         out = terminal.run("%tasks")
         assert "ticker" in out
+        # The program's tables fill the front end's terminal, not the program's 120 columns.
+        width = terminal.value("__import__('asyncrepl._render', fromlist=['terminal_width']).terminal_width()")
+        assert width == str(terminal.COLUMNS), width
         out = terminal.run("requests_served > 0")
         assert "True" in out
     assert load.failures == []

@@ -69,7 +69,12 @@ class AttachedConsole(ZMQTerminalInteractiveShell):
     # -- the status line, pushed by the program --
 
     def _open_status_comm(self) -> None:
-        content = {"comm_id": self.status_comm, "target_name": STATUS_TARGET, "data": {"interrupt_name": "Ctrl-C"}}
+        data = {"interrupt_name": "Ctrl-C"}
+        try:  # so that the program's tables fill this terminal, as they do at a local prompt
+            data["columns"] = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            pass
+        content = {"comm_id": self.status_comm, "target_name": STATUS_TARGET, "data": data}
         self.client.shell_channel.send(self.client.session.msg("comm_open", content))
 
     def _first_status(self, timeout: float = 10) -> None:

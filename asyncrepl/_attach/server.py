@@ -375,6 +375,11 @@ class Attachment:
                 name = (content.get("data") or {}).get("interrupt_name")
                 if isinstance(name, str) and name in ("Ctrl-C", "Interrupt"):
                     self.interrupt_name = self.session.cells.interrupt_name = name
+                columns = (content.get("data") or {}).get("columns")
+                if isinstance(columns, int) and 20 <= columns <= 1000:
+                    for stream in (sys.stdout, sys.stderr):
+                        if isinstance(stream, RoutedStream):
+                            stream.columns = columns
                 self.host.status.start()
             else:
                 self.channels.send("iopub", "comm_close", {"comm_id": comm_id, "data": {}}, msg["header"])

@@ -40,6 +40,7 @@ class RoutedStream:
         self.original = original  # the program's stream
         self._send: Callable[[str, str, dict | None], None] | None = send
         self.default_parent: Callable[[], dict | None] = lambda: None
+        self.columns: int | None = None  # the front end's terminal width, if it said (see _render.terminal_width)
 
     def detach(self) -> None:
         """From now on every write goes to the program's stream."""

@@ -37,8 +37,12 @@ def terminal_width() -> int:
     A terminal is asked directly: ``shutil.get_terminal_size`` prefers the
     COLUMNS environment variable, which a shell or a tool may have exported
     when the REPL started, and which never changes after a resize.  Output
-    that is not a terminal (Jupyter, a capture, a pipe) gets COLUMNS, else 120.
+    that is not a terminal (Jupyter, a capture, a pipe) gets COLUMNS, else 120;
+    an attached front end's, the width its terminal said it has.
     """
+    columns = getattr(sys.stdout, "columns", None)
+    if isinstance(columns, int) and columns > 0:
+        return columns
     try:
         descriptor = sys.stdout.fileno()
         if os.isatty(descriptor):
