@@ -20,7 +20,7 @@ import contextvars
 __all__ = [
     "block_on", "callbacks_of", "condition_lock", "context_of", "coro_of", "current_handle", "enter_task",
     "exception_of", "exception_unretrieved", "gathered_children", "group_parent", "group_tasks", "handle_callback",
-    "leave_task", "loop_running", "loop_thread_id", "replace_selector", "running_loop", "selector_of",
+    "leave_task", "loop_running", "replace_selector", "running_loop", "selector_of",
     "semaphore_bound", "semaphore_value", "set_current_handle", "set_running_loop", "signal_handlers",
     "source_traceback", "task_callbacks", "unfinished", "waited_on", "waiters_count", "wake_task", "wakeup_of",
 ]
@@ -92,12 +92,6 @@ def signal_handlers(loop) -> dict | None:
     none.  There is no public way to list a loop's signal handlers."""
     table = getattr(loop, "_signal_handlers", None)
     return table if isinstance(table, dict) else None
-
-
-def loop_thread_id(loop) -> int | None:
-    """``BaseEventLoop._thread_id``: the ident of the thread running the
-    loop (None while it is not running)."""
-    return getattr(loop, "_thread_id", None)
 
 
 # -- futures and tasks -----------------------------------------------------------------------

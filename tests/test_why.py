@@ -30,9 +30,10 @@ async def settle(seconds=0.02):
     await asyncio.sleep(seconds)
 
 
-def run_scenario(scenario):
-    """Run scenario(registry) on a fresh loop with a registry installed and
-    the owners recorded (as a session does)."""
+def run_scenario(scenario, loop_factory=None):
+    """Run scenario(registry) on a fresh loop (made by *loop_factory*, or
+    asyncio's default) with a registry installed and the owners recorded (as
+    a session does)."""
 
     async def main():
         registry = TaskRegistry(asyncio.get_running_loop(), history_size=50)
@@ -48,7 +49,8 @@ def run_scenario(scenario):
             undo()
             registry.uninstall()
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main())
 
 
 def why(registry, task) -> tuple[_why.Chain, str]:
@@ -745,41 +747,29 @@ def test_why_on_uvloops_loop_finds_the_deadlock_the_leak_and_the_io():
     async def reads(stream):
         await stream.read(1)
 
-    async def main():
-        registry = TaskRegistry(asyncio.get_running_loop(), history_size=50)
-        registry.install()
-        undo = _holders.install()
+    async def scenario(registry):
         kept = []
-        try:
-            locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
-            one = asyncio.create_task(transfer(locks, "alice", "bob"))
-            two = asyncio.create_task(transfer(locks, "bob", "alice"))
-            pool = asyncio.Lock()
-            leaker = asyncio.create_task(leaks(pool))
-            waiter = asyncio.create_task(waits(pool))
-            server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
-            port = server.sockets[0].getsockname()[1]
-            stream, writer = await asyncio.open_connection("127.0.0.1", port)
-            reader = asyncio.create_task(reads(stream))
-            await settle(0.05)
-            chain, text = why(registry, one)
-            assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}, text
-            assert f"holds lock locks['alice'] (taken at {here(transfer, '# FIRST')})" in text, text
-            chain, text = why(registry, waiter)
-            assert chain.cause.kind == "leak" and "raised ValueError: gave up" in text, text
-            chain, text = why(registry, reader)
-            assert chain.cause.kind == "io" and f"127.0.0.1:{port}" in text, text
-            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
-            leaker.exception()  # looked at: no report of it at the end
-            writer.close()
-            server.close()
-        finally:
-            for task in registry.pending():
-                if task is not asyncio.current_task():
-                    task.cancel()
-            await asyncio.sleep(0.01)
-            undo()
-            registry.uninstall()
+        locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
+        one = asyncio.create_task(transfer(locks, "alice", "bob"))
+        two = asyncio.create_task(transfer(locks, "bob", "alice"))
+        pool = asyncio.Lock()
+        leaker = asyncio.create_task(leaks(pool))
+        waiter = asyncio.create_task(waits(pool))
+        server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader = asyncio.create_task(reads(stream))
+        await settle(0.05)
+        chain, text = why(registry, one)
+        assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}, text
+        assert f"holds lock locks['alice'] (taken at {here(transfer, '# FIRST')})" in text, text
+        chain, text = why(registry, waiter)
+        assert chain.cause.kind == "leak" and "raised ValueError: gave up" in text, text
+        chain, text = why(registry, reader)
+        assert chain.cause.kind == "io" and f"127.0.0.1:{port}" in text, text
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        leaker.exception()  # looked at: no report of it at the end
+        writer.close()
+        server.close()
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
+    run_scenario(scenario, loop_factory=uvloop.new_event_loop)

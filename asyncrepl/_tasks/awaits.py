@@ -316,12 +316,12 @@ def _innermost_outside_asyncio(frames) -> int:
 _PRIMITIVES = (asyncio.Lock, asyncio.Semaphore, asyncio.Event, asyncio.Condition, asyncio.Queue, asyncio.Barrier)
 
 
-
 def queue_fill(queue: asyncio.Queue) -> str:
     """How full *queue* is, in words: ``2 of 10 items``, ``0 items, unbounded``."""
     size, most = queue.qsize(), queue.maxsize
     items = "item" if (most if most > 0 else size) == 1 else "items"
     return f"{size} of {most} {items}" if most > 0 else f"{size} {items}, unbounded"
+
 
 def _primitive_wait(frames, index: int) -> str | None:
     """What a task waits on in asyncio's synchronization primitives and queues,
