@@ -20,6 +20,7 @@ import asyncio
 import contextvars
 import linecache
 import logging
+import math
 import os
 import sys
 import threading
@@ -39,6 +40,7 @@ from ._tasks.code import _kind_of_code
 __all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 
 _SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
+_HAND_OVER_AT_MOST = 0.002  # seconds the loop's thread waits for the watcher to take the GIL
 _DEBUGGER_FILES = frozenset(
     os.path.normcase(os.path.join(os.path.dirname(os.__file__), name)) for name in ("bdb.py", "pdb.py")
 )
@@ -152,6 +154,10 @@ class _SelectorProbe:
         self.idle_since = self.busy_since
         self.waiting = True  # in select(), or the loop is not running
         self.busy = threading.Event()  # set when an iteration starts and the watcher sleeps
+        # The GIL handed to the watcher (see hand_over): when it wakes, and set once it runs.
+        self.watcher_wakes = math.inf
+        self.watcher_runs = threading.Event()
+        self.watcher_runs.set()
         self.stop_after: asyncio.Future | None = None  # see stop_loop_after()
         self.installed = False
         self._stop_loop = type(loop).stop.__get__(loop)  # the loop's own, past any stand-in
@@ -181,6 +187,8 @@ class _SelectorProbe:
 
     def select(self, timeout=None):
         now = time.monotonic()
+        if now >= self.watcher_wakes:
+            self.hand_over()
         if not self.waiting:
             self.waiting, self.idle_since = True, now
             self.on_iteration(self.busy_since, now)
@@ -196,7 +204,32 @@ class _SelectorProbe:
             self.iteration += 1
             self.waiting = False
             if not self.busy.is_set():
+                self.watcher_wakes = self.busy_since
                 self.busy.set()
+
+    def hand_over(self) -> None:
+        """Let the watcher, which has woken and waits for the GIL, have it now.
+
+        A thread waiting for the GIL is woken each time the holder releases
+        it, and goes back to sleep when the holder has taken it again first,
+        with its 5 ms until it may ask for a switch starting over: a loop that
+        releases the GIL in every ``select`` (every iteration) keeps it waiting
+        for as long as it stays busy, and pays a futile wakeup each time (35 us
+        of a 200 us cell).  So the loop's thread waits here, without the GIL,
+        until the watcher says it runs (a few microseconds, once per look).
+        """
+        self.watcher_wakes = math.inf
+        self.watcher_runs.wait(_HAND_OVER_AT_MOST)
+
+    def napping(self, until: float) -> None:
+        """The watcher (with the GIL) sleeps until *until* (monotonic) or until woken."""
+        self.watcher_runs.clear()
+        self.watcher_wakes = until
+
+    def woke(self) -> None:
+        """The watcher has the GIL again."""
+        self.watcher_wakes = math.inf
+        self.watcher_runs.set()
 
     def wake(self) -> None:
         self.busy.set()
@@ -214,12 +247,21 @@ class _SelectorProbe:
             self.busy_since = time.monotonic()
 
     def wait_busy(self, stop: threading.Event) -> None:
-        """Return once an iteration is running (or *stop* is set)."""
-        while not stop.is_set():
-            self.busy.clear()
-            if not self.waiting and self.loop.is_running():
-                return
-            self.busy.wait()  # LoopMonitor.stop() sets it too
+        """Return once an iteration runs or has started since this was called
+        (or *stop* is set)."""
+        self.busy.clear()
+        if stop.is_set() or (not self.waiting and self.loop.is_running()):
+            return
+        self.napping(math.inf)
+        self.busy.wait()  # LoopMonitor.stop() sets it too
+        self.woke()
+
+    def nap(self, stop: threading.Event, seconds: float) -> bool:
+        """The watcher sleeps *seconds* (True: *stop* was set)."""
+        self.napping(time.monotonic() + seconds)
+        stopped = stop.wait(seconds)
+        self.woke()
+        return stopped
 
     def __getattr__(self, name):
         return getattr(self.selector, name)
@@ -278,6 +320,12 @@ class _HeartbeatProbe:
 
     def wake(self) -> None:
         pass  # wait_busy polls
+
+    def nap(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(seconds)
+
+    def woke(self) -> None:
+        pass
 
     def wait_busy(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):
@@ -436,6 +484,7 @@ class LoopMonitor:
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
+        self.probe.woke()  # the loop's thread no longer hands the GIL over
 
     def paused(self) -> None:
         """Tell the monitor the loop stopped running (its runner returned)."""
@@ -497,13 +546,28 @@ class LoopMonitor:
         while not stop.is_set():
             self._home.wait()
             probe.wait_busy(stop)
-            if stop.is_set():
+            if not self._watch_while_active():
                 return
-            number, since = probe.iteration, probe.busy_since
-            if stop.wait(max(0.0, since + self.grace - time.monotonic())):
-                return
-            if probe.iteration == number and not probe.waiting and self.loop.is_running():
+
+    def _watch_while_active(self) -> bool:
+        """Look at the loop every *grace* seconds while it runs iterations, and
+        sample one that has run that long; return once the loop stayed idle
+        (or stopped) for a whole *grace* (False: the monitor stops).
+
+        The probe wakes this thread only at the first iteration after such an
+        idle spell (see ``_SelectorProbe.hand_over`` for what a wakeup costs).
+        """
+        probe, stop, loop = self.probe, self._stop, self.loop
+        while self._home.is_set() and not stop.is_set():
+            number, since, waiting = probe.iteration, probe.busy_since, probe.waiting
+            if not waiting and loop.is_running() and time.monotonic() - since >= self.grace:
                 self._sample(number, since)
+                continue
+            if probe.nap(stop, self.grace):
+                return False
+            if waiting and probe.iteration == number and probe.waiting:
+                return True  # idle throughout: sleep until the next iteration starts
+        return not stop.is_set()
 
     def _sample(self, number: int, since: float) -> None:
         """Sample the iteration running now until it ends; the loop's thread
@@ -528,7 +592,7 @@ class LoopMonitor:
             if self.sampled and step is not None:
                 self.sampled(iteration.holds[-1])
             del frame, task, step
-            self._stop.wait(_SAMPLE_EVERY)
+            probe.nap(self._stop, _SAMPLE_EVERY)
 
     def _iteration_ended(self, start: float, end: float) -> None:
         """Called by the probe on the loop's thread at the end of each busy stretch."""
