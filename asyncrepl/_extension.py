@@ -43,9 +43,8 @@ class Extension:
             undo.callback(ipython.remove_if_present, shell.configurables, self.settings)
             ipython.set_trait(undo, shell, "autoawait", True)
             rewrite = LoopEntryRewrite(shell.user_ns, AWAITED_MAGICS)
+            rewrite.ast_pass = ipython.switchable_ast_transformers(undo, shell, [TypedLines(rewrite.typed), StatementsAsTasks()])
             ipython.add_input_transformer(undo, shell, rewrite)
-            ipython.add_ast_transformer(undo, shell, TypedLines(rewrite.typed))
-            ipython.add_ast_transformer(undo, shell, StatementsAsTasks())
             ipython.set_custom_exc(
                 undo,
                 shell,

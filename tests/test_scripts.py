@@ -1,6 +1,7 @@
 """Loop management written for scripts, in the in-process shell: each pattern
 does what the same code does as a script, and the REPL's loop survives it."""
 
+import ast
 import gc
 import signal
 import sys
@@ -249,6 +250,31 @@ def test_a_failing_main_is_shown_once_at_the_users_line(ip, capsys):
     # The traceback shows the line as typed, not asyncrepl's rewrite of it.
     assert "----> 3 asyncio.run(boom())" in out
     assert "_entry" not in out and not asyncrepl_frames_in(out)
+
+
+def test_a_cell_that_never_awaits_runs_with_only_the_users_own_ast_transformers(ip, capsys):
+    # IPython runs ast.fix_missing_locations over every cell once any AST
+    # transformer is registered: asyncrepl's are there only for the cells
+    # that need them, and the user's own stays and runs for every cell.
+    class Doubles(ast.NodeTransformer):
+        def visit_Constant(self, node):
+            return ast.Constant(node.value * 2) if type(node.value) is int else node
+
+    mine = Doubles()
+    ip.ast_transformers.append(mine)
+    try:
+        result, out, err = run(ip, capsys, "x = 21")
+        assert result.success and ip.user_ns["x"] == 42
+        assert ip.ast_transformers == [mine]
+        # An awaiting cell with a rewritten line gets them back: the line as typed in its traceback.
+        result, out, err = run(ip, capsys, "async def boom():\n    raise ValueError('boom')\nasyncio.run(boom())")
+        assert "----> 3 asyncio.run(boom())" in out and "_entry" not in out
+        result, out, err = run(ip, capsys, "y = await asyncio.sleep(0, 5)")
+        assert result.success and ip.user_ns["y"] == 10
+        result, out, err = run(ip, capsys, "z = 1")
+        assert ip.user_ns["z"] == 2 and ip.ast_transformers == [mine]
+    finally:
+        ip.ast_transformers.remove(mine)
 
 
 def test_a_never_retrieved_task_exception_is_reported_inside_its_cell(ip, capsys):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import sys
 from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
-    "add_ast_transformer",
     "add_input_transformer",
     "cell_namer",
     "is_kernel_shell",
@@ -24,6 +24,7 @@ __all__ = [
     "running_cell_number",
     "set_custom_exc",
     "set_trait",
+    "switchable_ast_transformers",
 ]
 
 
@@ -74,9 +75,24 @@ def add_input_transformer(undo: ExitStack, shell, transformer) -> None:
     undo.callback(remove_if_present, shell.input_transformers_post, transformer)
 
 
-def add_ast_transformer(undo: ExitStack, shell, transformer) -> None:
-    shell.ast_transformers.append(transformer)
-    undo.callback(remove_if_present, shell.ast_transformers, transformer)
+def switchable_ast_transformers(undo: ExitStack, shell, transformers: list) -> Callable[[bool], None]:
+    """A switch that puts *transformers* in the shell's AST transformers (at
+    the end, in order) or takes them out: IPython runs
+    ``ast.fix_missing_locations`` over every cell's tree as soon as the list
+    holds one, so they are there only for the cells that need them."""
+
+    def switch(on: bool) -> None:
+        listed = shell.ast_transformers
+        for transformer in transformers:
+            present = any(each is transformer for each in listed)
+            if on and not present:
+                listed.append(transformer)
+            elif not on and present:
+                remove_if_present(listed, transformer)
+
+    for transformer in transformers:
+        undo.callback(remove_if_present, shell.ast_transformers, transformer)
+    return switch
 
 
 def set_custom_exc(undo: ExitStack, shell, types: tuple, make_handler) -> None:
