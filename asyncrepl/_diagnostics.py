@@ -263,7 +263,7 @@ class UnawaitedCoroutines:
         value or in a variable it assigned."""
         if not self.enabled:
             return
-        if not unstarted(value) and not _holds_coroutine(namespace):
+        if not unstarted(value) and not _names_a_coroutine(source, namespace):
             return  # nothing to say, whatever the cell assigned: no need to parse it
         try:
             body = ast.parse(source).body
@@ -321,14 +321,16 @@ def unstarted(value) -> bool:
     return inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == inspect.CORO_CREATED
 
 
-def _holds_coroutine(namespace: dict) -> bool:
-    """Whether any value in *namespace* is a coroutine (a quick look, done
-    after every cell, before the cell is parsed to see what it assigned)."""
-    coroutine = types.CoroutineType
-    try:
-        return any(type(value) is coroutine for value in namespace.values())
-    except RuntimeError:  # changed size: another thread assigns
-        return True
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _names_a_coroutine(source: str, namespace: dict) -> bool:
+    """Whether a word of *source* names a coroutine in *namespace* (a quick
+    look, done after every cell, before the cell is parsed to see what it
+    assigned; as long as the cell, where a look at every value in the
+    namespace grew with every cell: IPython keeps each cell's input there)."""
+    coroutine, get = types.CoroutineType, namespace.get
+    return any(type(get(word)) is coroutine for word in set(_WORD.findall(source)))
 
 
 # -- failed tasks ------------------------------------------------------------------------------

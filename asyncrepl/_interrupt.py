@@ -107,7 +107,7 @@ class Interrupter:
                 signal.default_int_handler(signum, frame)  # IPython's own code: as plain IPython
             return
         task = asyncio.current_task(loop)
-        if task is not None and self.cells.runs_cell_code(task):
+        if self.cells.runs_cell_code(task):
             raise KeyboardInterrupt  # the cell's own code, as plain Python (see without_handler_frames)
         if in_debugger(frame):
             signal.default_int_handler(signum, frame)  # pdb's prompt: pdb says --KeyboardInterrupt--

@@ -159,6 +159,7 @@ class _SelectorProbe:
         self.watcher_runs = threading.Event()
         self.watcher_runs.set()
         self.stop_after: asyncio.Future | None = None  # see stop_loop_after()
+        self.inline: Callable[[], None] | None = None  # see run_inline()
         self.installed = False
         self._stop_loop = type(loop).stop.__get__(loop)  # the loop's own, past any stand-in
 
@@ -189,6 +190,14 @@ class _SelectorProbe:
         now = time.monotonic()
         if now >= self.watcher_wakes:
             self.hand_over()
+        if self.inline is not None:
+            # One busy stretch: the step, then what it made ready.
+            step, self.inline = self.inline, None
+            self._stop_loop()  # after this iteration, as stop_loop_after would
+            if self.waiting:
+                self._iteration_started()
+            step()
+            return self.selector.select(0)
         if not self.waiting:
             self.waiting, self.idle_since = True, now
             self.on_iteration(self.busy_since, now)
@@ -200,12 +209,24 @@ class _SelectorProbe:
         try:
             return self.selector.select(timeout)
         finally:
-            self.busy_since = time.monotonic()
-            self.iteration += 1
-            self.waiting = False
-            if not self.busy.is_set():
-                self.watcher_wakes = self.busy_since
-                self.busy.set()
+            self._iteration_started()
+
+    def _iteration_started(self) -> None:
+        self.busy_since = time.monotonic()
+        self.iteration += 1
+        self.waiting = False
+        if not self.busy.is_set():
+            self.watcher_wakes = self.busy_since
+            self.busy.set()
+
+    def run_inline(self, step: Callable[[], None]) -> None:
+        """Run *step* at the start of the loop's next iteration, with the loop
+        running, and stop the loop after that iteration: a cell that never
+        awaits runs so, without a task (see ``CellRunner``).  *step* must not
+        raise.  It is not a step (no task or callback runs it): it is never
+        reported as holding the loop."""
+        self.inline = step
+
 
     def hand_over(self) -> None:
         """Let the watcher, which has woken and waits for the GIL, have it now.
@@ -511,6 +532,15 @@ class LoopMonitor:
             return False
         probe.stop_loop_after(future)
         return True
+
+    def can_run_inline(self) -> bool:
+        """Whether :meth:`run_inline` can run a step (a loop with a selector,
+        the probe installed)."""
+        return isinstance(self.probe, _SelectorProbe) and self.probe.installed
+
+    def run_inline(self, step: Callable[[], None] | None) -> None:
+        """See :meth:`_SelectorProbe.run_inline` (None: no longer)."""
+        self.probe.run_inline(step)
 
     @contextmanager
     def elsewhere(self):

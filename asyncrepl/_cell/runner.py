@@ -9,9 +9,13 @@ its own loop, which always runs.)
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
+from .._hosts import ipython
 from .._render.reports import report
 from .outcome import cell_stopped
+from .statements import cell as resumed
+from .transform import may_await
 
 __all__ = ["CellRunner", "escaped"]
 
@@ -61,19 +65,85 @@ class CellRunner:
         with interrupter.routed("outside_loop", outside_loop):
             try:
                 name = f"In [{self.cell_number()}]"
-                task = session.create_own_task(coro, name=name)
+                if self._runs_inline(coro):
+                    cell = cells.begin(None, name, inline=True)
+                    if pressed:
+                        coro.close()
+                        raise cell_stopped(cells.interrupt_name, None)
+                    task = self._run_inline(coro, cell)
+                    if task is None:
+                        result, cell.result = cell.result, None  # %reset and %xdel can free it
+                        return result
+                else:
+                    task = session.create_own_task(coro, name=name)
+                    cell = cells.begin(task, name)
+                    if pressed:
+                        cells.interrupt()
                 stopping = session.monitor.stop_loop_after(task)
                 if not stopping:
                     task.add_done_callback(self._stop_once_done)
-                cell = cells.begin(task, name)
-                if pressed:
-                    cells.interrupt()
                 return self._run(task, cell)
             finally:
                 if stopping:
                     session.monitor.stop_loop_after(None)
                 if cell is not None:
                     cells.end(cell)
+
+    def _runs_inline(self, coro) -> bool:
+        """Whether the cell never awaits at its top level (plain IPython runs
+        such a cell with no loop at all), and the loop monitor can run it."""
+        source = ipython.cell_source(coro)
+        return source is not None and not may_await(source) and self.session.monitor.can_run_inline()
+
+    def _run_inline(self, coro, cell):
+        """Run a cell that never awaits inside one iteration of the loop, at
+        its start, with the loop running and no task (a task, and the two
+        iterations it takes, were most of what a trivial cell cost); the tasks
+        it starts take their first step in that same iteration, as they did
+        after a cell's task.  The cell's result (or error) is left in
+        ``cell.result``; None, or, should the cell await after all (an input
+        transformer of another's added an ``await``), the task it goes on in.
+        """
+        session, loop = self.session, self.loop
+        # As a task would run it: what it sets in context variables stays in the cell.
+        context = contextvars.copy_context()
+        moved: list[asyncio.Task] = []
+
+        def step() -> None:
+            cell.running_inline = True
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration as done:
+                cell.result = done.value
+            except BaseException as error:  # IPython catches the cell's own: this is its own
+                cell.error = error
+            else:
+                moved.append(session.create_own_task(resumed(coro, yielded), name=cell.name, context=context))
+            finally:
+                cell.running_inline = False
+                cell.ran_inline = True
+
+        session.monitor.run_inline(step)
+        try:
+            loop.run_forever()  # one iteration: the cell's code, then what became ready
+        except (KeyboardInterrupt, SystemExit) as error:
+            if cell.ran_inline:
+                escaped(error)  # a callback's, after the cell: the REPL goes on
+            else:  # Ctrl-C as the loop started, before the cell's code
+                coro.close()
+                raise cell_stopped(session.cells.interrupt_name, None) from None
+        finally:
+            session.monitor.run_inline(None)
+            session.monitor.paused()
+        if not cell.ran_inline:  # the loop stopped before its first select (never seen): as a task
+            moved.append(session.create_own_task(coro, name=cell.name, context=context))
+        if cell.error is not None:
+            error, cell.error = cell.error, None
+            raise error
+        if moved:
+            cell.task, cell.inline = moved[0], False
+            return moved[0]
+        return None
 
     def _run(self, task, cell):
         session, loop = self.session, self.loop

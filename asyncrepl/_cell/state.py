@@ -42,6 +42,11 @@ class Cell:
 
     name: str | None  # "In [7]"; None until known (see Cells.name_of)
     task: asyncio.Task | None  # the task running the cell's code
+    inline: bool = False  # it never awaits: its code runs inside one loop iteration, without a task (see runner)
+    running_inline: bool = False  # its code runs inline now
+    ran_inline: bool = False  # its code ran inline, and has ended
+    result: object = None  # what its code returned or raised, when it ran inline
+    error: BaseException | None = None
     statement: Statement | None = None  # the statement the cell awaits now, if any
     stopped_by: str | None = None  # "Ctrl-C", "Interrupt", or "timeout": the cell is being cancelled
     waited_at: str | None = None  # where the cell was waiting when it was cancelled
@@ -49,8 +54,17 @@ class Cell:
     shown: BaseException | None = None  # what the cell showed as its error, if asyncrepl showed it
 
     def runs(self, task: asyncio.Task | None) -> bool:
-        """Whether *task* runs the cell's own code."""
-        return task is not None and task is self.task
+        """Whether *task* runs the cell's own code (None: no task runs, and
+        the code running is the cell's, if it runs inline now)."""
+        if task is None:
+            return self.running_inline
+        return task is self.task
+
+    def code_done(self) -> bool:
+        """Whether the cell's own code has ended (what it started may run on)."""
+        if self.task is not None:
+            return self.task.done()
+        return self.ran_inline
 
     def awaiting(self) -> Statement | None:
         """The statement the cell awaits now, unless it has ended."""
@@ -84,8 +98,8 @@ class Cells:
     def current(self) -> Cell | None:
         return self._running[-1] if self._running else None
 
-    def begin(self, task: asyncio.Task | None, name: str | None = None) -> Cell:
-        cell = Cell(name, task)
+    def begin(self, task: asyncio.Task | None, name: str | None = None, inline: bool = False) -> Cell:
+        cell = Cell(name, task, inline=inline)
         self._running.append(cell)
         return cell
 

@@ -33,12 +33,20 @@ from collections.abc import Callable
 from .._rewrite import rewrite_cell
 from .statements import keep_statement
 
-__all__ = ["HELPER", "LoopEntryRewrite", "StatementsAsTasks", "TypedLines", "awaits_at_top_level"]
+__all__ = ["HELPER", "LoopEntryRewrite", "StatementsAsTasks", "TypedLines", "awaits_at_top_level", "may_await"]
 
 #: What rewritten code calls: the stand-ins of the session whose loop runs it.
 HELPER = "__import__('asyncrepl')._entry"
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
+_AWAIT_WORDS = re.compile(r"\b(?:await|async)\b")
+
+
+def may_await(source: str) -> bool:
+    """Whether *source* may await at its top level: ``await``, ``async for``,
+    ``async with`` and async comprehensions all need one of the two words (a
+    false alarm, ``async def`` or a word in a string, only costs the look)."""
+    return _AWAIT_WORDS.search(source) is not None
 
 
 class LoopEntryRewrite:
@@ -104,7 +112,7 @@ def needs_ast_pass(lines: list[str], typed: dict) -> bool:
     """Whether a cell (its lines as IPython will parse them) needs asyncrepl's
     AST transformers: lines were rewritten, or it may await (a word is enough:
     a false alarm costs only the look for awaits)."""
-    return bool(typed) or any("await" in line or "async" in line for line in lines)
+    return bool(typed) or may_await("".join(lines))
 
 
 class TypedLines(ast.NodeTransformer):

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "add_input_transformer",
     "cell_namer",
+    "cell_source",
     "is_kernel_shell",
     "on_event",
     "registered_magics",
@@ -46,6 +47,21 @@ def running_cell_number(shell) -> int:
     result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     number = getattr(result, "execution_count", None)
     return number if isinstance(number, int) else max(0, shell.execution_count - 1)
+
+
+def cell_source(coro) -> str | None:
+    """The code of the cell that *coro* (IPython's ``run_cell_async(...)``,
+    not started yet) will run, as transformed; None if it cannot be told.
+
+    PRIVATE (IPython 8.25-9.18): ``run_cell_async``'s ``transformed_cell``
+    argument, read from the unstarted coroutine's frame; the cell runner gets
+    only the coroutine.
+    """
+    frame = getattr(coro, "cr_frame", None)
+    if frame is None or frame.f_code.co_name != "run_cell_async":
+        return None
+    source = frame.f_locals.get("transformed_cell")
+    return source if isinstance(source, str) else None
 
 
 def remove_if_present(items: list, item: Any) -> None:

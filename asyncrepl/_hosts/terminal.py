@@ -498,7 +498,7 @@ class StatusBar:
 
     def _between_cell_and_prompt(self) -> bool:
         cell = self.cells.current if self.cells is not None else None
-        return cell is not None and cell.task is not None and cell.task.done()
+        return cell is not None and cell.code_done()
 
     def _mark_the_cursors_line(self, text: str) -> None:
         """The mark on the line the next prompt will take (the cell's output ended before it)."""
