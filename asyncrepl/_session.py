@@ -119,7 +119,7 @@ class Session:
 
     def create_own_task(self, coro, *, name: str | None = None) -> asyncio.Task:
         """A task of asyncrepl's own (a cell's): never the user's."""
-        return self.registry.create_own_task(coro, name=name)
+        return self.registry.create_own_task(coro, name=name, site=False)
 
     # -- settings -----------------------------------------------------------------------------
 

@@ -63,7 +63,10 @@ def compile_statement(key: int, frame) -> tuple:
     except KeyError:
         raise RuntimeError(f"asyncrepl lost statement {key} of this cell; run the cell again") from None
     flags = frame.f_code.co_flags & _FUTURE_FLAGS | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    code = compile(node, frame.f_code.co_filename, mode, flags, dont_inherit=True)
+    try:
+        code = compile(node, frame.f_code.co_filename, mode, flags, dont_inherit=True)
+    except (TypeError, ValueError):  # a node without its place (made by another AST transformer)
+        code = compile(ast.fix_missing_locations(node), frame.f_code.co_filename, mode, flags, dont_inherit=True)
     first = node.body if mode == "eval" else node.body[0]
     return eval(code, frame.f_globals, frame.f_locals), first.lineno
 

@@ -172,6 +172,11 @@ class Views:
     def __init__(self, cell_namer: CellNamer | None = None):
         self.cell_namer = cell_namer
 
+    def _created_at(self, row: TaskRow) -> str:
+        if row.created_at is None and row.machinery:
+            return "the REPL"  # a cell's task: no creation site is looked for
+        return self.place(row.created_at, with_source=False)
+
     def place(self, where: Link | Site | None, with_source: bool = True) -> str:
         if where is None:
             return "?"
@@ -192,7 +197,7 @@ class Views:
                 self.place(row.suspended_at),
                 row.waits_on,
                 format_age(row.age),
-                self.place(row.created_at, with_source=False),
+                self._created_at(row),
             ]
             for row in rows
         ]
@@ -255,7 +260,12 @@ class Views:
         lines.extend(f"  {link.function}()  {self.place(link)}" for link in chain)
         if not chain:
             lines.append("  (not started yet)")
-        lines.append("created at, innermost first:" if created_at else "created at: unknown (before asyncrepl was loaded)")
+        if created_at:
+            lines.append("created at, innermost first:")
+        elif row.machinery:
+            lines.append("created at: by the REPL")
+        else:
+            lines.append("created at: unknown (before asyncrepl was loaded)")
         lines.extend(f"  {site.function}  {self.place(site)}" for site in created_at)
         if awaited_by:
             lines.append("awaited by: " + ", ".join(self.task_label(waiter) for waiter in awaited_by))

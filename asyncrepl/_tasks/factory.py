@@ -187,7 +187,9 @@ class TaskFactory:
         return task
 
 
-    def create_own_task(self, coro, *, name: str | None = None, context: contextvars.Context | None = None, frame=None) -> asyncio.Task:
+    def create_own_task(
+        self, coro, *, name: str | None = None, context: contextvars.Context | None = None, frame=None, site: bool = True
+    ) -> asyncio.Task:
         """A task of asyncrepl's own, running *coro* on the loop (as
         ``loop.create_task`` would, but never through a task factory the user set).
 
@@ -198,8 +200,11 @@ class TaskFactory:
         (a cell's task, before ``run_until_complete``), it is made with debug
         mode paused: debug mode's "created at" stack of every task is most of
         what a trivial cell costs, and of no use for the REPL's own task.
+        *site* False: no creation site is looked for (a cell's task: the
+        REPL's code, or whoever runs the shell, made it).
         """
-        info = TaskInfo(self.registry._new_id(True), self.registry.clock(), _creation_frames(frame or sys._getframe(1)), own=True)
+        frames = _creation_frames(frame or sys._getframe(1)) if site else ()
+        info = TaskInfo(self.registry._new_id(True), self.registry.clock(), frames, own=True)
         info.coro = coro
         kwargs: dict = {} if context is None else {"context": context}
         if name is not None:

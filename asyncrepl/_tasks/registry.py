@@ -76,9 +76,11 @@ class TaskRegistry:
         """See :meth:`TaskFactory.adopt_task_factory`."""
         return self.factory.adopt_task_factory()
 
-    def create_own_task(self, coro, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task:
+    def create_own_task(
+        self, coro, *, name: str | None = None, context: contextvars.Context | None = None, site: bool = True
+    ) -> asyncio.Task:
         """See :meth:`TaskFactory.create_own_task`."""
-        return self.factory.create_own_task(coro, name=name, context=context, frame=sys._getframe(1))
+        return self.factory.create_own_task(coro, name=name, context=context, frame=sys._getframe(1), site=site)
 
     def _new_id(self, own: bool) -> int | str:
         if own:
