@@ -57,7 +57,7 @@ def test_table_lists_user_tasks_with_ids_places_and_waits(ip, capsys, monkeypatc
     assert re.search(r"In \[\d+\] line 3: await asyncio\.sleep\(n\)", mid)
     assert "sleep, 49." in mid and re.search(r"In \[\d+\] line 2\s*$", mid)  # created on line 2 of that cell
     assert "run_cell_async" not in out  # IPython's own task is hidden...
-    _, out = run(ip, capsys, "%tasks --all")
+    _, out = run(ip, capsys, "await asyncio.sleep(0)\n%tasks --all")  # (an awaiting cell runs as a task)
     assert "InteractiveShell.run_cell_async()" in out and "* IPython's" in out  # ...unless asked
 
 
@@ -445,11 +445,14 @@ def test_timeit_async_and_cells_use_up_none_of_the_users_ids(ip, capsys):
     assert ids["second"] == ids["first"] + 1  # (before: 25 ids later)
     _, out = run(ip, capsys, "%tasks --done")
     assert "_one()" not in out  # (before: 20 rows of them)
-    run(ip, capsys, "_rows = %tasks --all -o")  # from a cell: its own task is pending
+    # From an awaiting cell: its own task is pending (a cell that never awaits runs without one).
+    run(ip, capsys, "await asyncio.sleep(0)\n_rows = %tasks --all -o")
     cells = [row for row in ip.user_ns["_rows"] if row.machinery]
     assert cells and all(re.fullmatch(r"r\d+", row.id) for row in cells)
-    _, out = run(ip, capsys, "%tasks --all")
-    assert re.search(r"^r\d+\*\s+In \[\d+\]\s+running", out, re.MULTILINE), out
+    _, out = run(ip, capsys, "await asyncio.sleep(0)\n%tasks --all")
+    assert re.search(r"^r\d+\*\s+In \[\d+\]\s+running.*the REPL$", out, re.MULTILINE), out
+    run(ip, capsys, "_rows = %tasks --all -o")
+    assert not any(row.name.startswith("In [") for row in ip.user_ns["_rows"])
 
 
 def test_two_tasks_of_one_name_every_magic_reads_it_the_same_way(ip, capsys):

@@ -93,9 +93,11 @@ def add_input_transformer(undo: ExitStack, shell, transformer) -> None:
 
 def switchable_ast_transformers(undo: ExitStack, shell, transformers: list) -> Callable[[bool], None]:
     """A switch that puts *transformers* in the shell's AST transformers (at
-    the end, in order) or takes them out: IPython runs
-    ``ast.fix_missing_locations`` over every cell's tree as soon as the list
-    holds one, so they are there only for the cells that need them."""
+    the end, in order) for the cell about to run, or keeps them out: IPython
+    runs ``ast.fix_missing_locations`` over every cell's tree as soon as the
+    list holds one, so they are there only for the cells that need them, and
+    taken out again as each cell ends (the list is the user's own between
+    cells)."""
 
     def switch(on: bool) -> None:
         listed = shell.ast_transformers
@@ -106,6 +108,7 @@ def switchable_ast_transformers(undo: ExitStack, shell, transformers: list) -> C
             elif not on and present:
                 remove_if_present(listed, transformer)
 
+    on_event(undo, shell, "post_run_cell", lambda result: switch(False))
     for transformer in transformers:
         undo.callback(remove_if_present, shell.ast_transformers, transformer)
     return switch
