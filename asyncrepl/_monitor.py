@@ -114,18 +114,26 @@ class _Iteration:
     number: int
     start: float
     holds: list[Hold] = field(default_factory=list)
+    between_steps: float | None = None  # the last sample that found no step running
 
     def sample(self, step, task, now: float, line, debugger: bool) -> None:
         last = self.holds[-1] if self.holds else None
-        if last is not None and last.step is step:
+        if last is not None and last.step is step and last.end is None:
             last.last_seen, last.samples = now, last.samples + 1
             last.line = line or last.line
             last.debugger = last.debugger or debugger
             return
-        if last is not None:
+        if last is not None and last.end is None:
             last.end = now
-        start = last.last_seen if last is not None else self.start
+        start = max(last.last_seen if last is not None else self.start, self.between_steps or self.start)
         self.holds.append(Hold(step, task, start, now, now, line=line, debugger=debugger))
+
+    def no_step(self, now: float) -> None:
+        """A sample found no step running (the loop's own code, or a cell's
+        code run inline): the step before has ended, the next starts later."""
+        self.between_steps = now
+        if self.holds and self.holds[-1].end is None:
+            self.holds[-1].end = now
 
     def close(self, end: float) -> None:
         if self.holds and self.holds[-1].end is None:
@@ -190,17 +198,14 @@ class _SelectorProbe:
         now = time.monotonic()
         if now >= self.watcher_wakes:
             self.hand_over()
-        if self.inline is not None:
-            # One busy stretch: the step, then what it made ready.
-            step, self.inline = self.inline, None
-            self._stop_loop()  # after this iteration, as stop_loop_after would
-            if self.waiting:
-                self._iteration_started()
-            step()
-            return self.selector.select(0)
         if not self.waiting:
             self.waiting, self.idle_since = True, now
             self.on_iteration(self.busy_since, now)
+        if self.inline is not None:
+            step, self.inline = self.inline, None
+            self._stop_loop()  # after this iteration, as stop_loop_after would
+            timeout = 0
+            self._busy_with(step)
         ending = self.stop_after
         if ending is not None and ending.done():
             self.stop_after = None
@@ -218,6 +223,17 @@ class _SelectorProbe:
         if not self.busy.is_set():
             self.watcher_wakes = self.busy_since
             self.busy.set()
+
+    def _busy_with(self, step: Callable[[], None]) -> None:
+        # A busy stretch (an iteration) of its own: what runs after it in
+        # this iteration is sampled and timed from its own start.
+        self._iteration_started()
+        try:
+            step()
+        finally:
+            now = time.monotonic()
+            self.waiting, self.idle_since = True, now
+            self.on_iteration(self.busy_since, now)
 
     def run_inline(self, step: Callable[[], None]) -> None:
         """Run *step* at the start of the loop's next iteration, with the loop
@@ -619,6 +635,8 @@ class LoopMonitor:
                     break  # it ended, or the loop's thread went elsewhere
                 if step is not None:
                     iteration.sample(step, task, now, _users_line(frame), in_debugger(frame))
+                else:
+                    iteration.no_step(now)
             if self.sampled and step is not None:
                 self.sampled(iteration.holds[-1])
             del frame, task, step

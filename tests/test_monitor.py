@@ -299,3 +299,32 @@ def test_current_lag_is_zero_while_the_loop_waits_and_grows_while_a_step_holds_i
     assert seen["waiting"] == 0.0
     assert 0.05 < seen["holding"] < 5  # about 0.1 s, with a generous bound
     assert stopped == 0.0 or stopped < 1
+
+
+def test_code_run_inline_is_never_reported_nor_counted_to_the_callback_after_it():
+    # A cell that never awaits runs inline, at the start of an iteration (no
+    # task, no callback): a 0.3 s cell, then a 20 ms callback it scheduled,
+    # must not make "a callback held the loop for 0.3 s".
+    seen = []
+    loop = asyncio.new_event_loop()
+    try:
+        monitor = LoopMonitor(loop, 0.1)
+        monitor.held.subscribe(seen.append)
+        monitor.start()
+        ran = []
+
+        def cell_code():
+            time.sleep(0.3)
+            loop.call_soon(time.sleep, 0.03)
+            ran.append(True)
+
+        assert monitor.can_run_inline()
+        monitor.run_inline(cell_code)
+        loop.run_forever()  # one iteration: the code, then the callback
+        monitor.paused()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        monitor.stop()
+    finally:
+        loop.close()
+    assert ran == [True]
+    assert seen == [], [(hold.who, hold.duration) for hold in seen]
