@@ -117,9 +117,9 @@ class Session:
 
     # -- tasks of asyncrepl's own -----------------------------------------------------------
 
-    def create_own_task(self, coro, *, name: str | None = None) -> asyncio.Task:
+    def create_own_task(self, coro, *, name: str | None = None, context=None) -> asyncio.Task:
         """A task of asyncrepl's own (a cell's): never the user's."""
-        return self.registry.create_own_task(coro, name=name, site=False)
+        return self.registry.create_own_task(coro, name=name, context=context, site=False)
 
     # -- settings -----------------------------------------------------------------------------
 

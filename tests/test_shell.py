@@ -50,6 +50,48 @@ def test_background_task_runs_during_a_plain_cell(shell, capsys):
     run(shell, capsys, "t.cancel()")
 
 
+def test_a_cell_that_never_awaits_runs_with_the_loop_running_and_no_task(shell, capsys):
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio, contextvars\nvar = contextvars.ContextVar('var', default='unset')")
+    run(shell, capsys, "started = []\nasync def note():\n    started.append(True)")
+    code = (
+        "loop = asyncio.get_running_loop()\n"
+        "print(asyncio.current_task())\n"
+        "t = asyncio.create_task(note())\n"
+        "_ = var.set('set in the cell')"
+    )
+    result, out, err = run(shell, capsys, code)
+    assert result.success and out == "None\n" and not err
+    # The task it started took its first step before the cell came back, as after a cell's task.
+    assert shell.user_ns["started"] == [True] and shell.user_ns["t"].done()
+    # What the cell set in a context variable stays in the cell, as in a task.
+    result, out, _ = run(shell, capsys, "print(var.get())")
+    assert out == "unset\n"
+
+
+def test_a_cell_an_ast_transformer_makes_await_still_runs_to_its_end(shell, capsys):
+    # asyncrepl reads a cell's text to see that it never awaits; another's AST
+    # transformer may add an await anyway: the cell goes on as a task.
+    import ast
+
+    class AwaitsFirst(ast.NodeTransformer):
+        def visit_Module(self, node):
+            slept = ast.parse("await asyncio.sleep(0.01)").body
+            node.body = slept + node.body
+            return node
+
+    load(shell, capsys)
+    run(shell, capsys, "import asyncio")
+    awaits_first = AwaitsFirst()
+    shell.ast_transformers.append(awaits_first)
+    try:
+        result, out, err = run(shell, capsys, "x = 6 * 7\nx")
+    finally:
+        shell.ast_transformers.remove(awaits_first)
+    assert result.success and result.result == 42, (out, err)
+    assert not err
+
+
 def test_asyncio_run_in_a_cell_runs_as_printed(shell, capsys):
     load(shell, capsys)
     run(shell, capsys, "import asyncio\nasync def main():\n    await asyncio.sleep(0.01)\n    print('hello from main')\n    return 'done'")
