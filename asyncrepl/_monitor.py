@@ -203,9 +203,12 @@ class _SelectorProbe:
             self.on_iteration(self.busy_since, now)
         if self.inline is not None:
             step, self.inline = self.inline, None
-            self._stop_loop()  # after this iteration, as stop_loop_after would
-            timeout = 0
             self._busy_with(step)
+            # After this iteration, as stop_loop_after would.  Asked after the
+            # step: on 3.13.0 a run_forever() of the user's that fails because
+            # the loop runs clears the loop's stop request (its cleanup runs).
+            self._stop_loop()
+            timeout = 0
         ending = self.stop_after
         if ending is not None and ending.done():
             self.stop_after = None

@@ -53,6 +53,10 @@ class Program:
         threading.Thread(target=self._read, daemon=True).start()
         first = self.expect("serving on ")
         self.url = first.split("serving on ", 1)[1].strip()
+        if "--serve" in args:
+            # serve() returns at once; its thread writes the connection file a
+            # moment later (on a loaded machine, after "serving on").
+            self.wait_for_connection_file()
 
     def _read(self) -> None:
         for line in self.process.stdout:
