@@ -53,7 +53,7 @@ def cell_source(coro) -> str | None:
     """The code of the cell that *coro* (IPython's ``run_cell_async(...)``,
     not started yet) will run, as transformed; None if it cannot be told.
 
-    PRIVATE (IPython 8.25-9.18): ``run_cell_async``'s ``transformed_cell``
+    PRIVATE (IPython 8.25-9.19): ``run_cell_async``'s ``transformed_cell``
     argument, read from the unstarted coroutine's frame; the cell runner gets
     only the coroutine.
     """
@@ -130,7 +130,7 @@ def set_custom_exc(undo: ExitStack, shell, types: tuple, make_handler) -> None:
 def show_lines(shell, error: BaseException, lines: list[str]) -> None:
     """Show *lines* as the error output of *error* (terminal or kernel).
 
-    PRIVATE (IPython 8.25-9.18): ``InteractiveShell._showtraceback``, which
+    PRIVATE (IPython 8.25-9.19): ``InteractiveShell._showtraceback``, which
     ipykernel overrides to send the error to the cell's output; the public
     ``showtraceback`` would format a traceback instead of these lines.
     """
@@ -141,7 +141,7 @@ def run_magic_as_script(undo: ExitStack, shell, script_mode) -> None:
     """``%run script.py`` runs the script as ``python script.py`` would: with
     no loop running, so its asyncio.run() (or loop of its own) runs as printed.
 
-    PRIVATE (IPython 8.25-9.18): the magics manager's ``magics['line']``
+    PRIVATE (IPython 8.25-9.19): the magics manager's ``magics['line']``
     table, where the wrapper takes %run's place; IPython 9.17+ registers
     %run lazily, and its manager's ``find`` imports it.
     """
@@ -166,7 +166,7 @@ def run_magic_as_script(undo: ExitStack, shell, script_mode) -> None:
 def registered_magics(shell, magics):
     """Register *magics*; on exit put back exactly the magics they displaced.
 
-    PRIVATE (IPython 8.25-9.18): IPython has no public way to unregister
+    PRIVATE (IPython 8.25-9.19): IPython has no public way to unregister
     magics; its manager keeps them in two dicts, ``magics['line'/'cell']``
     and ``registry``, and every Magics instance adds itself to
     ``shell.configurables``.
