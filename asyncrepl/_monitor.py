@@ -41,6 +41,10 @@ __all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 
 _SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
 _HAND_OVER_AT_MOST = 0.002  # seconds the loop's thread waits for the watcher to take the GIL
+# How long after the watcher wakes the loop's thread hands it the GIL, if it
+# has not had it yet: a loop that goes idle sooner (a request served) lets it
+# have it for free, and pays no wait.
+_HAND_OVER_AFTER = 0.001
 _DEBUGGER_FILES = frozenset(
     os.path.normcase(os.path.join(os.path.dirname(os.__file__), name)) for name in ("bdb.py", "pdb.py")
 )
@@ -162,8 +166,8 @@ class _SelectorProbe:
         self.idle_since = self.busy_since
         self.waiting = True  # in select(), or the loop is not running
         self.busy = threading.Event()  # set when an iteration starts and the watcher sleeps
-        # The GIL handed to the watcher (see hand_over): when it wakes, and set once it runs.
-        self.watcher_wakes = math.inf
+        # The GIL handed to the watcher (see hand_over): when to, and set once it runs.
+        self.hand_over_at = math.inf
         self.watcher_runs = threading.Event()
         self.watcher_runs.set()
         self.stop_after: asyncio.Future | None = None  # see stop_loop_after()
@@ -196,7 +200,7 @@ class _SelectorProbe:
 
     def select(self, timeout=None):
         now = time.monotonic()
-        if now >= self.watcher_wakes:
+        if now >= self.hand_over_at:
             self.hand_over()
         if not self.waiting:
             self.waiting, self.idle_since = True, now
@@ -224,7 +228,7 @@ class _SelectorProbe:
         self.iteration += 1
         self.waiting = False
         if not self.busy.is_set():
-            self.watcher_wakes = self.busy_since
+            self.hand_over_at = self.busy_since + _HAND_OVER_AFTER
             self.busy.set()
 
     def _busy_with(self, step: Callable[[], None]) -> None:
@@ -256,19 +260,21 @@ class _SelectorProbe:
         releases the GIL in every ``select`` (every iteration) keeps it waiting
         for as long as it stays busy, and pays a futile wakeup each time (35 us
         of a 200 us cell).  So the loop's thread waits here, without the GIL,
-        until the watcher says it runs (a few microseconds, once per look).
+        until the watcher says it runs (the time a thread takes to wake: tens
+        to a few hundred microseconds), once per look, and only if the loop
+        has stayed busy for a moment since the watcher woke.
         """
-        self.watcher_wakes = math.inf
+        self.hand_over_at = math.inf
         self.watcher_runs.wait(_HAND_OVER_AT_MOST)
 
     def napping(self, until: float) -> None:
         """The watcher (with the GIL) sleeps until *until* (monotonic) or until woken."""
         self.watcher_runs.clear()
-        self.watcher_wakes = until
+        self.hand_over_at = until + _HAND_OVER_AFTER
 
     def woke(self) -> None:
         """The watcher has the GIL again."""
-        self.watcher_wakes = math.inf
+        self.hand_over_at = math.inf
         self.watcher_runs.set()
 
     def wake(self) -> None:
