@@ -68,7 +68,8 @@ def ip(shell, capsys, monkeypatch, tmp_path):
     shell.run_cell("await asyncio.create_task(finished(), name='finished')", store_history=True)
     capsys.readouterr()
     yield shell
-    shell.run_cell("for task in globals().get('workers', []):\n    task.cancel()")
+    # Every worker any example made (an example may run WORKERS again): none outlives the test.
+    shell.run_cell("for task in asyncio.all_tasks():\n    if task.get_name().startswith('worker-'):\n        task.cancel()")
 
 
 def settings_of(ip) -> AsyncRepl:

@@ -130,10 +130,10 @@ def test_timing_magics_in_the_kernel(loaded):
     assert reply.results == ["(5, 3, 3)"] and reply.stdout == ""
     reply = loaded.execute("%time_async add_one(41)")
     assert reply.results == ["42"] and "Wall time:" in reply.stdout
-    reply = loaded.execute("%timeit_async boom()")
+    reply = loaded.execute("%timeit_async boom()", stop_on_error=False)
     assert reply.status == "error" and reply.error["ename"] == "ValueError"
     assert "per loop" not in reply.stdout
-    reply = loaded.execute("%timeit_async 1 + 1")
+    reply = loaded.execute("%timeit_async 1 + 1", stop_on_error=False)
     assert reply.status == "error"
     assert reply.stderr.strip() == "UsageError: '1 + 1' is not awaitable (it gives int); to time plain code use %timeit"
     assert value(loaded, "asyncio.get_running_loop().get_debug()") == "True"
@@ -159,7 +159,7 @@ def test_cancel_and_done_in_the_kernel(loaded):
     assert reply.status == "ok" and reply.stdout.startswith("cancelled: task ") and "'worker-1' (worker())" in reply.stdout
     reply = loaded.execute("%tasks --done")
     assert "cancelled" in reply.results[0] and "by %cancel" in reply.results[0]
-    reply = loaded.execute("%cancel nobody")
+    reply = loaded.execute("%cancel nobody", stop_on_error=False)
     assert reply.status == "error" and reply.stderr.strip() == "UsageError: no task matches 'nobody' (see %tasks)"
     assert value(loaded, "w.cancelled()") == "True"
 

@@ -435,6 +435,18 @@ def test_a_bare_debug_task_takes_the_last_failure_however_long_ago(ip, capsys, m
     run(ip, capsys, "f.exception()")
 
 
+def test_tasks_from_before_a_reload_keep_their_ids_and_new_ones_come_after(ip, capsys):
+    run(ip, capsys, "old = asyncio.create_task(leaf(10), name='old')")
+    ip.run_line_magic("reload_ext", "asyncrepl")
+    capsys.readouterr()
+    run(ip, capsys, "new = asyncio.create_task(leaf(10), name='new')")
+    ids = {row.name: row.id for row in ip.run_line_magic("tasks", "-o")}
+    assert ids["new"] > ids["old"], ids  # (before: both were task 1)
+    _, out = run(ip, capsys, f"%cancel {ids['new']}")
+    assert "'new'" in out and "'old'" not in out
+    run(ip, capsys, "old.cancel()")
+
+
 def test_timeit_async_and_cells_use_up_none_of_the_users_ids(ip, capsys):
     run(ip, capsys, "first = asyncio.create_task(leaf(10), name='first')")
     run(ip, capsys, "%timeit_async -c 5 -n 3 -r 1 asyncio.sleep(0)")

@@ -60,7 +60,18 @@ class TaskRegistry:
     def install(self) -> None:
         """Put the registry's task factory on the loop, around any factory already there."""
         self.factory.install()
-        for task in sorted(asyncio.all_tasks(self.loop), key=id):
+        tasks = sorted(asyncio.all_tasks(self.loop), key=id)
+        # Tasks a registry of before made (asyncrepl reloaded) keep their ids:
+        # new ones come after them, so that no two tasks share an id.
+        for task in tasks:
+            carried = getattr(task, "_asyncrepl_info", None)
+            if carried is None:
+                continue
+            if isinstance(carried.id, int):
+                self._next_id = max(self._next_id, carried.id + 1)
+            elif isinstance(carried.id, str) and carried.id[1:].isdigit():
+                self._next_own_id = max(self._next_own_id, int(carried.id[1:]) + 1)
+        for task in tasks:
             self.info(task)  # tasks from before: ids now, sites unknown
 
     def uninstall(self) -> None:
