@@ -37,6 +37,7 @@ import weakref
 from typing import NamedTuple
 
 from ._render.reports import report
+from ._rewrite import names_in
 from ._frames import CellNamer, code_location
 from ._tasks import TaskRegistry, in_a_pending_gather, outcome
 from ._tasks.code import _classify_file, _is_users
@@ -321,16 +322,13 @@ def unstarted(value) -> bool:
     return inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == inspect.CORO_CREATED
 
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
-
-
 def _names_a_coroutine(source: str, namespace: dict) -> bool:
     """Whether a word of *source* names a coroutine in *namespace* (a quick
     look, done after every cell, before the cell is parsed to see what it
     assigned; as long as the cell, where a look at every value in the
     namespace grew with every cell: IPython keeps each cell's input there)."""
     coroutine, get = types.CoroutineType, namespace.get
-    return any(type(get(word)) is coroutine for word in set(_WORD.findall(source)))
+    return any(type(get(name)) is coroutine for name in names_in(source))
 
 
 # -- failed tasks ------------------------------------------------------------------------------

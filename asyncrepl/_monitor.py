@@ -202,9 +202,7 @@ class _SelectorProbe:
         now = time.monotonic()
         if now >= self.hand_over_at:
             self.hand_over()
-        if not self.waiting:
-            self.waiting, self.idle_since = True, now
-            self.on_iteration(self.busy_since, now)
+        self._stretch_ended(now)
         if self.inline is not None:
             step, self.inline = self.inline, None
             self._busy_with(step)
@@ -231,6 +229,12 @@ class _SelectorProbe:
             self.hand_over_at = self.busy_since + _HAND_OVER_AFTER
             self.busy.set()
 
+    def _stretch_ended(self, now: float) -> None:
+        """The busy stretch in progress, if any, is over at *now*."""
+        if not self.waiting:
+            self.waiting, self.idle_since = True, now
+            self.on_iteration(self.busy_since, now)
+
     def _busy_with(self, step: Callable[[], None]) -> None:
         # A busy stretch (an iteration) of its own: what runs after it in
         # this iteration is sampled and timed from its own start.
@@ -238,9 +242,7 @@ class _SelectorProbe:
         try:
             step()
         finally:
-            now = time.monotonic()
-            self.waiting, self.idle_since = True, now
-            self.on_iteration(self.busy_since, now)
+            self._stretch_ended(time.monotonic())
 
     def run_inline(self, step: Callable[[], None]) -> None:
         """Run *step* at the start of the loop's next iteration, with the loop
@@ -249,7 +251,6 @@ class _SelectorProbe:
         raise.  It is not a step (no task or callback runs it): it is never
         reported as holding the loop."""
         self.inline = step
-
 
     def hand_over(self) -> None:
         """Let the watcher, which has woken and waits for the GIL, have it now.
@@ -282,10 +283,7 @@ class _SelectorProbe:
 
     def paused(self) -> None:
         """The loop stopped (run_forever returned): the iteration in progress is over."""
-        if not self.waiting:
-            now = time.monotonic()
-            self.waiting, self.idle_since = True, now
-            self.on_iteration(self.busy_since, now)
+        self._stretch_ended(time.monotonic())
 
     def resumed(self) -> None:
         """The iteration in progress counts as busy from now on."""

@@ -66,13 +66,11 @@ class CellRunner:
             try:
                 name = f"In [{self.cell_number()}]"
                 if self._runs_inline(coro):
-                    cell = cells.begin(None, name, inline=True)
+                    cell = cells.begin(None, name)
                     if pressed:
-                        coro.close()
-                        raise cell_stopped(cells.interrupt_name, None)
-                    task = self._run_inline(coro, cell)
+                        raise self._stopped_before_it_started(coro)
+                    task, result = self._run_inline(coro, cell)
                     if task is None:
-                        result, cell.result = cell.result, None  # %reset and %xdel can free it
                         return result
                 else:
                     task = session.create_own_task(coro, name=name)
@@ -100,25 +98,25 @@ class CellRunner:
         its start, with the loop running and no task (a task, and the two
         iterations it takes, were most of what a trivial cell cost); the tasks
         it starts take their first step in that same iteration, as they did
-        after a cell's task.  The cell's result (or error) is left in
-        ``cell.result``; None, or, should the cell await after all (an input
-        transformer of another's added an ``await``), the task it goes on in.
+        after a cell's task.  (None, the cell's result), or raises its error;
+        should the cell await after all (another's AST transformer added an
+        ``await``), (the task it goes on in, None).
         """
         session, loop = self.session, self.loop
         # As a task would run it: what it sets in context variables stays in the cell.
         context = contextvars.copy_context()
-        moved: list[asyncio.Task] = []
+        outcome: dict = {}  # "result", "error" or "moved", as the step ended
 
         def step() -> None:
             cell.running_inline = True
             try:
                 yielded = context.run(coro.send, None)
             except StopIteration as done:
-                cell.result = done.value
+                outcome["result"] = done.value
             except BaseException as error:  # IPython catches the cell's own: this is its own
-                cell.error = error
+                outcome["error"] = error
             else:
-                moved.append(session.create_own_task(resumed(coro, yielded), name=cell.name, context=context))
+                outcome["moved"] = session.create_own_task(resumed(coro, yielded), name=cell.name, context=context)
             finally:
                 cell.running_inline = False
                 cell.ran_inline = True
@@ -130,20 +128,23 @@ class CellRunner:
             if cell.ran_inline:
                 escaped(error)  # a callback's, after the cell: the REPL goes on
             else:  # Ctrl-C as the loop started, before the cell's code
-                coro.close()
-                raise cell_stopped(session.cells.interrupt_name, None) from None
+                raise self._stopped_before_it_started(coro) from None
         finally:
             session.monitor.run_inline(None)
             session.monitor.paused()
         if not cell.ran_inline:  # the loop stopped before its first select (never seen): as a task
-            moved.append(session.create_own_task(coro, name=cell.name, context=context))
-        if cell.error is not None:
-            error, cell.error = cell.error, None
-            raise error
-        if moved:
-            cell.task, cell.inline = moved[0], False
-            return moved[0]
-        return None
+            outcome["moved"] = session.create_own_task(coro, name=cell.name, context=context)
+        if "error" in outcome:
+            raise outcome.pop("error")
+        if "moved" in outcome:
+            cell.task = outcome["moved"]
+            return cell.task, None
+        return None, outcome["result"]
+
+    def _stopped_before_it_started(self, coro) -> KeyboardInterrupt:
+        """Ctrl-C before a cell's code ran: the cell is not run."""
+        coro.close()
+        return cell_stopped(self.session.cells.interrupt_name, None)
 
     def _run(self, task, cell):
         session, loop = self.session, self.loop

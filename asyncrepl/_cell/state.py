@@ -42,11 +42,9 @@ class Cell:
 
     name: str | None  # "In [7]"; None until known (see Cells.name_of)
     task: asyncio.Task | None  # the task running the cell's code
-    inline: bool = False  # it never awaits: its code runs inside one loop iteration, without a task (see runner)
+    # A cell that never awaits runs inline, inside one loop iteration, without a task (see runner):
     running_inline: bool = False  # its code runs inline now
     ran_inline: bool = False  # its code ran inline, and has ended
-    result: object = None  # what its code returned or raised, when it ran inline
-    error: BaseException | None = None
     statement: Statement | None = None  # the statement the cell awaits now, if any
     stopped_by: str | None = None  # "Ctrl-C", "Interrupt", or "timeout": the cell is being cancelled
     waited_at: str | None = None  # where the cell was waiting when it was cancelled
@@ -98,8 +96,8 @@ class Cells:
     def current(self) -> Cell | None:
         return self._running[-1] if self._running else None
 
-    def begin(self, task: asyncio.Task | None, name: str | None = None, inline: bool = False) -> Cell:
-        cell = Cell(name, task, inline=inline)
+    def begin(self, task: asyncio.Task | None, name: str | None = None) -> Cell:
+        cell = Cell(name, task)
         self._running.append(cell)
         return cell
 

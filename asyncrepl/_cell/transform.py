@@ -30,7 +30,7 @@ import linecache
 import re
 from collections.abc import Callable
 
-from .._rewrite import rewrite_cell
+from .._rewrite import names_in, rewrite_cell
 from .statements import keep_statement
 
 __all__ = ["HELPER", "LoopEntryRewrite", "StatementsAsTasks", "TypedLines", "awaits_at_top_level", "may_await"]
@@ -38,7 +38,6 @@ __all__ = ["HELPER", "LoopEntryRewrite", "StatementsAsTasks", "TypedLines", "awa
 #: What rewritten code calls: the stand-ins of the session whose loop runs it.
 HELPER = "__import__('asyncrepl')._entry"
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
 _AWAIT_WORDS = re.compile(r"\b(?:await|async)\b")
 
 
@@ -84,7 +83,7 @@ class LoopEntryRewrite:
         namespace = self.namespace
         # Only the names the cell mentions can be aliases of asyncio's (a scan
         # of the whole namespace would cost every cell as much as it holds).
-        for name in set(_WORD.findall(source)):
+        for name in names_in(source):
             value = namespace.get(name)
             if value is asyncio:
                 asyncio_names.append(name)
