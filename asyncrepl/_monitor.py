@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -102,9 +102,18 @@ class Hold:
     last_seen: float
     end: float | None = None
     samples: int = 1
-    line: tuple[str, int] | None = None
+    line: tuple[str, int] | None = None  # the user's line most samples found running
     debugger: bool = False
     who: str = ""  # how the REPL names the task (or "a callback"), for later reading
+    line_samples: Counter = field(default_factory=Counter, repr=False, compare=False)
+
+    def seen_at(self, line: tuple[str, int] | None) -> None:
+        """Count a sample's line; the hold's line is the one seen most (the
+        first of equals): the last sample may land on the quick line after
+        the slow one (reading the answer after a blocking request)."""
+        if line is not None:
+            self.line_samples[line] += 1
+            self.line = self.line_samples.most_common(1)[0][0]
 
     @property
     def duration(self) -> float:
@@ -124,13 +133,15 @@ class _Iteration:
         last = self.holds[-1] if self.holds else None
         if last is not None and last.step is step and last.end is None:
             last.last_seen, last.samples = now, last.samples + 1
-            last.line = line or last.line
+            last.seen_at(line)
             last.debugger = last.debugger or debugger
             return
         if last is not None and last.end is None:
             last.end = now
         start = max(last.last_seen if last is not None else self.start, self.between_steps or self.start)
-        self.holds.append(Hold(step, task, start, now, now, line=line, debugger=debugger))
+        hold = Hold(step, task, start, now, now, debugger=debugger)
+        hold.seen_at(line)
+        self.holds.append(hold)
 
     def no_step(self, now: float) -> None:
         """A sample found no step running (the loop's own code, or a cell's

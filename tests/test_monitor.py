@@ -53,6 +53,23 @@ def test_names_the_task_and_the_line_that_blocked(capsys):
     assert f"at test_monitor.py:{line_of(blocker, 'BLOCKING LINE')}: time.sleep(0.4)" in err
 
 
+async def blocker_then_quick_line():
+    await asyncio.sleep(0.05)
+    time.sleep(0.4)  # SLOW LINE
+    time.sleep(0.03)  # QUICK LINE, where the last samples land
+
+
+def test_the_line_reported_is_where_the_step_spent_its_time(capsys):
+    # A blocking request, then reading its answer: the report named the line
+    # the last sample found (the read), not the request.
+    async def scenario():
+        await asyncio.create_task(blocker_then_quick_line(), name="blk")
+
+    watch(scenario)
+    err = capsys.readouterr().err
+    assert f"at test_monitor.py:{line_of(blocker_then_quick_line, 'SLOW LINE')}: time.sleep(0.4)" in err, err
+
+
 def test_quiet_when_nothing_blocks(capsys):
     async def scenario():
         await asyncio.gather(*(asyncio.sleep(0.01) for _ in range(200)))
