@@ -25,6 +25,7 @@ from ._tasks import TaskRegistry
 
 if TYPE_CHECKING:  # imported when a cycle is looked for: not at %load_ext
     from . import _why
+    from ._render.why import Place
 
 __all__ = ["DeadlockWatch"]
 
@@ -39,7 +40,7 @@ class DeadlockWatch:
     has lasted :data:`PERSISTS` seconds (or *threshold()*, if longer).
     *place* names a code place as the user knows it (``Views.place``)."""
 
-    def __init__(self, registry: TaskRegistry, place: _why.Place, threshold: Callable[[], float] = lambda: PERSISTS, emit=report):
+    def __init__(self, registry: TaskRegistry, place: Place, threshold: Callable[[], float] = lambda: PERSISTS, emit=report):
         self.registry = registry
         self.loop = registry.loop
         self.place = place
@@ -99,9 +100,9 @@ class DeadlockWatch:
         first = min(users, key=lambda task: _order(self.registry.info(task).id))
         start = cycle.index(first)
         cycle = cycle[start:] + cycle[:start]
-        from . import _why
+        from ._render.why import deadlock_line
 
-        line = _why.deadlock_line(analysis, cycle, self.place)
+        line = deadlock_line(analysis, cycle, self.place)
         task_id = self.registry.info(first).id
         self.reports += 1
         self.emit(f"deadlock: {line}\n  %why {task_id} shows the chain", self.registry.context_of(first))

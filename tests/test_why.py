@@ -11,6 +11,9 @@ import pytest
 from asyncrepl import _holders, _why
 from asyncrepl._deadlocks import DeadlockWatch
 from asyncrepl._render import Views
+from asyncrepl._render.why import render_all, render_chain
+from asyncrepl._tasks.code import Site
+from asyncrepl._why.naming import site
 from asyncrepl._tasks import TaskRegistry
 from conftest import run_cell as run
 
@@ -56,13 +59,13 @@ def run_scenario(scenario, loop_factory=None):
 def why(registry, task) -> tuple[_why.Chain, str]:
     analysis = _why.analyse(registry)
     chain = analysis.chain(task)
-    return chain, "\n".join(_why.render_chain(analysis, chain, place))
+    return chain, "\n".join(render_chain(analysis, chain, place))
 
 
 def why_all(registry) -> tuple[list, str]:
     analysis = _why.analyse(registry)
     chains = analysis.stuck_chains()
-    return chains, "\n".join(_why.render_all(analysis, chains, place))
+    return chains, "\n".join(render_all(analysis, chains, place))
 
 
 # -- the owners: wrappers on asyncio's classes, undone on unload ---------------------------------
@@ -101,7 +104,7 @@ def test_lock_holder_is_the_task_and_the_line_that_took_it():
         await settle()
         holding = _holders.lock_holder(lock)
         assert holding.task is task
-        assert _why._site(holding.frame, holding.lasti).lineno == line_of(holder, "# TAKEN")
+        assert site(holding.frame, holding.lasti).lineno == line_of(holder, "# TAKEN")
         task.cancel()
         await settle()
         assert _holders.lock_holder(lock) is None  # released as the block unwound
@@ -244,7 +247,7 @@ def test_a_task_awaiting_a_deadlocked_task_is_behind_the_deadlock():
         await settle(0.05)
         chain, text = why(registry, waiting)
         assert chain.cause.kind == "cycle" and waiting not in chain.cause.tasks
-        assert text.splitlines()[1] == f"  task {registry.info(waiting).id} waits at {place(_why.Site(__file__, line_of(outer, '# AWAITS'), ''))}"
+        assert text.splitlines()[1] == f"  task {registry.info(waiting).id} waits at {place(Site(__file__, line_of(outer, '# AWAITS'), ''))}"
         chains, everything = why_all(registry)
         assert everything.startswith("deadlock: tasks ")
         assert f"waiting behind it: tasks {registry.info(waiting).id}" in everything

@@ -74,6 +74,7 @@ class WhyMagics(ReplMagics):
         if flags or len(words) > 1:
             raise UsageError(f"usage: %why [-o] [ID|NAME]: one task, or none for every stuck task, not {line.strip()!r}")
         from .. import _why  # imported at the first %why, not at %load_ext
+        from .._render.why import render_all, render_chain
 
         registry = self._tasks_registry()
         place = self._views().place
@@ -82,7 +83,7 @@ class WhyMagics(ReplMagics):
             chains = analysis.stuck_chains()
             if objects:
                 return chains
-            display(WhyReport(_why.render_all(analysis, chains, place)))
+            display(WhyReport(render_all(analysis, chains, place)))
             return None
         found = one_task(registry, words[0], "%why ID")
         if not isinstance(found, asyncio.Task):
@@ -96,5 +97,5 @@ class WhyMagics(ReplMagics):
         chain = analysis.chain(found)
         if objects:
             return chain
-        display(WhyReport(_why.render_chain(analysis, chain, place)))
+        display(WhyReport(render_chain(analysis, chain, place)))
         return None

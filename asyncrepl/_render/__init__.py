@@ -3,7 +3,8 @@ HTML or SVG (Jupyter).
 
 * ``tables``: tables, text blocks, task views, naming code places;
 * ``timeline``: drawing a %%timeline recording (text, SVG, Chrome trace);
-* ``reports``: asyncrepl's one-line reports, printed where they belong.
+* ``reports``: asyncrepl's one-line reports, printed where they belong;
+* ``why``: ``%why``'s chains and the deadlock report's line, in words.
 
 Each view is an object with ``_repr_pretty_`` (and ``_repr_html_`` or
 ``_repr_svg_``), so IPython's ``display`` gives a terminal the text and a

@@ -1,0 +1,116 @@
+"""The I/O or thread a task waits on: the socket or pipe in its frames'
+variables, and the function a thread runs for ``run_in_executor``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+
+from .._asyncio_private import callbacks_of
+from .._tasks.naming import _short_repr
+from .naming import attributes_of
+
+
+def endpoint(frames) -> str | None:
+    """The socket or pipe a task waits on, read from its frames' variables
+    (a transport, a socket, a stream or protocol holding one), innermost
+    first; with the peer's address where known."""
+    for frame in reversed(frames):
+        for value in list(frame.f_locals.values()):
+            found = _endpoint_of(value, 2)
+            if found is not None:
+                return found
+    return None
+
+
+def _is_transport(value) -> bool:
+    # uvloop's transports are not asyncio.BaseTransport subclasses: they are known by their method.
+    return isinstance(value, asyncio.BaseTransport) or callable(getattr(type(value), "get_extra_info", None))
+
+
+def _endpoint_of(value, depth: int) -> str | None:
+    if _is_transport(value):
+        try:
+            peer = value.get_extra_info("peername")
+            sock = value.get_extra_info("socket")
+        except Exception:
+            peer = sock = None
+        if peer is not None:
+            return f"socket to {address(peer)}"
+        if sock is not None:
+            return f"socket {address(sock.getsockname())}"
+        return f"pipe ({type(value).__name__})"
+    if isinstance(value, socket.socket):
+        try:
+            return f"socket to {address(value.getpeername())}"
+        except OSError:
+            return "socket"
+    if depth <= 0:
+        return None
+    for name in ("transport", "_transport", "_protocol", "protocol", "_stream", "stream", "_sock", "_reader", "_writer"):
+        inner = attributes_of(value).get(name)
+        if inner is not None:
+            found = _endpoint_of(inner, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def address(where) -> str:
+    """A socket address as people write it: ``127.0.0.1:8080``."""
+    if isinstance(where, tuple) and len(where) >= 2:
+        return f"{where[0]}:{where[1]}"
+    return str(where)
+
+
+def from_executor(future) -> bool:
+    """Whether *future* is run_in_executor's: asyncio chains it to a
+    concurrent.futures.Future (its done callbacks name _chain_future's)."""
+    for callback in callbacks_of(future):
+        function = callback[0] if isinstance(callback, tuple) else callback
+        if getattr(function, "__qualname__", "").startswith("_chain_future"):
+            return True
+    return False
+
+
+def executor_function(future) -> str | None:
+    """The function a thread of a ThreadPoolExecutor runs for *future*
+    (run_in_executor's): found on that thread's stack, in the work item it
+    runs (PRIVATE: concurrent.futures.thread._WorkItem's future and fn,
+    3.11-3.15); None if it has not started or is not a thread's."""
+    try:
+        return _running_function(future)
+    except Exception:  # another executor's insides
+        return None
+
+
+def _running_function(future) -> str | None:
+    import concurrent.futures
+    import functools
+
+    source = None
+    for callback in callbacks_of(future):
+        function = callback[0] if isinstance(callback, tuple) else callback
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(content, concurrent.futures.Future):
+                source = content
+    if source is None:
+        return None
+    work_item = getattr(getattr(concurrent.futures, "thread", None), "_WorkItem", None)
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            item = frame.f_locals.get("self") if frame.f_code.co_name == "run" else None
+            if work_item is not None and isinstance(item, work_item) and getattr(item, "future", None) is source:
+                # 3.11-3.13: item.fn; 3.14+: item.task, (fn, args, kwargs) for a thread.
+                function = getattr(item, "fn", None) or (getattr(item, "task", None) or (None,))[0]
+                while isinstance(function, functools.partial):  # to_thread's ctx.run partial
+                    args = function.args
+                    function = args[0] if function.func.__name__ == "run" and args else function.func
+                return getattr(function, "__qualname__", None) or _short_repr(function)
+            frame = frame.f_back
+    return None

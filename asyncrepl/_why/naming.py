@@ -1,0 +1,142 @@
+"""Naming what the user recognises: the name a primitive has in the user's
+code (``locks['alice']``, ``self.lock``), whether a task's variables refer
+to one, and the code site a frame is at.
+
+Only dicts, lists, tuples and the ``__dict__`` of instances are read: no
+user code runs (no properties, no ``__getitem__``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._tasks.code import Site
+
+_MOST_ITEMS = 256  # items of a dict or list looked through when naming a primitive
+
+
+def name_in_frames(value, frames) -> str | None:
+    """A name *value* has in *frames* (innermost first): a global of theirs
+    first, the one name every task knows it by (a lock passed as an argument
+    is ``first`` in one task and ``second`` in another: ``lock_a`` in both);
+    else a local variable, an attribute of one (``self.lock``), an item of a
+    dict or list held in one (``locks['alice']``, ``self.locks['alice']``),
+    or an item of a global dict or list.  Only dicts and lists are read: no
+    user code runs."""
+    for frame in frames:
+        for key, candidate in frame.f_globals.items():
+            if candidate is value and not key.startswith("_"):
+                return key
+    for frame in frames:
+        found = _name_in_frame(value, frame)
+        if found:
+            return found
+    return None
+
+
+def _name_in_frame(value, frame) -> str | None:
+    local = frame.f_locals
+    for key, candidate in local.items():
+        if candidate is value:
+            return key
+    for key, owner in local.items():
+        found = _name_inside(value, owner, key)
+        if found:
+            return found
+    for key, owner in local.items():
+        attributes = attributes_of(owner)
+        for attribute, inner in attributes.items():
+            if isinstance(inner, (dict, list, tuple)):
+                found = _item_name(value, inner, f"{key}.{attribute}")
+                if found:
+                    return found
+    for key, candidate in frame.f_globals.items():
+        if candidate is value:
+            return key
+    for key, candidate in list(frame.f_globals.items()):
+        if isinstance(candidate, (dict, list)) and not key.startswith("_"):
+            found = _item_name(value, candidate, key)
+            if found:
+                return found
+    return None
+
+
+def attributes_of(owner) -> dict:
+    """*owner*'s instance attributes, read without running its code ({} for none)."""
+    if owner is None or isinstance(owner, (type(sys), type, str, bytes, int, float)):
+        return {}
+    try:
+        attributes = object.__getattribute__(owner, "__dict__")
+    except Exception:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _name_inside(value, owner, key: str) -> str | None:
+    if isinstance(owner, (dict, list, tuple)):
+        return _item_name(value, owner, key)
+    for attribute, candidate in attributes_of(owner).items():
+        if candidate is value:
+            return f"{key}.{attribute}"
+    if type(owner).__module__.startswith("aiohttp") and hasattr(owner, "_state"):
+        # aiohttp's Application keeps its items in _state (app["locks"]).
+        state = getattr(owner, "_state", None)
+        if isinstance(state, dict):
+            for item_key, inner in list(state.items())[:_MOST_ITEMS]:
+                if inner is value:
+                    return f"{key}[{item_key!r}]"
+                if isinstance(inner, (dict, list, tuple)):
+                    found = _item_name(value, inner, f"{key}[{item_key!r}]")
+                    if found:
+                        return found
+    return None
+
+
+def _item_name(value, container, prefix: str) -> str | None:
+    if len(container) > _MOST_ITEMS:
+        return None
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for item_key, candidate in items:
+        if candidate is value:
+            return f"{prefix}[{item_key!r}]"
+    return None
+
+
+def refers_to(frames, value) -> bool:
+    """Whether any of *frames* has *value* in a local variable, an attribute
+    of one, or an item of a dict or list in one: what a task that could set
+    an Event (feed a queue...) holds."""
+    for frame in frames:
+        if _name_in_frame_locals(value, frame):
+            return True
+    return False
+
+
+def _name_in_frame_locals(value, frame) -> bool:
+    local = frame.f_locals
+    for key, owner in local.items():
+        if owner is value or _name_inside(value, owner, key):
+            return True
+        for inner in attributes_of(owner).values():
+            if isinstance(inner, (dict, list, tuple)) and _item_name(value, inner, ""):
+                return True
+    return False
+
+
+# -- sites -----------------------------------------------------------------------------------
+
+
+def _line_at(code, lasti: int) -> int | None:
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line
+    return None
+
+
+def site(frame, lasti: int | None = None) -> Site | None:
+    """Where *frame* is (or was at instruction *lasti*)."""
+    if frame is None:
+        return None
+    code = frame.f_code
+    line = _line_at(code, lasti) if lasti is not None else frame.f_lineno
+    return Site(code.co_filename, line or frame.f_lineno or code.co_firstlineno, code.co_qualname)
