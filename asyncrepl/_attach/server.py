@@ -12,7 +12,8 @@ handler and signal handlers, its logging, its streams, its ``__main__``.
 Requests are served as follows:
 
 * ``execute_request``: the cell runs as a task on the program's loop, in the
-  program's ``__main__``, one cell at a time (others wait in order);
+  program's ``__main__``, one cell at a time (others wait in order:
+  ``cells.CellQueue``);
 * ``complete``, ``inspect``, ``history`` and ``is_complete`` on a worker
   thread, so that a slow completion (jedi) never holds the program's loop;
 * ``kernel_info``, the heartbeat and the control channel (interrupt,
@@ -33,8 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import collections
-import contextvars
 import os
 import sys
 import threading
@@ -43,6 +42,7 @@ import warnings
 from contextlib import ExitStack
 
 from .._asyncio_private import running_loop
+from .cells import CellQueue
 from .connection import connection_file_for, describe_program, write_connection
 from .streams import CELL, RoutedStream
 
@@ -79,9 +79,9 @@ class Server:
 
     def close(self) -> None:
         """Stop serving: detach, stop the thread, remove the connection file."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         atexit.unregister(self._at_exit)
         if self.attachment is not None:
             on_loop = running_loop() is self.loop
@@ -257,7 +257,7 @@ class Server:
 
 
 class Attachment:
-    """One attach: the shell, asyncrepl's Session, and the cells' queue.
+    """One attach: the shell, asyncrepl's Session, and the cells' queue (:class:`CellQueue`).
 
     Made and closed on the loop's thread.
     """
@@ -277,9 +277,8 @@ class Attachment:
         self.channels = server.channels
         self.interrupt_name = "Interrupt"
         self.status_comms: dict[str, str] = {}
-        self._queue: collections.deque = collections.deque()
-        self._running = None  # (task, cell, idents, msg)
-        self._closed = False
+        self.cells = CellQueue(self)
+        self.closed = False
         self._undo = ExitStack()
         config = Config()
         # A program under load must not pay for asyncio's debug mode unless
@@ -342,7 +341,7 @@ class Attachment:
 
     def interrupt(self) -> None:
         """The control channel's interrupt_request (channels' thread)."""
-        if not self._closed:
+        if not self.closed:
             self.host.interrupt()
 
     # -- requests, on the loop's thread --
@@ -350,9 +349,7 @@ class Attachment:
     def dispatch(self, channel: str, idents, msg) -> None:
         msg_type = msg["header"]["msg_type"]
         if msg_type == "execute_request":
-            self._queue.append((idents, msg))
-            if self._running is None:
-                self._next_cell()
+            self.cells.submit(idents, msg)
             return
         handler = _WORKER_REQUESTS.get(msg_type)
         if handler is not None:
@@ -415,124 +412,14 @@ class Attachment:
         except RuntimeError:  # shut down: detached meanwhile
             server._idle(msg)
 
-    # -- cells --
-
-    def _next_cell(self) -> None:
-        while self._queue and self._running is None and not self._closed:
-            idents, msg = self._queue.popleft()
-            self._start_cell(idents, msg)
-
-    def _start_cell(self, idents, msg) -> None:
-        shell, session, server = self.shell, self.session, self.server
-        content = msg["content"]
-        parent = msg["header"]
-        code = content.get("code", "")
-        silent = bool(content.get("silent", False))
-        store_history = bool(content.get("store_history", not silent))
-        shell.last_parent = parent
-        server._busy(msg)
-        if not silent:
-            self.publish("execute_input", {"code": code, "execution_count": shell.execution_count}, parent)
-        context = contextvars.copy_context()
-        context.run(CELL.set, parent)
-        preprocessing_exc_tuple = None
-        try:
-            transformed = shell.transform_cell(code)
-        except Exception:  # noqa: BLE001 - IPython shows it as the cell's error
-            transformed, preprocessing_exc_tuple = code, sys.exc_info()
-        coro = shell.run_cell_async(
-            code,
-            store_history=store_history,
-            silent=silent,
-            transformed_cell=transformed,
-            preprocessing_exc_tuple=preprocessing_exc_tuple,
-        )
-        name = f"In [{shell.execution_count}]"
-        task = session.registry.create_own_task(coro, name=name, context=context)
-        cell = session.cells.begin(task, name)
-        self._running = (task, cell, idents, msg)
-        task.add_done_callback(self._cell_done, context=context)
-
-    def _cell_done(self, task) -> None:
-        running, self._running = self._running, None
-        if running is None or running[0] is not task:
-            return
-        _, cell, idents, msg = running
-        shell, session = self.shell, self.session
-        silent = bool(msg["content"].get("silent", False))
-        result = None
-        if not self._closed:
-            session.cells.end(cell)
-        try:
-            result = task.result()
-        except asyncio.CancelledError:
-            result = self._stopped_before_running(msg, cell)
-        except BaseException as error:  # noqa: BLE001 - IPython's own failure: shown, the program goes on
-            result = self._failed(msg, error)
-        if not self._closed:
-            shell.events.trigger("post_execute")
-            if not silent:
-                shell.events.trigger("post_run_cell", result)
-        self.server.reply("shell", idents, "execute_reply", self._reply_content(result, msg), msg)
-        self.server._idle(msg)
-        self._next_cell()
-
-    def _stopped_before_running(self, msg, cell):
-        from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
-
-        from .._cell.outcome import cell_stopped
-        from .._hosts.ipython import show_lines
-
-        shown = cell_stopped(cell.stopped_by or self.interrupt_name, cell.waited_at)
-        show_lines(self.shell, shown, shown._render_traceback_())
-        result = ExecutionResult(ExecutionInfo(msg["content"].get("code", ""), True, False, True, None, None))
-        result.error_in_exec = shown
-        return result
-
-    def _failed(self, msg, error):
-        from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
-
-        self.shell._showtraceback(type(error), error, [f"{type(error).__name__}: {error}"])
-        result = ExecutionResult(ExecutionInfo(msg["content"].get("code", ""), True, False, True, None, None))
-        result.error_in_exec = error
-        return result
-
-    def _reply_content(self, result, msg) -> dict:
-        shell = self.shell
-        content: dict = {"execution_count": shell.execution_count - 1}
-        error = None
-        if result is not None:
-            error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
-        if result is not None and result.success:
-            content["status"] = "ok"
-            expressions = msg["content"].get("user_expressions") or {}
-            content["user_expressions"] = shell.user_expressions(expressions) if not self._closed else {}
-        else:
-            content.update(
-                status="error",
-                traceback=list(getattr(shell, "_last_traceback", None) or []),
-                ename=type(error).__name__ if error is not None else "Error",
-                evalue=str(error) if error is not None else "",
-                user_expressions={},
-            )
-        content["payload"] = shell.payload_manager.read_payload()
-        shell.payload_manager.clear_payload()
-        return content
-
     # -- the detach --
 
     def close(self, why: str) -> None:
         """Detach: the program's loop and process are left as they were."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
-        while self._queue:
-            idents, msg = self._queue.popleft()
-            self.server.reply("shell", idents, "execute_reply", {"status": "aborted", "execution_count": self.shell.execution_count}, msg)
-        running = self._running
-        if running is not None:
-            running[0].cancel("asyncrepl: the front end detached")
-            self.session.cells.end(running[1])
+        self.closed = True
+        self.cells.abort()
         self.status_comms.clear()
         self._undo.close()
 
