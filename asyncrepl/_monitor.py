@@ -421,11 +421,11 @@ class LagStats:
         return slot
 
     def add(self, start: float, end: float) -> None:
+        # Runs at the end of every busy stretch of the loop: kept lean.
         duration = end - start
         slot = self._slots[-1]
-        number = self._slot_number(end)
-        if slot[0] != number:
-            slot = self._new_slot(number)
+        if not slot[0] * self.SLOT <= end < (slot[0] + 1) * self.SLOT:
+            slot = self._new_slot(self._slot_number(end))
         bucket = min(self._BUCKETS - 1, int(duration * 1e6).bit_length())
         slot[1][bucket] += 1
         slot[2][bucket] += duration
