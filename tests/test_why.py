@@ -376,11 +376,61 @@ def test_an_empty_queue_fed_by_nobody_alive_and_one_fed_by_a_live_producer():
         waiting = asyncio.create_task(consumer(fed))
         feeder = asyncio.create_task(slow_producer(fed))
         await settle()
+        # A worker waiting for work that no task has brought yet (a service's
+        # worker before the first request) is not stuck: %why says what it waits for.
         chain, text = why(registry, lonely)
-        assert chain.cause.kind == "dead partner" and "none refers to it; a guess" in text, text
+        assert chain.cause.kind == "idle" and not chain.stuck, text
+        assert "is not stuck: waiting for work: no task has put in Queue queue yet" in text, text
         chain, text = why(registry, waiting)
         assert chain.cause.kind == "timer", text
         assert f"could be fed by task {registry.info(feeder).id}" in text
+        chains, everything = why_all(registry)
+        assert chains == [] and everything.startswith("no stuck task: 3 pending tasks wait"), everything
+
+    run_scenario(scenario)
+
+
+class _Protocol(asyncio.Protocol):
+    """As an HTTP client's (httpx's, through anyio): an Event set as data arrives."""
+
+    def __init__(self):
+        self.read_event = asyncio.Event()
+
+    def data_received(self, data):
+        self.read_event.set()
+
+
+class _SocketStream:
+    def __init__(self, transport, protocol):
+        self._transport, self._protocol = transport, protocol
+
+    async def receive(self):
+        await self._protocol.read_event.wait()  # RECEIVES
+
+
+def test_a_wait_on_an_event_that_a_connection_sets_is_io_not_a_dead_partner():
+    # httpx waiting for an answer from a server that has not answered yet:
+    # its task waits on an Event that the connection's protocol sets, and
+    # no task refers to that Event.  It was called a dead partner.
+    async def scenario(registry):
+        accepted = []
+        server = await asyncio.start_server(lambda reader, writer: accepted.append(writer), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(_Protocol, "127.0.0.1", port)
+        stream = _SocketStream(transport, protocol)
+        request = asyncio.create_task(stream.receive())
+        await settle()
+        chain, text = why(registry, request)
+        assert chain.cause.kind == "io" and not chain.stuck, text
+        assert f"I/O: socket to 127.0.0.1:{port} (Event self._protocol.read_event is set as data arrives)" in text, text
+        assert f"waits at {here(_SocketStream.receive, '# RECEIVES')}" in text, text
+        chains, everything = why_all(registry)
+        assert everything.startswith("no stuck task: "), everything
+        transport.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
 
     run_scenario(scenario)
 

@@ -134,7 +134,7 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
     if not chains:
         waiting = sum(1 for t in analysis.tasks if not analysis.registry.is_own(t) and t is not analysis.current)
         verb = "waits" if waiting == 1 else "wait"
-        return [f"no stuck task: {waiting} pending task{'s' if waiting != 1 else ''} {verb} on timers, I/O or threads, or can move on"]
+        return [f"no stuck task: {waiting} pending task{'s' if waiting != 1 else ''} {verb} on timers, I/O or threads, or for work, or can move on"]
     lines = []
     for cause, members in group(chains):
         ids = [analysis.registry.info(chain.task).id for chain in members]

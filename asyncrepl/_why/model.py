@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .._tasks.code import Site
 
 #: Root causes at which a task is not stuck: something will happen.
-PROGRESS = ("timer", "io", "thread", "running", "ready")
+PROGRESS = ("timer", "io", "thread", "running", "ready", "idle")
 #: Root causes at which a task is stuck for good.
 DEAD_ENDS = ("leak", "dead partner")
 
@@ -55,7 +55,8 @@ class Wait:
     waiting)``).  *targets*: the pending tasks that could end the wait (all
     of them must end: *mode* "all"; any one of them can: "any").  *end*: for
     a wait that no pending task can end, its root cause ("timer", "io",
-    "thread", "leak", "dead partner", or "unknown") and *detail* in words."""
+    "thread", "idle" (a worker waiting for work), "leak", "dead partner",
+    or "unknown") and *detail* in words."""
 
     task: asyncio.Task
     kind: str
@@ -76,7 +77,7 @@ class Wait:
 @dataclass
 class Cause:
     """A root cause: *kind* ("cycle", "leak", "dead partner", "cancelling",
-    "timer", "io", "thread", "running", "ready", "unknown"), a line
+    "timer", "io", "thread", "running", "ready", "idle", "unknown"), a line
     (*summary*), more lines (*details*), and the tasks in it (a cycle's)."""
 
     kind: str

@@ -19,7 +19,8 @@ def name_in_frames(value, frames) -> str | None:
     """A name *value* has in *frames* (innermost first): a global of theirs
     first, the one name every task knows it by (a lock passed as an argument
     is ``first`` in one task and ``second`` in another: ``lock_a`` in both);
-    else a local variable, an attribute of one (``self.lock``), an item of a
+    else a local variable, an attribute of one (``self.lock``) or of one of
+    its attributes (``self._protocol.read_event``), an item of a
     dict or list held in one (``locks['alice']``, ``self.locks['alice']``),
     or an item of a global dict or list.  Only dicts and lists are read: no
     user code runs."""
@@ -48,8 +49,10 @@ def _name_in_frame(value, frame) -> str | None:
         for attribute, inner in attributes.items():
             if isinstance(inner, (dict, list, tuple)):
                 found = _item_name(value, inner, f"{key}.{attribute}")
-                if found:
-                    return found
+            else:  # self._protocol.read_event, self.pool.lock
+                found = next((f"{key}.{attribute}.{name}" for name, v in attributes_of(inner).items() if v is value), None)
+            if found:
+                return found
     for key, candidate in frame.f_globals.items():
         if candidate is value:
             return key

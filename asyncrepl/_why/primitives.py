@@ -11,6 +11,7 @@ from .. import _holders
 from .._asyncio_private import condition_lock, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
 from .._tasks.awaits import _PRIMITIVES, _innermost_outside_asyncio, queue_fill
 from .._tasks.code import _kind_of_code
+from .endpoints import endpoint
 from .facts import TaskFacts
 from .model import Held, Partner, Wait
 from .naming import name_in_frames, refers_to, site
@@ -173,6 +174,18 @@ class PrimitiveWaits:
         if referring is None:
             wait.end, wait.detail = "unknown", f"no {needed[:-1]} of {shown} seen"
             return wait
+        if self._on_io(task, wait, f"{shown} is fed as data arrives"):
+            return wait
+        if method == "get":
+            # A worker of a service waits so until a request brings it work:
+            # not stuck.  (A producer that should have been started, and was
+            # not, looks the same: %why ID says so.)
+            wait.end = "idle"
+            wait.detail = (
+                f"waiting for work: no task has put in {shown} yet, and no live task refers to it "
+                "(if something should feed it, it has not started)"
+            )
+            return wait
         wait.end = "dead partner"
         wait.detail = f"no live task seen as {needed[:-1]} of {shown} (none took from it or put in it, none refers to it; a guess)"
         return wait
@@ -189,12 +202,25 @@ class PrimitiveWaits:
         if referring is None:
             wait.end, wait.detail = "unknown", f"nothing known to {verb}"
             return wait
+        if self._on_io(task, wait, f"{what.split(' (')[0]} is set as data arrives"):
+            return wait
         wait.end = "dead partner"
         wait.detail = (
             f"no live task refers to {what.split(' (')[0]} in its variables, so none seems set up to "
             f"{verb} (fairly sure; a callback, a thread or code outside a task still could)"
         )
         return wait
+
+    def _on_io(self, task, wait: Wait, how: str) -> bool:
+        """Whether *task* waits on a primitive of a connection's: its frames
+        hold a socket or transport (an HTTP client waiting in
+        ``protocol.read_event.wait()``), whose protocol's callbacks, not a
+        task, end the wait as data arrives.  If so, *wait* ends in I/O."""
+        at = endpoint(self.facts.frames(task))
+        if at is None:
+            return False
+        wait.end, wait.detail = "io", f"I/O: {at} ({how})"
+        return True
 
     def _referring(self, task, primitive, method) -> list | None:
         """Pending tasks (other than *task*, and than those waiting on
