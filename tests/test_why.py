@@ -355,11 +355,20 @@ def test_a_full_queue_whose_consumers_have_ended_is_a_dead_partner_with_their_ex
         for task in workers:
             assert f"{registry.label(task)} raised ValueError: could not convert string to float:" in text
             task.exception()
+        handler = asyncio.create_task(awaits(producers[-1]))
+        await settle()
         chains, everything = why_all(registry)
-        assert len([c for c in chains if c.cause.kind == "dead partner"]) == 2  # the two producers waiting
-        assert "waiting on it: tasks " in everything
+        assert len([c for c in chains if c.cause.kind == "dead partner"]) == 3  # the two producers waiting, and the handler
+        # Where the producers wait; the handler waits behind them, elsewhere.
+        waiting = [registry.info(task).id for task in producers[2:]]
+        assert f"  waiting on it: tasks {waiting[0]}, {waiting[1]} (at {here(producer, '# PUTS')}" in everything, everything
+        assert f"  waiting behind it: tasks {registry.info(handler).id}\n" in everything, everything
 
     run_scenario(scenario)
+
+
+async def awaits(task):
+    return await task
 
 
 def test_an_empty_queue_fed_by_nobody_alive_and_one_fed_by_a_live_producer():
@@ -431,6 +440,51 @@ def test_a_wait_on_an_event_that_a_connection_sets_is_io_not_a_dead_partner():
         for writer in accepted:
             writer.close()
         server.close()
+
+    run_scenario(scenario)
+
+
+def test_an_aiohttp_request_to_a_server_that_does_not_answer_waits_on_io():
+    # aiohttp's protocol keeps its transport in a slot: the wait was "future
+    # <Future pending ...>: nothing known sets its result", stuck.
+    aiohttp = pytest.importorskip("aiohttp")
+
+    async def scenario(registry):
+        accepted = []
+        server = await asyncio.start_server(lambda reader, writer: accepted.append(writer), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with aiohttp.ClientSession() as session:
+
+            async def fetch():
+                async with session.get(f"http://127.0.0.1:{port}/slow") as response:  # FETCHES
+                    return await response.text()
+
+            request = asyncio.create_task(fetch())
+            await settle(0.2)
+            chain, text = why(registry, request)
+            assert chain.cause.kind == "io" and not chain.stuck, text
+            assert f"is not stuck: I/O: socket to 127.0.0.1:{port}" in text, text
+            chains, everything = why_all(registry)
+            assert everything.startswith("no stuck task: "), everything
+            request.cancel()
+        for writer in accepted:
+            writer.close()
+        server.close()
+
+    run_scenario(scenario)
+
+
+def test_a_future_nobody_sets_is_said_once_in_the_list_of_stuck_tasks():
+    async def waits(future):
+        await future  # WAITS
+
+    async def scenario(registry):
+        future = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(waits(future))
+        await settle()
+        chains, everything = why_all(registry)
+        line = next(line for line in everything.splitlines() if line.startswith(f"  task {registry.info(task).id}: "))
+        assert line.count("future <Future pending") == 1 and line.endswith(": nothing known sets its result"), everything
 
     run_scenario(scenario)
 

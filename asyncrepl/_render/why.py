@@ -149,16 +149,29 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
             in_cause = {id(t) for t in cause.tasks}
             behind = [chain for chain in members if id(chain.task) not in in_cause]
             if cause.kind != "cycle":
-                wait = members[0].steps[-1]
-                lines.append(f"  waiting on it: tasks {_id_list(ids)}" + (f" (at {place(wait.where)})" if wait.where else ""))
-            elif behind:
+                # Those waiting on it themselves, by where they wait; then the
+                # tasks that wait on those (a request handler awaiting its task).
+                behind = [chain for chain in members if len(chain.steps) > 1]
+                at_places: dict = {}
+                for chain in members:
+                    if len(chain.steps) == 1:
+                        at_places.setdefault(chain.steps[0].where, []).append(analysis.registry.info(chain.task).id)
+                for where, direct in at_places.items():
+                    lines.append(f"  waiting on it: tasks {_id_list(direct)}" + (f" (at {place(where)})" if where else ""))
+            if behind:
                 lines.append(f"  waiting behind it: tasks {_id_list([analysis.registry.info(c.task).id for c in behind])}")
         else:
             lines.append(f"waiting, not known to be stuck for good: tasks {_id_list(ids)}")
             for chain in members[:10]:
                 last = chain.steps[-1]
-                lines.append(f"  {analysis.short(chain.task)}: {_step_line(analysis, chain.steps[0], place)}"
-                             + (f"; {analysis.short(last.task)}: {cause.summary}" if len(chain.steps) > 1 else f"; {cause.summary}"))
+                step = _step_line(analysis, chain.steps[0], place)
+                if len(chain.steps) > 1:
+                    step += f"; {analysis.short(last.task)}: {cause.summary}"
+                elif cause.summary.startswith(step):  # "future X: nothing known sets its result"
+                    step = cause.summary
+                else:
+                    step += f"; {cause.summary}"
+                lines.append(f"  {analysis.short(chain.task)}: {step}")
     lines.append("%why ID shows one task's chain")
     return lines
 

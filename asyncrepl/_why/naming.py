@@ -9,6 +9,7 @@ user code runs (no properties, no ``__getitem__``).
 from __future__ import annotations
 
 import sys
+import weakref
 
 from .._tasks.code import Site
 
@@ -65,14 +66,49 @@ def _name_in_frame(value, frame) -> str | None:
 
 
 def attributes_of(owner) -> dict:
-    """*owner*'s instance attributes, read without running its code ({} for none)."""
+    """*owner*'s instance attributes, its ``__dict__`` and its slots (aiohttp's
+    protocols keep their transport in one), read without running its code
+    ({} for none)."""
     if owner is None or isinstance(owner, (type(sys), type, str, bytes, int, float)):
         return {}
     try:
         attributes = object.__getattribute__(owner, "__dict__")
     except Exception:
-        return {}
-    return attributes if isinstance(attributes, dict) else {}
+        attributes = None
+    attributes = attributes if isinstance(attributes, dict) else {}
+    slots = _slots_of(type(owner))
+    if not slots:
+        return attributes
+    found = dict(attributes)
+    for name, member in slots:
+        try:
+            found[name] = member.__get__(owner, type(owner))
+        except AttributeError:  # a slot never set
+            pass
+    return found
+
+
+_MemberDescriptor = type(type("_Slotted", (), {"__slots__": ("a",)}).a)
+_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _slots_of(cls: type) -> tuple:
+    """(name, member descriptor) for each slot of *cls* and its bases: a
+    member descriptor reads the slot in C (a property of the same name, which
+    could run code, is not one)."""
+    found = _slots.get(cls)
+    if found is None:
+        found = tuple(
+            (name, member)
+            for klass in cls.__mro__
+            for name, member in vars(klass).items()
+            if type(member) is _MemberDescriptor
+        )
+        try:
+            _slots[cls] = found
+        except TypeError:  # a type that takes no weak reference
+            pass
+    return found
 
 
 def _name_inside(value, owner, key: str) -> str | None:
