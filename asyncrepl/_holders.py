@@ -369,4 +369,7 @@ def _bind_original(wrapper, original) -> None:
 
 
 _WRAPPERS = {key: _compile_wrapper(*key, source) for key, source in _SOURCES.items()}
+#: The wrappers' code: a frame of one stands in for the asyncio method it wraps,
+#: which is the next frame down; the views of a task's await chain leave it out.
+WRAPPER_CODES = frozenset(wrapper.__code__ for wrapper in _WRAPPERS.values())
 assert all(inspect.iscoroutinefunction(_WRAPPERS[key]) for key in ((locks.Lock, "acquire"), (locks.Semaphore, "acquire")))

@@ -444,6 +444,27 @@ def test_a_wait_on_an_event_that_a_connection_sets_is_io_not_a_dead_partner():
     run_scenario(scenario)
 
 
+def test_the_await_chain_shows_no_frame_of_the_owner_records():
+    # %tasks ID showed "acquire()  locks.py:93: async def acquire(self):", the
+    # wrapper that records a lock's owner, above asyncio's own Lock.acquire.
+    from asyncrepl._tasks import await_chain
+
+    async def waits(lock):
+        async with lock:  # WAITS
+            pass
+
+    async def scenario(registry):
+        lock = asyncio.Lock()
+        await lock.acquire()
+        task = asyncio.create_task(waits(lock))
+        await settle()
+        chain = [(link.function, link.lineno) for link in await_chain(task)]
+        assert [function for function, _ in chain] == ["test_the_await_chain_shows_no_frame_of_the_owner_records.<locals>.waits", "_ContextManagerMixin.__aenter__", "Lock.acquire"], chain
+        lock.release()
+
+    run_scenario(scenario)
+
+
 def test_an_aiohttp_request_to_a_server_that_does_not_answer_waits_on_io():
     # aiohttp's protocol keeps its transport in a slot: the wait was "future
     # <Future pending ...>: nothing known sets its result", stuck.

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._holders import WRAPPER_CODES
 from .code import _classify_file, _is_users
 from .naming import _locals_repr, _short_repr
 from .._asyncio_private import (
@@ -140,8 +141,10 @@ def _awaitables(task: asyncio.Task) -> list[tuple]:
 
 
 def _frames_of(task: asyncio.Task) -> list:
-    """The task's coroutine frames, outermost first."""
-    return [frame for _, frame in _awaitables(task)]
+    """The task's coroutine frames, outermost first, as the user is shown them:
+    without the frames of the lock and semaphore wrappers that record owners
+    while asyncrepl runs (each stands in for the asyncio method below it)."""
+    return [frame for _, frame in _awaitables(task) if frame.f_code not in WRAPPER_CODES]
 
 
 def await_chain(task: asyncio.Task) -> list[Link]:
