@@ -66,6 +66,22 @@ def test_ids_follow_creation_order_and_are_never_reused():
     assert len({first, second, third}) == 3
 
 
+def test_what_is_not_a_coroutine_raises_as_without_asyncrepl_and_takes_no_id():
+    # asyncio.create_task(asyncio.gather(...)): the next task was task 3, and
+    # %tasks 2 was a task nobody ever had.
+    async def scenario(registry):
+        gathered = asyncio.gather(leaf(0))  # its child is a task: made before the first
+        first = asyncio.create_task(leaf(10))
+        with pytest.raises(TypeError, match="a coroutine was expected"):
+            asyncio.create_task(gathered)
+        await gathered
+        second = asyncio.create_task(leaf(10))
+        return registry.info(first).id, registry.info(second).id
+
+    first, second = run(scenario)
+    assert second == first + 1
+
+
 def test_creation_site_is_the_users_line_for_gather_and_taskgroup_children():
     here = sys._getframe().f_code.co_filename
 

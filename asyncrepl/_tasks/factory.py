@@ -136,6 +136,9 @@ class TaskFactory:
         # Runs for every task: kept lean.  **kwargs is what this Python's
         # loop.create_task passes: nothing or context= (3.11-3.13), also name=
         # and eager_start= (3.14+, and some 3.13.x releases); all are passed on.
+        # IPython leaves this frame out of tracebacks: Task's TypeError for
+        # what is not a coroutine ends at asyncio's create_task, as without asyncrepl.
+        __tracebackhide__ = True
         delegated = self.delegated
         if delegated is not None and delegated[0] is coro:
             # The previous factory handed the coroutine back to this one.
@@ -148,22 +151,17 @@ class TaskFactory:
         if registry.wrapping.has_subscribers():
             coro, after = registry.wrapping.fold((coro, None))
         previous = self._previous_factory
-        if previous is None:
-            task = self._construct(loop, coro, kwargs, info)
-        elif previous is _EAGER_TASK_FACTORY:
-            kwargs.setdefault("eager_start", True)
-            task = self._construct(loop, coro, kwargs, info)
-        else:
-            outer, self.delegated = self.delegated, (coro, info)
-            try:
-                task = previous(loop, coro, **kwargs)
-            finally:
-                self.delegated = outer
-            _trim_creation_stack(task)
-            if getattr(task, "_asyncrepl_info", None) is None:  # the user's factory made its own Task
-                info.context = kwargs.get("context") or context_of(task)
-                info.made_as = task.get_name()  # before 3.13 renames it (see name_of)
-                self.registry._info[task] = info
+        try:
+            if previous is None:
+                task = self._construct(loop, coro, kwargs, info)
+            elif previous is _EAGER_TASK_FACTORY:
+                kwargs.setdefault("eager_start", True)
+                task = self._construct(loop, coro, kwargs, info)
+            else:
+                task = self._through(previous, loop, coro, kwargs, info)
+        except TypeError:  # Task refused what is not a coroutine: no task has this id
+            registry._take_back_id(info.id)
+            raise
         info.coro = coro
         if after is not None:
             after(task)
@@ -171,10 +169,26 @@ class TaskFactory:
             task.add_done_callback(self.registry._finished)
         return task
 
+    def _through(self, previous, loop, coro, kwargs, info):
+        """The task made by *previous*, the factory that was on the loop before."""
+        __tracebackhide__ = True  # see _factory
+        outer, self.delegated = self.delegated, (coro, info)
+        try:
+            task = previous(loop, coro, **kwargs)
+        finally:
+            self.delegated = outer
+        _trim_creation_stack(task)
+        if getattr(task, "_asyncrepl_info", None) is None:  # the user's factory made its own Task
+            info.context = kwargs.get("context") or context_of(task)
+            info.made_as = task.get_name()  # before 3.13 renames it (see name_of)
+            self.registry._info[task] = info
+        return task
+
     def _construct(self, loop, coro, kwargs, info):
         # The context is made here, as Task would make it, to be kept: a report
         # about the task printed in it reaches the cell that made the task
         # (ipykernel reads its parent message from a ContextVar).
+        __tracebackhide__ = True  # see _factory
         context = kwargs.pop("context", None) or contextvars.copy_context()
         info.context = context
         cls = self._task_class

@@ -100,6 +100,14 @@ class TaskRegistry:
         self._next_id += 1
         return self._next_id - 1
 
+    def _take_back_id(self, ident: int | str) -> None:
+        """No task was made with *ident* (Task refused the coroutine): the
+        next task gets it, unless another took an id since."""
+        if ident == self._next_id - 1:
+            self._next_id -= 1
+        elif ident == f"r{self._next_own_id - 1}":
+            self._next_own_id -= 1
+
     def _is_own_coro(self, coro) -> bool:
         code = getattr(coro, "cr_code", None)
         if code is None:
