@@ -39,6 +39,7 @@ class Program:
 
     def __init__(self, *args: str, script: str = "stdlib_server.py", python: str = sys.executable, env: dict | None = None):
         environment = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self.runtime_dir = Path(environment["JUPYTER_RUNTIME_DIR"])
         self.process = subprocess.Popen(
             [python, str(TARGETS / script), *args],
             stdout=subprocess.PIPE,
@@ -75,7 +76,7 @@ class Program:
 
     @property
     def connection_file(self) -> Path:
-        return Path(os.environ["JUPYTER_RUNTIME_DIR"]) / f"asyncrepl-{self.pid}.json"
+        return self.runtime_dir / f"asyncrepl-{self.pid}.json"
 
     def wait_for_connection_file(self, timeout: float = 20) -> Path:
         deadline = time.monotonic() + timeout
@@ -517,6 +518,19 @@ def test_ps_lists_the_programs_tasks_once_and_leaves_it_as_before(programs):
     assert done.returncode == 0 and done.stderr == "", done
     assert "ticker" in done.stdout and "main()" in done.stdout
     wait_until(lambda: program.state() == before)
+
+
+def test_a_program_with_a_runtime_directory_of_its_own_is_found(programs, tmp_path):
+    # A program started with another JUPYTER_RUNTIME_DIR than the terminal's
+    # writes its connection file there: asyncrepl ps and attach said it was
+    # not serving.
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    program = programs("--serve", env={"JUPYTER_RUNTIME_DIR": str(theirs)})
+    assert program.connection_file.parent == theirs
+    done = subprocess.run([str(BIN / "asyncrepl"), "ps", str(program.pid)], capture_output=True, text=True, timeout=60, env=fresh_env())
+    assert done.returncode == 0 and done.stderr == "", done
+    assert "ticker" in done.stdout
 
 
 def test_attach_refuses_in_one_line(programs, tmp_path):

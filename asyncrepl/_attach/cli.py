@@ -70,7 +70,7 @@ def _need_the_extra() -> None:
 
 def find_program(target: str, command: str = "attach", wake: bool = False) -> tuple[Path, int]:
     """The connection file of the program *target* names (a pid or a file), and its pid."""
-    from .connection import connection_file_for, process_exists, process_start_time, read_connection
+    from .connection import connection_files_for, process_exists, process_start_time, read_connection
 
     if not target.isdigit():
         path = Path(target)
@@ -81,15 +81,15 @@ def find_program(target: str, command: str = "attach", wake: bool = False) -> tu
     pid = int(target)
     if pid == os.getpid() or not process_exists(pid):
         raise Refusal(f"no process {pid}")
-    path = connection_file_for(pid)
-    if path.exists():
-        try:
-            about = read_connection(path).get("asyncrepl") or {}
-        except (OSError, ValueError):
-            about = {}
-        if about.get("start_time") in (None, process_start_time(pid)):
-            return path, pid
-        # Left by a program that ended; the pid is another process's now.
+    for path in connection_files_for(pid):
+        if path.exists():
+            try:
+                about = read_connection(path).get("asyncrepl") or {}
+            except (OSError, ValueError):
+                about = {}
+            if about.get("start_time") in (None, process_start_time(pid)):
+                return path, pid
+            # Left by a program that ended; the pid is another process's now.
     from .remote import AttachError, RemoteStart
 
     def say(line: str) -> None:

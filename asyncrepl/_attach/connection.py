@@ -19,6 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "connection_file_for",
+    "connection_files_for",
     "process_exists",
     "process_start_time",
     "read_connection",
@@ -43,6 +44,33 @@ def runtime_dir() -> Path:
 
 def connection_file_for(pid: int) -> Path:
     return runtime_dir() / f"{PREFIX}{pid}.json"
+
+
+def connection_files_for(pid: int) -> list[Path]:
+    """Where program *pid*'s connection file can be: in this process's
+    runtime directory, then in the one the program's environment names when
+    it started with another (``JUPYTER_RUNTIME_DIR``, ``JUPYTER_DATA_DIR``)."""
+    paths = [connection_file_for(pid)]
+    environment = _environment_of(pid)
+    theirs = environment.get("JUPYTER_RUNTIME_DIR") or (
+        str(Path(environment["JUPYTER_DATA_DIR"]) / "runtime") if environment.get("JUPYTER_DATA_DIR") else None
+    )
+    if theirs:
+        path = Path(theirs) / f"{PREFIX}{pid}.json"
+        if path != paths[0]:
+            paths.append(path)
+    return paths
+
+
+def _environment_of(pid: int) -> dict[str, str]:
+    """Process *pid*'s environment as it started (Linux; readable by its owner only)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            entries = environ.read().split(b"\0")
+    except OSError:
+        return {}
+    pairs = (entry.decode(errors="replace").partition("=") for entry in entries if b"=" in entry)
+    return {name: value for name, _, value in pairs}
 
 
 def process_start_time(pid: int) -> str | None:
