@@ -41,7 +41,12 @@ def ip(shell, capsys):
 
 def test_nothing_pending_says_so_in_one_line(ip, capsys):
     _, out = run(ip, capsys, "%tasks")
+    assert out == "no pending tasks\n"
+    # The hint only when --all has more to show: an awaiting cell's own task.
+    _, out = run(ip, capsys, "await asyncio.sleep(0)\n%tasks")
     assert out == "no pending tasks (%tasks --all also lists IPython's own)\n"
+    _, out = run(ip, capsys, "await asyncio.sleep(0)\n%tasks --all")
+    assert "In [" in out and "no pending tasks" not in out
 
 
 def test_table_lists_user_tasks_with_ids_places_and_waits(ip, capsys, monkeypatch):
@@ -180,6 +185,8 @@ def test_many_tasks_are_summarized(ip, capsys):
         ("%tasks --limit 0", "UsageError: --limit takes a whole number of at least 1, not 0"),
         ("%tasks 9999", "UsageError: no task matches '9999' (see %tasks and %tasks --done)"),
         ("%tasks --bogus", "UsageError: unrecognized arguments: --bogus"),
+        ("%tasks keep --tree", "UsageError: --tree shows who awaits whom among all pending tasks: %tasks --tree, without ID|NAME|GLOB"),
+        ("%debug_task -z", "UsageError: usage: %debug_task [ID|NAME]: one task, or none for the most recent failure"),
     ],
 )
 def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
@@ -187,6 +194,16 @@ def test_bad_input_gets_one_line_and_changes_nothing(ip, capsys, cell, message):
     result, out = run(ip, capsys, cell)
     assert out.strip() == message
     assert not ip.user_ns["keep"].done()
+
+
+def test_a_name_of_many_tasks_is_refused_in_one_short_line(ip, capsys):
+    # Each of them was described ('12 'Task-12' (RequestHandler._handle_request()) waiting'...):
+    # five lines of a terminal for one mistake.
+    run(ip, capsys, "many = [asyncio.create_task(leaf(10), name=f'w-{n}') for n in range(12)]\nawait asyncio.sleep(0)")
+    _, out = run(ip, capsys, "%why 'w-*'")
+    line = out.strip()
+    assert re.fullmatch(r"UsageError: 'w-\*' names 12 tasks: (\d+, ){9}\d+, and 2 more; give one id: %why ID", line), line
+    assert len(line) < 120
 
 
 def test_help_is_complete(ip, capsys):

@@ -40,7 +40,7 @@ class TaskControlMagics(ReplMagics):
         """
         registry = self._tasks_registry()
         words = split_words(line)
-        if len(words) > 1:
+        if len(words) > 1 or (words and words[0].startswith("-")):
             raise UsageError("usage: %debug_task [ID|NAME]: one task, or none for the most recent failure")
         if not words:
             entry = registry.ended.latest_failure()

@@ -90,7 +90,9 @@ class TaskMagics(ReplMagics):
         if args.objects:
             return rows
         if not tasks:
-            print("no pending tasks" + ("" if args.all else " (%tasks --all also lists IPython's own)"))
+            # The hint only where --all would show something: the REPL's own tasks, pending now.
+            own = not args.all and registry.pending(include_machinery=True)
+            print("no pending tasks" + (" (%tasks --all also lists IPython's own)" if own else ""))
             return None
         counts = _tasks.summary(tasks) if len(tasks) > len(shown) else None
         display(views.pending_table(rows, len(tasks), counts))
@@ -242,3 +244,5 @@ def _check_tasks_arguments(args, patterns) -> None:
         raise UsageError("--tree and --locals show pending tasks; they do not go with --done or --failed")
     if args.locals and not patterns:
         raise UsageError("--locals shows the tasks you name: %tasks ID|NAME|GLOB --locals")
+    if args.tree and patterns:
+        raise UsageError("--tree shows who awaits whom among all pending tasks: %tasks --tree, without ID|NAME|GLOB")

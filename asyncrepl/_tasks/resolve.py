@@ -42,10 +42,14 @@ class NoSuchTask(LookupError):
 class AmbiguousTask(LookupError):
     """A pattern names more than one task where one is wanted."""
 
+    DESCRIBED = 3  # candidates described in full; past that, ids only, so the error stays one line
     SHOWN = 10
 
-    def __init__(self, pattern: str, candidates: list[str]):
-        shown = ", ".join(candidates[: self.SHOWN])
+    def __init__(self, pattern: str, candidates: list[str], ids: list | None = None):
+        if len(candidates) <= self.DESCRIBED or ids is None:
+            shown = ", ".join(candidates[: self.SHOWN])
+        else:
+            shown = ", ".join(map(str, ids[: self.SHOWN]))
         more = f", and {len(candidates) - self.SHOWN:,} more" if len(candidates) > self.SHOWN else ""
         super().__init__(f"{pattern!r} names {len(candidates):,} tasks: {shown}{more}; give one id")
         self.pattern, self.candidates = pattern, candidates
@@ -132,8 +136,12 @@ def resolve_one(
     if not found:
         raise NoSuchTask(pattern)
     if len(found) > 1:
-        raise AmbiguousTask(pattern, [_candidate(registry, item) for item in found])
+        raise AmbiguousTask(pattern, [_candidate(registry, item) for item in found], [_id_of(registry, item) for item in found])
     return found[0]
+
+def _id_of(registry: TaskRegistry, item):
+    return item.id if isinstance(item, Finished) else registry.info(item).id
+
 
 def _candidate(
     registry: TaskRegistry, item) -> str:
