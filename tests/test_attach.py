@@ -498,6 +498,24 @@ def test_attach_from_a_terminal_ctrl_c_stops_the_cell_and_ctrl_d_detaches(progra
 
 
 @pytest.mark.terminal
+def test_a_report_while_the_prompt_waits_is_printed_above_it(programs, attach):
+    # It was printed after the prompt's text: "In [2]: asyncrepl: task 3 ... failed".
+    program = programs("--serve")
+    terminal = attach(str(program.pid))
+    terminal.run("import asyncio\nasync def later():\n    await asyncio.sleep(1)\n    raise ValueError('late')\n\nt = asyncio.create_task(later())")
+    deadline = time.monotonic() + 20
+    while not any("failed: ValueError: late" in line for line in terminal.screen.display):
+        assert time.monotonic() < deadline, "\n".join(terminal.screen.display)
+        terminal.settle(0.2)
+    terminal.settle(0.5)
+    lines = [line.rstrip() for line in terminal.screen.display]
+    report = max(index for index, line in enumerate(lines) if "failed: ValueError: late" in line)
+    prompt = max(index for index, line in enumerate(lines) if re.match(r"In \[\d+\]:", line))
+    assert lines[report].startswith("asyncrepl: task "), "\n".join(lines)
+    assert report < prompt and re.fullmatch(r"In \[\d+\]:", lines[prompt]), "\n".join(lines)
+
+
+@pytest.mark.terminal
 def test_a_killed_terminal_front_end_detaches_and_a_second_one_is_told(programs, attach):
     program = programs("--serve")
     before = program.state()

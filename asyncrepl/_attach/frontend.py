@@ -118,8 +118,22 @@ class AttachedConsole(ZMQTerminalInteractiveShell):
         socket = self.client.iopub_channel.socket
         while self.keep_running:
             if socket.poll(0):
-                self.handle_iopub()
+                await self._above_the_prompt(self.handle_iopub)
             await asyncio.sleep(0.1)
+
+    async def _above_the_prompt(self, show) -> None:
+        """Run *show* (it prints) with the prompt taken away and drawn again
+        below what it printed, as IPython's own terminal prints a background
+        task's report; jupyter_console printed it after the prompt's text."""
+        from prompt_toolkit.application import run_in_terminal
+        from prompt_toolkit.application.current import set_app
+
+        app = getattr(self.pt_cli, "app", None)
+        if app is None or not app.is_running:
+            show()
+            return
+        with set_app(app):  # this task was made outside the prompt's context
+            await run_in_terminal(show)
 
     async def _main_task(self):
         self._front_loop = asyncio.get_running_loop()
