@@ -609,7 +609,9 @@ def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
         assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io", "thread"], [t for _, t in causes]
         assert "a thread: it runs test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck.<locals>.blocking()" in causes[0][1]
         assert causes[3][1].startswith(f"{'task ' + registry.label(tasks[3])} is not stuck: a thread: it runs test_timers")
-        assert "asyncio.timeout() expires in 20.0 s" in causes[1][1] or "asyncio.timeout() expires in 19.9 s" in causes[1][1]
+        # The seconds left, as the timer says them: no tighter than a loaded machine allows.
+        left = re.search(r"asyncio\.timeout\(\) expires in (\d+\.\d) s", causes[1][1])
+        assert left and 15.0 <= float(left[1]) <= 20.0, causes[1][1]
         assert f"I/O: socket to 127.0.0.1:{port}" in causes[2][1]
         assert why_all(registry)[0] == []
         writer.close()
