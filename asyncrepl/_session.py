@@ -34,7 +34,7 @@ from ._hosts import ipython
 from ._interrupt import Interrupter
 from ._monitor import BlockedLoopReporter, LoopMonitor, _MachineryFilter
 from ._render import Views
-from ._tasks import TaskRegistry
+from ._tasks import TaskRegistry, is_repl_machinery
 
 __all__ = ["Session"]
 
@@ -55,7 +55,7 @@ class Session:
         self.views = Views(namer)
         self.registry = TaskRegistry(loop, settings.task_history)
         self.cell_context = None  # the running cell's context, where reports about callbacks print
-        self.monitor = LoopMonitor(loop, self.slow_step_threshold, describe=self.registry.label)
+        self.monitor = LoopMonitor(loop, self.slow_step_threshold, describe=self._who_held)
         self.blocked = BlockedLoopReporter(loop, self.registry, namer, lambda: self.cell_context)
         self.monitor.held.subscribe(self.blocked)
         self.unawaited = UnawaitedCoroutines(namer)
@@ -144,6 +144,15 @@ class Session:
         self.deadlocks.enabled = settings.report_deadlocks
         if self.registry.ended.size != settings.task_history:
             self.registry.ended.resize(settings.task_history)
+
+    def _who_held(self, task: asyncio.Task) -> str:
+        """How %asyncdebug names a task that held the loop: the REPL's task
+        running a cell is that cell (ipykernel runs cells in its shell_main
+        task: the user's import was blamed on 'Kernel.shell_main()')."""
+        cell = self.cells.current
+        if cell is not None and is_repl_machinery(task):
+            return f"{cell.name} (the cell's own code)"
+        return self.registry.label(task)
 
     def slow_step_threshold(self) -> float:
         """How long a step may hold the loop: the loop's ``slow_callback_duration``,

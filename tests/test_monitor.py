@@ -291,6 +291,19 @@ def test_asyncdebug_shows_the_lag_and_the_longest_holds(shell, capsys):
     assert report.holds[0].who.endswith("'blk' (blocker())") and 0.29 < report.holds[0].duration < 1
 
 
+def test_asyncdebug_names_a_cells_own_computing_as_the_cell(shell, capsys):
+    # In ipykernel a cell runs in the kernel's shell_main task: an import in
+    # a cell was listed as "r4 'Task-12' (Kernel.shell_main())".
+    from conftest import run_cell
+
+    shell.run_line_magic("load_ext", "asyncrepl")
+    run_cell(shell, capsys, "import asyncio, time")
+    _, out = run_cell(shell, capsys, "await asyncio.sleep(0)\ntime.sleep(0.3)")
+    cell = shell.execution_count - 1
+    _, out = run_cell(shell, capsys, "%asyncdebug")
+    assert re.search(rf"^  0\.3\d s  In \[{cell}\] \(the cell's own code\) at In \[{cell}\] line 2: time.sleep\(0.3\)", out, re.M), out
+
+
 def test_current_lag_is_zero_while_the_loop_waits_and_grows_while_a_step_holds_it():
     seen = {}
 
