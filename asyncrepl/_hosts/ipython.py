@@ -99,12 +99,13 @@ def switchable_ast_transformers(undo: ExitStack, shell, transformers: list) -> C
     taken out again as each cell ends (the list is the user's own between
     cells)."""
 
-    listed_by_us = [False]  # whether the last switch put them there
+    listed_by_us = False  # whether the last switch put them there
 
     def switch(on: bool) -> None:
-        if not on and not listed_by_us[0]:
+        nonlocal listed_by_us
+        if not on and not listed_by_us:
             return  # taken out already (most cells never have them)
-        listed_by_us[0] = on
+        listed_by_us = on
         listed = shell.ast_transformers
         for transformer in transformers:
             present = any(each is transformer for each in listed)

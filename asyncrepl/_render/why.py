@@ -146,9 +146,10 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
                 continue
             lines.append(f"{_HEADINGS[cause.kind]}: {cause.summary}")
             lines += render_cause(cause, place)
-            in_cause = {id(t) for t in cause.tasks}
-            behind = [chain for chain in members if id(chain.task) not in in_cause]
-            if cause.kind != "cycle":
+            if cause.kind == "cycle":
+                in_cause = {id(t) for t in cause.tasks}
+                behind = [chain for chain in members if id(chain.task) not in in_cause]
+            else:
                 # Those waiting on it themselves, by where they wait; then the
                 # tasks that wait on those (a request handler awaiting its task).
                 behind = [chain for chain in members if len(chain.steps) > 1]

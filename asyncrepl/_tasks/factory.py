@@ -136,8 +136,9 @@ class TaskFactory:
         # Runs for every task: kept lean.  **kwargs is what this Python's
         # loop.create_task passes: nothing or context= (3.11-3.13), also name=
         # and eager_start= (3.14+, and some 3.13.x releases); all are passed on.
-        # IPython leaves this frame out of tracebacks: Task's TypeError for
-        # what is not a coroutine ends at asyncio's create_task, as without asyncrepl.
+        # IPython leaves this frame out of tracebacks (all but a traceback's
+        # last frame: where Task refuses what is not a coroutine, _construct's
+        # stays, the one asyncrepl frame in that TypeError's traceback).
         __tracebackhide__ = True
         delegated = self.delegated
         if delegated is not None and delegated[0] is coro:
@@ -188,7 +189,6 @@ class TaskFactory:
         # The context is made here, as Task would make it, to be kept: a report
         # about the task printed in it reaches the cell that made the task
         # (ipykernel reads its parent message from a ContextVar).
-        __tracebackhide__ = True  # see _factory
         context = kwargs.pop("context", None) or contextvars.copy_context()
         info.context = context
         cls = self._task_class

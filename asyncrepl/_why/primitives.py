@@ -167,14 +167,9 @@ class PrimitiveWaits:
             wait.end = "dead partner"
             wait.detail = f"{shown} is {'full' if method != 'get' else 'empty'} and its {needed} have ended"
             return wait
-        referring = self._referring(task, queue, method)
-        if referring:
-            wait.targets, wait.role = referring, f"could be {role.split()[0]} by"
-            return wait
-        if referring is None:
-            wait.end, wait.detail = "unknown", f"no {needed[:-1]} of {shown} seen"
-            return wait
-        if self._on_io(task, wait, f"{shown} is fed as data arrives"):
+        if self._ended_by_others(
+            task, wait, method, f"could be {role.split()[0]} by", f"no {needed[:-1]} of {shown} seen", f"{shown} is fed as data arrives"
+        ):
             return wait
         if method == "get":
             # A worker of a service waits so until a request brings it work:
@@ -195,14 +190,7 @@ class PrimitiveWaits:
         if isinstance(primitive, asyncio.Event) and primitive.is_set():
             wait.end, wait.detail = "ready", "set: it is about to go on"
             return wait
-        referring = self._referring(task, primitive, None)
-        if referring:
-            wait.targets = referring
-            return wait
-        if referring is None:
-            wait.end, wait.detail = "unknown", f"nothing known to {verb}"
-            return wait
-        if self._on_io(task, wait, f"{what.split(' (')[0]} is set as data arrives"):
+        if self._ended_by_others(task, wait, None, wait.role, f"nothing known to {verb}", f"{what.split(' (')[0]} is set as data arrives"):
             return wait
         wait.end = "dead partner"
         wait.detail = (
@@ -210,6 +198,20 @@ class PrimitiveWaits:
             f"{verb} (fairly sure; a callback, a thread or code outside a task still could)"
         )
         return wait
+
+    def _ended_by_others(self, task, wait: Wait, method, role: str, unknown: str, arriving: str) -> bool:
+        """Whether something other than a partner seen at work can end
+        *wait*, with *wait* filled in if so: the live tasks whose variables
+        refer to its primitive (as *role*), or "unknown" when they were not
+        looked for, or I/O (see :meth:`_on_io`)."""
+        referring = self._referring(task, wait.primitive, method)
+        if referring:
+            wait.targets, wait.role = referring, role
+            return True
+        if referring is None:
+            wait.end, wait.detail = "unknown", unknown
+            return True
+        return self._on_io(task, wait, arriving)
 
     def _on_io(self, task, wait: Wait, how: str) -> bool:
         """Whether *task* waits on a primitive of a connection's: its frames
