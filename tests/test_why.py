@@ -3,6 +3,7 @@ recorded while asyncrepl is loaded, the deadlock watch, and the magic in
 IPython's in-process shell."""
 
 import asyncio
+import contextlib
 import inspect
 import re
 
@@ -31,6 +32,21 @@ def here(function, marker):
 
 async def settle(seconds=0.02):
     await asyncio.sleep(seconds)
+
+
+@contextlib.asynccontextmanager
+async def silent_server():
+    """A server on 127.0.0.1 that accepts connections and never answers; its
+    port.  The server side of each connection stays open until the end (3.14
+    closes a writer nobody keeps)."""
+    kept = []
+    server = await asyncio.start_server(lambda reader, writer: kept.append(writer), "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in kept:
+            writer.close()
+        server.close()
 
 
 def run_scenario(scenario, loop_factory=None):
@@ -422,24 +438,19 @@ def test_a_wait_on_an_event_that_a_connection_sets_is_io_not_a_dead_partner():
     # its task waits on an Event that the connection's protocol sets, and
     # no task refers to that Event.  It was called a dead partner.
     async def scenario(registry):
-        accepted = []
-        server = await asyncio.start_server(lambda reader, writer: accepted.append(writer), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        loop = asyncio.get_running_loop()
-        transport, protocol = await loop.create_connection(_Protocol, "127.0.0.1", port)
-        stream = _SocketStream(transport, protocol)
-        request = asyncio.create_task(stream.receive())
-        await settle()
-        chain, text = why(registry, request)
-        assert chain.cause.kind == "io" and not chain.stuck, text
-        assert f"I/O: socket to 127.0.0.1:{port} (Event self._protocol.read_event is set as data arrives)" in text, text
-        assert f"waits at {here(_SocketStream.receive, '# RECEIVES')}" in text, text
-        chains, everything = why_all(registry)
-        assert everything.startswith("no stuck task: "), everything
-        transport.close()
-        for writer in accepted:
-            writer.close()
-        server.close()
+        async with silent_server() as port:
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.create_connection(_Protocol, "127.0.0.1", port)
+            stream = _SocketStream(transport, protocol)
+            request = asyncio.create_task(stream.receive())
+            await settle()
+            chain, text = why(registry, request)
+            assert chain.cause.kind == "io" and not chain.stuck, text
+            assert f"I/O: socket to 127.0.0.1:{port} (Event self._protocol.read_event is set as data arrives)" in text, text
+            assert f"waits at {here(_SocketStream.receive, '# RECEIVES')}" in text, text
+            chains, everything = why_all(registry)
+            assert everything.startswith("no stuck task: "), everything
+            transport.close()
 
     run_scenario(scenario)
 
@@ -471,10 +482,7 @@ def test_an_aiohttp_request_to_a_server_that_does_not_answer_waits_on_io():
     aiohttp = pytest.importorskip("aiohttp")
 
     async def scenario(registry):
-        accepted = []
-        server = await asyncio.start_server(lambda reader, writer: accepted.append(writer), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with aiohttp.ClientSession() as session:
+        async with silent_server() as port, aiohttp.ClientSession() as session:
 
             async def fetch():
                 async with session.get(f"http://127.0.0.1:{port}/slow") as response:  # FETCHES
@@ -488,9 +496,6 @@ def test_an_aiohttp_request_to_a_server_that_does_not_answer_waits_on_io():
             chains, everything = why_all(registry)
             assert everything.startswith("no stuck task: "), everything
             request.cancel()
-        for writer in accepted:
-            writer.close()
-        server.close()
 
     run_scenario(scenario)
 
@@ -598,24 +603,21 @@ def test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck():
         await reader_stream.read(1)
 
     async def scenario(registry):
-        kept = []  # the server side of the connection stays open (3.14 closes a writer nobody keeps)
-        server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        stream, writer = await asyncio.open_connection("127.0.0.1", port)
-        tasks = [asyncio.create_task(in_thread()), asyncio.create_task(sleeper()), asyncio.create_task(reader(stream))]
-        tasks.append(asyncio.create_task(in_executor()))
-        await settle()
-        causes = [why(registry, task) for task in tasks]
-        assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io", "thread"], [t for _, t in causes]
-        assert "a thread: it runs test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck.<locals>.blocking()" in causes[0][1]
-        assert causes[3][1].startswith(f"{'task ' + registry.label(tasks[3])} is not stuck: a thread: it runs test_timers")
-        # The seconds left, as the timer says them: no tighter than a loaded machine allows.
-        left = re.search(r"asyncio\.timeout\(\) expires in (\d+\.\d) s", causes[1][1])
-        assert left and 15.0 <= float(left[1]) <= 20.0, causes[1][1]
-        assert f"I/O: socket to 127.0.0.1:{port}" in causes[2][1]
-        assert why_all(registry)[0] == []
-        writer.close()
-        server.close()
+        async with silent_server() as port:
+            stream, writer = await asyncio.open_connection("127.0.0.1", port)
+            tasks = [asyncio.create_task(in_thread()), asyncio.create_task(sleeper()), asyncio.create_task(reader(stream))]
+            tasks.append(asyncio.create_task(in_executor()))
+            await settle()
+            causes = [why(registry, task) for task in tasks]
+            assert [chain.cause.kind for chain, _ in causes] == ["thread", "timer", "io", "thread"], [t for _, t in causes]
+            assert "a thread: it runs test_timers_threads_io_and_timeouts_end_the_chain_and_are_not_stuck.<locals>.blocking()" in causes[0][1]
+            assert causes[3][1].startswith(f"{'task ' + registry.label(tasks[3])} is not stuck: a thread: it runs test_timers")
+            # The seconds left, as the timer says them: no tighter than a loaded machine allows.
+            left = re.search(r"asyncio\.timeout\(\) expires in (\d+\.\d) s", causes[1][1])
+            assert left and 15.0 <= float(left[1]) <= 20.0, causes[1][1]
+            assert f"I/O: socket to 127.0.0.1:{port}" in causes[2][1]
+            assert why_all(registry)[0] == []
+            writer.close()
 
     run_scenario(scenario)
 
@@ -878,28 +880,25 @@ def test_why_on_uvloops_loop_finds_the_deadlock_the_leak_and_the_io():
         await stream.read(1)
 
     async def scenario(registry):
-        kept = []
         locks = {"alice": asyncio.Lock(), "bob": asyncio.Lock()}
         one = asyncio.create_task(transfer(locks, "alice", "bob"))
         two = asyncio.create_task(transfer(locks, "bob", "alice"))
         pool = asyncio.Lock()
         leaker = asyncio.create_task(leaks(pool))
         waiter = asyncio.create_task(waits(pool))
-        server = await asyncio.start_server(lambda r, w: kept.append(w), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        stream, writer = await asyncio.open_connection("127.0.0.1", port)
-        reader = asyncio.create_task(reads(stream))
-        await settle(0.05)
-        chain, text = why(registry, one)
-        assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}, text
-        assert f"holds lock locks['alice'] (taken at {here(transfer, '# FIRST')})" in text, text
-        chain, text = why(registry, waiter)
-        assert chain.cause.kind == "leak" and "raised ValueError: gave up" in text, text
-        chain, text = why(registry, reader)
-        assert chain.cause.kind == "io" and f"127.0.0.1:{port}" in text, text
-        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
-        leaker.exception()  # looked at: no report of it at the end
-        writer.close()
-        server.close()
+        async with silent_server() as port:
+            stream, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader = asyncio.create_task(reads(stream))
+            await settle(0.05)
+            chain, text = why(registry, one)
+            assert chain.cause.kind == "cycle" and set(chain.cause.tasks) == {one, two}, text
+            assert f"holds lock locks['alice'] (taken at {here(transfer, '# FIRST')})" in text, text
+            chain, text = why(registry, waiter)
+            assert chain.cause.kind == "leak" and "raised ValueError: gave up" in text, text
+            chain, text = why(registry, reader)
+            assert chain.cause.kind == "io" and f"127.0.0.1:{port}" in text, text
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+            leaker.exception()  # looked at: no report of it at the end
+            writer.close()
 
     run_scenario(scenario, loop_factory=uvloop.new_event_loop)
