@@ -488,6 +488,14 @@ class _Entry:
 
         return awaited(compile_statement(key, frame)[0])
 
+    def drive(self, awaitable, line: int):
+        """``await H.drive(EXPR, LINE)``: ``await EXPR``, a cell's statement at
+        *line* that can be let go of (see ``_cell``)."""
+        session = sessions.get(running_loop())
+        if session is None:
+            return awaitable
+        return session.cells.drive(awaitable, (sys._getframe(1).f_code, line))
+
 
 entry = _Entry()
 

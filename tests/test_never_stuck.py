@@ -157,6 +157,38 @@ def test_an_error_in_an_awaiting_statement_shows_each_cell_line_once(ip, capsys)
     assert out.rstrip().endswith("ValueError: boom") and "asyncrepl" not in out
 
 
+def test_an_error_in_an_awaited_call_shows_as_plain_ipython_shows_it(ip, capsys):
+    # ``await f()`` alone: the cell's own code makes the coroutine, which
+    # asyncrepl drives; its frames are not the user's to see.
+    run(ip, capsys, "import asyncio\nasync def boom():\n    raise ValueError('boom')")
+    _, out = run(ip, capsys, "x = 1\nawait boom()")
+    assert out.count("----> 2 await boom()") == 1 and out.count("Cell In[") == 2, out
+    assert "skipping hidden" not in out and "asyncrepl" not in out and out.rstrip().endswith("ValueError: boom")
+    result, out = run(ip, capsys, "await 1")
+    assert "----> 1 await 1" in out and "skipping hidden" not in out and "asyncrepl" not in out, out
+    assert out.rstrip().endswith("TypeError: object int can't be used in 'await' expression")
+    assert type(result.error_in_exec) is TypeError
+
+
+def test_a_second_ctrl_c_lets_go_of_an_awaited_call_that_swallows_the_cancellation(ip, capsys):
+    run(ip, capsys, SWALLOWS)
+    ctrl_c_after(0.5, 0.5)
+    result, out = run(ip, capsys, "x = 1\ny = await child()")
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"KeyboardInterrupt: the cell was waiting at In \[\d+\] line 6: await asyncio.sleep\(10\)", lines[0]), out
+    said = re.fullmatch(
+        r"asyncrepl: (In \[\d+\]) goes on in the background as task (\d+) \(%tasks \2\), because task \2 'In \[\d+\]' "
+        r"\(child\(\)\) caught CancelledError at In \[\d+\] line 7: except BaseException: and went on",
+        lines[1],
+    )
+    assert said and len(lines) == 2, out
+    _, table = run(ip, capsys, "%tasks")
+    row = next(line for line in table.splitlines() if line.startswith(said.group(2) + " "))
+    assert row.rstrip().endswith(said.group(1) + " line 2"), table  # created where the cell's statement is
+    result, _ = run(ip, capsys, "await asyncio.sleep(0.01, 'fine')")
+    assert result.result == "fine" and "y" not in ip.user_ns
+
+
 def test_a_statement_assigns_and_shows_values_as_the_cell_would(ip, capsys):
     result, out = run(ip, capsys, "import asyncio\nx = await asyncio.sleep(0, 3)\nx += await asyncio.sleep(0, 4)\nx")
     assert result.result == 7 and ip.user_ns["x"] == 7

@@ -202,9 +202,17 @@ def test_only_top_level_statements_that_await_are_run_as_statements():
     out = statements_as_tasks("x = 1\nasync def f():\n    await g()\nawait f()\ny = await f()\nasync for i in g():\n    pass")
     lines = [line for line in out.splitlines() if line]
     assert lines[:3] == ["x = 1", "async def f():", "    await g()"]  # a function's awaits are its own
-    assert lines[3].startswith("await __import__('asyncrepl')._entry.statement(")
-    assert lines[4].startswith("y = await __import__('asyncrepl')._entry.statement(")  # the assignment stays the cell's
+    # ``await EXPR`` alone: EXPR is made by the cell's code and handed over
+    assert lines[3] == "await __import__('asyncrepl')._entry.drive(f(), 4)"
+    assert lines[4] == "y = await __import__('asyncrepl')._entry.drive(f(), 5)"  # the assignment stays the cell's
+    # anything else that awaits is kept whole, to be compiled where the cell reaches it
     assert lines[5].startswith("await __import__('asyncrepl')._entry.statement(") and len(lines) == 6
+
+
+def test_an_await_within_the_awaited_expression_keeps_the_statement_whole():
+    out = statements_as_tasks("await f(await g())\nx[await k()] = await f()\nx = [await g()]")
+    assert all(line.startswith(("await __import__('asyncrepl')._entry.statement(", "x = await")) for line in out.splitlines())
+    assert "drive" not in out
 
 
 def test_the_statements_transformer_never_raises():

@@ -83,18 +83,22 @@ def _line(name: str, message: str) -> str:
     return f"{name}: {message}" if message else name
 
 
-def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool]):
+def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool], is_driver: Callable[[str], bool] = lambda _: False):
     """*tb* with the cell's line shown once where a statement ran as a task of
     its own: the cell's module frame that awaited the statement (and
     asyncrepl's frames in between) is dropped in front of the statement's own
-    module frame of the same cell, which shows the line and what it awaited."""
+    module frame of the same cell, which shows the line and what it awaited;
+    where the cell's own code made what the statement awaits (``await f()``),
+    the frames of the driver between them (files *is_driver* names) are
+    dropped, as an ``await`` has none."""
     head = tb
     previous = None
     while tb is not None:
         code = tb.tb_frame.f_code
         if code.co_name == "<module>":
-            following = tb.tb_next
+            following, driven = tb.tb_next, True
             while following is not None and is_asyncrepl(following.tb_frame.f_code.co_filename):
+                driven = driven and is_driver(following.tb_frame.f_code.co_filename)
                 following = following.tb_next
             if (
                 following is not None
@@ -107,6 +111,8 @@ def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool]):
                     previous.tb_next = following
                 tb = following
                 continue
+            if driven and following is not tb.tb_next:
+                tb.tb_next = following
         previous, tb = tb, tb.tb_next
     return head
 
@@ -154,7 +160,7 @@ def outcome_handler(
                 "asyncrepl: code typed or pasted into a cell has no __file__; "
                 "%run FILE runs the file as the script it is"
             )
-        tb = without_statement_frames(tb, _is_asyncrepl)
+        tb = without_statement_frames(tb, _is_asyncrepl, _is_driver)
         if getattr(value, "asyncrepl_as_asyncio", False):
             tb = _without_trailing_frames(tb, _is_asyncrepl)  # raised as asyncio would: it ends at the user's call
         value.__traceback__ = tb
@@ -203,3 +209,11 @@ def _noted(error: BaseException) -> bool:
 
 def _is_asyncrepl(filename: str) -> bool:
     return filename.startswith(_PACKAGE)
+
+
+# The driver of a statement the cell's code made (statements._Driving, awaiting).
+_DRIVER = __file__.replace("outcome.py", "statements.py")
+
+
+def _is_driver(filename: str) -> bool:
+    return filename == _DRIVER

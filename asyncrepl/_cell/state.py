@@ -31,7 +31,7 @@ from .._deadline import waiting_at
 from .._tasks import TaskRegistry
 from .._tasks.cancelling import why_still_running
 from .outcome import CellAbandoned
-from .statements import Statement, awaited, compile_statement
+from .statements import Statement, awaited, awaiting, compile_statement
 
 __all__ = ["Cell", "Cells"]
 
@@ -142,6 +142,17 @@ class Cells:
             cell.statement = statement
         return statement
 
+    def drive(self, awaitable, where: tuple) -> Statement:
+        """``await awaitable``, the cell's statement at *where* (its code and
+        line), ready to be awaited: as :meth:`statement`, for the awaitable
+        the cell's own code made."""
+        coro = awaitable if inspect.iscoroutine(awaitable) else awaiting(awaitable)
+        statement = Statement(coro, where)
+        cell = self.current
+        if cell is not None:
+            cell.statement = statement
+        return statement
+
     # -- stopping a cell -------------------------------------------------------------
 
     def interrupt(self, by: str | None = None) -> None:
@@ -203,7 +214,10 @@ class Cells:
 
         def start_task(coro, context):
             task = self.registry.create_own_task(coro, name=self.name_of(cell), context=context)
-            self.registry.info(task).frames = statement.where  # created where the statement stands
+            info = self.registry.info(task)
+            info.frames = statement.where  # created where the statement stands
+            if statement.of_users_coroutine():
+                info.coro = statement.coro  # named as the coroutine it goes on with: (fetch()), not (cell())
             self.registry.adopt(task)
             return task
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from .._asyncio_private import block_on, wake_task, wakeup_of
 
-__all__ = ["Statement", "compile_statement", "keep_statement"]
+__all__ = ["Statement", "awaiting", "compile_statement", "keep_statement"]
 
 # Statements kept for the cell that will run them: KEY -> (node, mode).  A
 # cell that fails before reaching one leaves it here; the oldest are dropped.
@@ -95,6 +95,13 @@ class Statement:
 
         self.task = asyncio.current_task()
         return _Driving(self)
+
+    def of_users_coroutine(self) -> bool:
+        """Whether the statement is a coroutine of the user's own function
+        (``await fetch()``), not one compiled for a whole statement or made
+        here to await something else."""
+        code = getattr(self.coro, "cr_code", None)
+        return code is not None and code.co_name != "<module>" and code is not awaiting.__code__
 
     def let_go(self, start_task: Callable, error_for: Callable) -> object | None:
         """End the cell's wait now; the statement goes on in a task of its own,
@@ -229,3 +236,10 @@ async def awaited(value):
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+async def awaiting(awaitable):
+    """``await awaitable``, as a coroutine (what isn't awaitable raises the
+    TypeError ``await`` raises)."""
+    __tracebackhide__ = True
+    return await awaitable
