@@ -5,14 +5,17 @@ Measured in one run:
 * ``%load_ext asyncrepl`` in a fresh process, after the shell is made (so
   that IPython's own import is not counted; asyncrepl's import is), median
   of several processes: IPython's terminal shell (prompt_toolkit has imported
-  asyncio), and the in-process InteractiveShell (asyncrepl's load imports
-  asyncio); the bytecode cached, as an installed package has it;
+  asyncio), and the in-process InteractiveShell once asyncio is imported, and
+  before (the load imports asyncio, and asyncio's own import is counted); the
+  bytecode cached, as an installed package has it;
 * ``%load_ext asyncrepl`` (then ``%unload_ext``) again in a warm process,
   median of many cycles;
 * trivial cells (``x = 1``) and awaiting cells (``await asyncio.sleep(0)``) in
   IPython's in-process InteractiveShell, without and with the extension (its
-  default settings: debug mode on), in alternating blocks so that drift
-  affects both sides alike; medians of the blocks.
+  default settings: debug mode on), and in plain IPython with its loop in
+  asyncio debug mode (which asyncrepl turns on: what asyncrepl adds beyond
+  it), in blocks taken in rotated order so that drift affects every side
+  alike; medians of the blocks.
 
 Usage: python benchmarks/bench_foundation.py [--cells 2000] [--blocks 10] [--processes 5]
 """
@@ -35,6 +38,7 @@ FRESH_LOAD = """
 import contextlib, io, sys, time
 from IPython.{module} import {shell}
 ip = {shell}.instance()
+{before}
 start = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     ip.run_line_magic("load_ext", "asyncrepl")
@@ -45,10 +49,14 @@ print(took)
 
 SHELLS = {
     # IPython's terminal shell: prompt_toolkit has imported asyncio already.
-    "terminal shell": ("terminal.interactiveshell", "TerminalInteractiveShell"),
-    # The in-process shell imports no asyncio: asyncrepl's load imports it.
-    "in-process shell": ("core.interactiveshell", "InteractiveShell"),
+    "terminal shell": ("terminal.interactiveshell", "TerminalInteractiveShell", ""),
+    # The in-process shell, once the session has used asyncio.
+    "in-process shell, asyncio imported": ("core.interactiveshell", "InteractiveShell", "import asyncio"),
+    # The in-process shell before anything imported asyncio: the load imports
+    # it (asyncio's own import, which anything that uses asyncio pays, counted).
+    "in-process shell, asyncio not imported yet": ("core.interactiveshell", "InteractiveShell", ""),
 }
+GOALS = {"terminal shell": 40, "in-process shell, asyncio imported": 40}
 
 
 def fresh_process_load(processes: int) -> dict[str, list[float]]:
@@ -62,8 +70,8 @@ def fresh_process_load(processes: int) -> dict[str, list[float]]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     times: dict[str, list[float]] = {name: [] for name in SHELLS}
     for number in range(processes + 1):
-        for name, (module, shell) in SHELLS.items():
-            code = FRESH_LOAD.format(module=module, shell=shell)
+        for name, (module, shell, before) in SHELLS.items():
+            code = FRESH_LOAD.format(module=module, shell=shell, before=before)
             took = float(subprocess.check_output([sys.executable, "-c", code], text=True, env=env, stdin=subprocess.DEVNULL))
             if number:
                 times[name].append(took)
@@ -109,41 +117,56 @@ def main() -> None:
             ip.run_cell(code, store_history=False)
         return (time.perf_counter() - start) / cells
 
+    from IPython.core.async_helpers import get_asyncio_loop  # plain IPython's loop for awaiting cells
+
+    def plain_debug(code: str, cells: int) -> float:
+        # Plain IPython with its loop in asyncio debug mode, which asyncrepl
+        # turns on by default: what asyncrepl adds beyond it.
+        loop = get_asyncio_loop()
+        loop.set_debug(True)
+        try:
+            return per_cell(code, cells)
+        finally:
+            loop.set_debug(False)
+
+    def extended(code: str, cells: int) -> float:
+        load()
+        try:
+            return per_cell(code, cells)
+        finally:
+            unload()
+
     rows = []
     block = max(1, args.cells // args.blocks)
+    sides = {"plain": per_cell, "debug": plain_debug, "asyncrepl": extended}
     for label, code in (("trivial cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
-        plain, extended = [], []
+        times: dict[str, list[float]] = {side: [] for side in sides}
         with _summary.silenced():
             per_cell(code, block)  # warm-up
             for number in range(args.blocks):
-                if number % 2:
-                    load()
-                    extended.append(per_cell(code, block))
-                    unload()
-                    plain.append(per_cell(code, block))
-                else:
-                    plain.append(per_cell(code, block))
-                    load()
-                    extended.append(per_cell(code, block))
-                    unload()
-        rows.append((label, statistics.median(plain), statistics.median(extended)))
+                order = list(sides)[number % 3:] + list(sides)[:number % 3]  # rotated, so drift hits each side alike
+                for side in order:
+                    times[side].append(sides[side](code, block))
+        rows.append((label, *(statistics.median(times[side]) for side in sides)))
 
     print(f"asyncrepl foundation benchmark ({block * args.blocks} cells per kind and side, in-process InteractiveShell)")
     print()
-    print(f"{'':38} {'plain IPython':>14} {'asyncrepl':>12} {'ratio':>7} {'added':>10}")
+    print(f"{'':38} {'plain IPython':>14} {'in debug mode':>14} {'asyncrepl':>12} {'vs plain':>9} {'vs debug':>9}")
     summary = []
-    for label, plain, extended in rows:
+    for label, plain, debug, ours in rows:
         print(
-            f"{label:38} {plain * 1e6:11.1f} us {extended * 1e6:9.1f} us {extended / plain:6.2f}x"
-            f" {(extended - plain) * 1e6:+7.1f} us"
+            f"{label:38} {plain * 1e6:11.1f} us {debug * 1e6:11.1f} us {ours * 1e6:9.1f} us"
+            f" {ours / plain:8.2f}x {ours / debug:8.2f}x"
         )
-        summary.append(_summary.row(f"{label}, vs plain IPython", extended / plain, 1.3,
-                                    note=f"{plain * 1e6:.0f} -> {extended * 1e6:.0f} us"))
+        summary.append(_summary.row(f"{label}, vs plain IPython", ours / plain, 1.3,
+                                    note=f"{plain * 1e6:.0f} -> {ours * 1e6:.0f} us"))
+        summary.append(_summary.row(f"{label}, vs plain IPython in asyncio debug mode", ours / debug, 1.3,
+                                    note=f"{debug * 1e6:.0f} -> {ours * 1e6:.0f} us"))
     for name, times in fresh.items():
         took = statistics.median(times) * 1e3
         label = f"%load_ext asyncrepl, fresh process, {name} (median of {args.processes})"
         print(f"{label:64} {took:7.1f} ms")
-        summary.append(_summary.row(label, took, 40, unit="ms"))
+        summary.append(_summary.row(label, took, GOALS.get(name), unit="ms"))
     print(f"{'%load_ext asyncrepl, warm (median of 50)':64} {statistics.median(load_times) * 1e3:7.2f} ms")
     _summary.write(args, summary)
 
