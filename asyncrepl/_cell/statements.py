@@ -1,11 +1,13 @@
 """Each statement of a cell that awaits can be let go of.
 
-``transform.StatementsAsTasks`` puts ``await H.statement(KEY)`` in place of
-every top-level statement that awaits (``x = await f()`` keeps its
-assignment and has only its value replaced); the statement itself is kept
-here under KEY, and compiled and run when the cell reaches it, in the cell's
-own namespace, under the cell's file name and line numbers, as code at a
-module's top level (so it reads, names and assigns exactly as the cell would).
+``transform.StatementsAsTasks`` puts ``await H.drive(EXPR, LINE)`` in place
+of a top-level ``await EXPR`` (``x = await f()`` keeps its assignment and has
+only its value replaced): the cell's own code makes the awaitable, and hands
+it over.  Any other top-level statement that awaits becomes ``await
+H.statement(KEY)``; the statement itself is kept here under KEY, and compiled
+and run when the cell reaches it, in the cell's own namespace, under the
+cell's file name and line numbers, as code at a module's top level (so it
+reads, names and assigns exactly as the cell would).
 
 The cell awaits a :class:`Statement`, which drives the statement's coroutine
 inside the cell's own task, as a plain ``await`` would: the same task, the

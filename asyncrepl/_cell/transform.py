@@ -8,9 +8,12 @@
   ``inspect`` and ``%pdb`` show the lines as the user typed them, not as
   rewritten.
 * :class:`StatementsAsTasks` (an AST transformer): each top-level statement
-  that awaits runs as a task of its own, which the cell waits for (see
-  ``statements``): so that a cell whose statement refuses to stop can be let
-  go of, in a terminal and in a kernel alike.
+  that awaits is driven by a ``statements.Statement`` in the cell's task, so
+  that a cell whose statement refuses to stop can be let go of (the
+  statement moves to a task of its own), in a terminal and in a kernel
+  alike: ``await EXPR`` (alone, or as an assignment's value) becomes
+  ``await H.drive(EXPR, LINE)``; any other statement that awaits is kept and
+  becomes ``await H.statement(KEY)``.
 
 The AST transformers are in IPython's list only for the cells that need them
 (lines were rewritten, or the cell may await: see :func:`needs_ast_pass`):
@@ -184,9 +187,11 @@ def _evaluated_where_defined(node: ast.AST) -> list:
 
 
 class StatementsAsTasks(ast.NodeTransformer):
-    """Puts ``await H.statement(KEY)`` in place of each top-level statement
-    that awaits (for an assignment, in place of its value), keeping the
-    statement for the cell to run as a task (see ``statements``)."""
+    """Puts ``await H.drive(EXPR, LINE)`` in place of a top-level ``await
+    EXPR`` (alone, or an assignment's value), and ``await H.statement(KEY)``
+    in place of any other top-level statement that awaits (for an
+    assignment, in place of its value), keeping the statement for the cell
+    to compile where it reaches it (see ``statements``)."""
 
     def visit(self, node):
         try:
