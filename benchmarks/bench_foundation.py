@@ -160,7 +160,7 @@ def main() -> None:
         )
         summary.append(_summary.row(f"{label}, vs plain IPython", ours / plain, 1.3,
                                     note=f"{plain * 1e6:.0f} -> {ours * 1e6:.0f} us"))
-        summary.append(_summary.row(f"{label}, vs plain IPython in asyncio debug mode", ours / debug, 1.3,
+        summary.append(_summary.row(f"{label}, vs plain IPython in asyncio debug mode", ours / debug,
                                     note=f"{debug * 1e6:.0f} -> {ours * 1e6:.0f} us"))
     for name, times in fresh.items():
         took = statistics.median(times) * 1e3
