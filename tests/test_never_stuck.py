@@ -173,7 +173,7 @@ def test_an_error_in_an_awaited_call_shows_as_plain_ipython_shows_it(ip, capsys)
 def test_a_second_ctrl_c_lets_go_of_an_awaited_call_that_swallows_the_cancellation(ip, capsys):
     run(ip, capsys, SWALLOWS)
     ctrl_c_after(0.5, 0.5)
-    result, out = run(ip, capsys, "x = 1\ny = await child()")
+    result, out = run(ip, capsys, "x = 1\nlet_go_value = await child()")
     lines = out.strip().splitlines()
     assert re.fullmatch(r"KeyboardInterrupt: the cell was waiting at In \[\d+\] line 6: await asyncio.sleep\(10\)", lines[0]), out
     said = re.fullmatch(
@@ -186,7 +186,7 @@ def test_a_second_ctrl_c_lets_go_of_an_awaited_call_that_swallows_the_cancellati
     row = next(line for line in table.splitlines() if line.startswith(said.group(2) + " "))
     assert row.rstrip().endswith(said.group(1) + " line 2"), table  # created where the cell's statement is
     result, _ = run(ip, capsys, "await asyncio.sleep(0.01, 'fine')")
-    assert result.result == "fine" and "y" not in ip.user_ns
+    assert result.result == "fine" and "let_go_value" not in ip.user_ns  # the statement never ended
 
 
 def test_a_statement_assigns_and_shows_values_as_the_cell_would(ip, capsys):
