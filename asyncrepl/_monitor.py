@@ -603,6 +603,15 @@ class LoopMonitor:
             return None
         return hold if time.monotonic() - hold.start >= at_least else None
 
+    def saw_holding(self, task: asyncio.Task | None) -> bool:
+        """Whether the samples of the iteration running now found the step of
+        *task* (None: a callback) holding the loop, so that it is reported as
+        the iteration ends; call from the loop's thread."""
+        iteration = self._iteration
+        if iteration is None or iteration.number != self.probe.iteration:
+            return False
+        return any(hold.task is task and hold.samples >= 2 for hold in list(iteration.holds))
+
     # -- the watching thread --
 
     def _watch(self) -> None:
@@ -820,20 +829,26 @@ def _task_being_reported() -> asyncio.Task | None:
 
 
 class _MachineryFilter(logging.Filter):
-    """Drop asyncio's "Executing <Task ...> took N seconds" while asyncrepl
-    reports blocked steps itself, and always about IPython's own tasks and
-    about tasks that Ctrl-C stopped (asyncrepl has named those)."""
+    """Drop asyncio's "Executing <Task ...> took N seconds" where asyncrepl
+    reports that step itself, and always about IPython's own tasks and about
+    tasks that Ctrl-C stopped (asyncrepl has named those).
 
-    def __init__(self, already_reported=(), replaced=lambda: False):
+    *replaced(task)*: whether asyncrepl reports the step of *task* (None: a
+    callback) that asyncio is about to report.  A step the loop monitor's
+    samples missed (its thread did not get to run while the step held the
+    loop) keeps asyncio's own line: a slow step is never left unreported.
+    """
+
+    def __init__(self, already_reported=(), replaced=lambda task: False):
         super().__init__()
         self.already_reported = already_reported  # tasks, compared by identity
-        self.replaced = replaced  # True while asyncrepl's reporter reports slow steps itself
+        self.replaced = replaced
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Executing %s took %.3f seconds" and record.args:
-            if self.replaced():
-                return False
             task = _task_being_reported()
             if task is not None and (is_repl_machinery(task) or task in self.already_reported):
+                return False
+            if self.replaced(task):
                 return False
         return True

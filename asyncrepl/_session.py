@@ -100,7 +100,9 @@ class Session:
             self._apply_settings()
             self.settings.observe(self._apply_settings, names=list(_SETTINGS))
             undo.callback(self.settings.unobserve, self._apply_settings, names=list(_SETTINGS))
-            machinery_filter = _MachineryFilter(self.interrupter.stopped, lambda: self.settings.report_blocking)
+            machinery_filter = _MachineryFilter(
+                self.interrupter.stopped, lambda task: self.settings.report_blocking and self.monitor.saw_holding(task)
+            )
             logger = logging.getLogger("asyncio")
             logger.addFilter(machinery_filter)
             undo.callback(logger.removeFilter, machinery_filter)

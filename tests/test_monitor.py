@@ -358,3 +358,28 @@ def test_code_run_inline_is_never_reported_nor_counted_to_the_callback_after_it(
         loop.close()
     assert ran == [True]
     assert seen == [], [(hold.who, hold.duration) for hold in seen]
+
+
+def test_a_step_the_monitors_samples_missed_keeps_asyncios_own_report(shell, capsys, caplog):
+    # On a loaded machine the monitor's thread may not run while a step holds
+    # the loop.  asyncrepl then has no samples of the step to report from: it
+    # must not drop asyncio's own debug-mode line about it (it did, so that
+    # one of two back-to-back CPU-bound tasks went unreported).
+    import asyncrepl
+    from conftest import run_cell
+
+    shell.run_line_magic("load_ext", "asyncrepl")
+    monitor = asyncrepl._loaded[id(shell)].session.monitor
+    shell.user_ns["monitor_is_busy"] = monitor._lock  # held, the monitor's thread cannot sample
+    run_cell(shell, capsys, "import asyncio, time\nasync def unseen():\n    with monitor_is_busy:\n        time.sleep(0.3)\n")
+    caplog.clear()
+    _, out = run_cell(shell, capsys, "await asyncio.create_task(unseen(), name='unseen')")
+    said = [record.getMessage() for record in caplog.records if record.name == "asyncio"]
+    assert len(said) == 1 and re.search(r"^Executing <Task .*name='unseen'.* took 0\.3\d* seconds$", said[0]), said
+    assert "held the loop" not in out  # one report, asyncio's
+    # A step the samples saw: asyncrepl's report only, with its line.
+    run_cell(shell, capsys, "async def seen():\n    time.sleep(0.3)\n")
+    caplog.clear()
+    _, out = run_cell(shell, capsys, "await asyncio.create_task(seen(), name='seen')")
+    assert re.search(r"task \d+ 'seen' \(seen\(\)\) held the loop for 0\.3\d s at In \[\d+\] line 2: time.sleep\(0.3\)", out), out
+    assert not [record for record in caplog.records if record.name == "asyncio"]
