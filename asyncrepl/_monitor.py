@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -785,15 +786,29 @@ class BlockedLoopReporter:
         # Asked with a task before it is reported: whether another part has
         # already named it (Ctrl-C's "task 3 held the loop" message).
         self.named_elsewhere = Hook("named_elsewhere")
+        self._reported_unseen: weakref.WeakSet = weakref.WeakSet()  # see report_unseen
 
     def __call__(self, hold: Hold) -> None:
         """Called on the loop's thread as the iteration that held it ends."""
-        task = hold.task
-        if not self.enabled or hold.debugger:
+        if hold.task is not None and hold.task in self._reported_unseen:
+            self._reported_unseen.discard(hold.task)  # reported already, from asyncio's timing
+            return
+        if not hold.debugger:
+            self.report(hold.task, hold.duration, hold.line)
+
+    def report_unseen(self, task: asyncio.Task | None, seconds: float) -> None:
+        """A step that asyncio's debug mode timed at *seconds* and the
+        monitor's samples missed (its thread did not get to run meanwhile):
+        reported as the others, without its line, which only samples find."""
+        if task is not None:
+            self._reported_unseen.add(task)
+        self.report(task, seconds, None)
+
+    def report(self, task: asyncio.Task | None, seconds: float, line: tuple[str, int] | None) -> None:
+        if not self.enabled:
             return
         if task is not None and (is_repl_machinery(task) or self.named_elsewhere.any(task)):
             return
-        seconds, line = hold.duration, hold.line
         where = "" if line is None else (
             f" at {code_location(line[0], line[1], self.cell_namer)}: {linecache.getline(line[0], line[1]).strip()}"
         )
@@ -833,13 +848,12 @@ class _MachineryFilter(logging.Filter):
     reports that step itself, and always about IPython's own tasks and about
     tasks that Ctrl-C stopped (asyncrepl has named those).
 
-    *replaced(task)*: whether asyncrepl reports the step of *task* (None: a
-    callback) that asyncio is about to report.  A step the loop monitor's
-    samples missed (its thread did not get to run while the step held the
-    loop) keeps asyncio's own line: a slow step is never left unreported.
+    *replaced(task, seconds)*: whether asyncrepl reports the step of *task*
+    (None: a callback) that asyncio is about to report as taking *seconds*
+    (see ``Session._asyncio_timed_slow_step``).
     """
 
-    def __init__(self, already_reported=(), replaced=lambda task: False):
+    def __init__(self, already_reported=(), replaced=lambda task, seconds: False):
         super().__init__()
         self.already_reported = already_reported  # tasks, compared by identity
         self.replaced = replaced
@@ -849,6 +863,6 @@ class _MachineryFilter(logging.Filter):
             task = _task_being_reported()
             if task is not None and (is_repl_machinery(task) or task in self.already_reported):
                 return False
-            if self.replaced(task):
+            if self.replaced(task, record.args[1] if len(record.args) > 1 else 0.0):
                 return False
         return True

@@ -100,9 +100,7 @@ class Session:
             self._apply_settings()
             self.settings.observe(self._apply_settings, names=list(_SETTINGS))
             undo.callback(self.settings.unobserve, self._apply_settings, names=list(_SETTINGS))
-            machinery_filter = _MachineryFilter(
-                self.interrupter.stopped, lambda task: self.settings.report_blocking and self.monitor.saw_holding(task)
-            )
+            machinery_filter = _MachineryFilter(self.interrupter.stopped, self._asyncio_timed_slow_step)
             logger = logging.getLogger("asyncio")
             logger.addFilter(machinery_filter)
             undo.callback(logger.removeFilter, machinery_filter)
@@ -155,6 +153,18 @@ class Session:
         if cell is not None and is_repl_machinery(task):
             return f"{cell.name} (the cell's own code)"
         return self.registry.label(task)
+
+    def _asyncio_timed_slow_step(self, task: asyncio.Task | None, seconds: float) -> bool:
+        """asyncio's debug mode is about to log that a step of *task* (None: a
+        callback) took *seconds*: whether asyncrepl reports it instead.  A
+        step the loop monitor's samples missed (its thread did not get to run
+        on a loaded machine) is reported from asyncio's timing, so that none
+        goes unreported and each report reaches the cell of the task."""
+        if not self.settings.report_blocking:
+            return False
+        if not self.monitor.saw_holding(task):
+            self.blocked.report_unseen(task, seconds)
+        return True
 
     def slow_step_threshold(self) -> float:
         """How long a step may hold the loop: the loop's ``slow_callback_duration``,
