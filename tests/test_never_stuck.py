@@ -75,6 +75,21 @@ def ctrl_c_after(*delays: float) -> None:
     threading.Thread(target=send, daemon=True).start()
 
 
+def said_let_go(ip, capsys, out: str, waiting_at: str, because: str) -> tuple[str, str]:
+    """Check that a let-go cell ended with exactly two lines: Ctrl-C's, saying
+    where it was waiting (*waiting_at*: "LINE: source", a pattern), and what
+    goes on in the background, *because* (a pattern; ``\\2`` is that task's
+    id).  The cell's name, and the ``%tasks`` row of the task it goes on in."""
+    lines = out.strip().splitlines()
+    assert re.fullmatch(rf"KeyboardInterrupt: the cell was waiting at In \[\d+\] line {waiting_at}", lines[0]), out
+    said = re.fullmatch(
+        rf"asyncrepl: (In \[\d+\]) goes on in the background as task (\d+) \(%tasks \2\), because {because}", lines[1]
+    )
+    assert said and len(lines) == 2, out
+    _, table = run(ip, capsys, "%tasks")
+    return said.group(1), next(line for line in table.splitlines() if line.startswith(said.group(2) + " "))
+
+
 # -- in-process ------------------------------------------------------------------------
 
 
@@ -84,19 +99,16 @@ def test_a_second_ctrl_c_lets_go_of_a_cell_whose_child_swallows_the_cancellation
     started = time.monotonic()
     result, out = run(ip, capsys, GROUP)
     assert time.monotonic() - started < 20  # before the fix: never returned
-    lines = out.strip().splitlines()
-    assert re.fullmatch(r"KeyboardInterrupt: the cell was waiting at In \[\d+\] line 1: async with asyncio.TaskGroup\(\) as tg:", lines[0]), out
-    said = re.fullmatch(
-        r"asyncrepl: (In \[\d+\]) goes on in the background as task (\d+) \(%tasks \2\), because task \d+ 'stubborn' "
-        r"\(child\(\)\) caught CancelledError at In \[\d+\] line 7: except BaseException: and went on",
-        lines[1],
+    cell, row = said_let_go(
+        ip,
+        capsys,
+        out,
+        r"1: async with asyncio.TaskGroup\(\) as tg:",
+        r"task \d+ 'stubborn' \(child\(\)\) caught CancelledError at In \[\d+\] line 7: except BaseException: and went on",
     )
-    assert said and len(lines) == 2, out
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     # The cell's statement goes on, listed under the cell's name and the id it was given.
-    _, table = run(ip, capsys, "%tasks")
-    row = next(line for line in table.splitlines() if line.startswith(said.group(2) + " "))
-    assert said.group(1) in row and row.rstrip().endswith(said.group(1) + " line 1")  # created where the cell's statement is
+    assert cell in row and row.rstrip().endswith(cell + " line 1")  # created where the cell's statement is
     # The REPL is healthy: the next cell awaits and returns.
     result, _ = run(ip, capsys, "await asyncio.sleep(0.01, 'fine')")
     assert result.result == "fine"
@@ -188,17 +200,14 @@ def test_a_second_ctrl_c_lets_go_of_an_awaited_call_that_swallows_the_cancellati
     run(ip, capsys, SWALLOWS)
     ctrl_c_after(0.5, 0.5)
     result, out = run(ip, capsys, "x = 1\nlet_go_value = await child()")
-    lines = out.strip().splitlines()
-    assert re.fullmatch(r"KeyboardInterrupt: the cell was waiting at In \[\d+\] line 6: await asyncio.sleep\(10\)", lines[0]), out
-    said = re.fullmatch(
-        r"asyncrepl: (In \[\d+\]) goes on in the background as task (\d+) \(%tasks \2\), because task \2 'In \[\d+\]' "
-        r"\(child\(\)\) caught CancelledError at In \[\d+\] line 7: except BaseException: and went on",
-        lines[1],
+    cell, row = said_let_go(
+        ip,
+        capsys,
+        out,
+        r"6: await asyncio.sleep\(10\)",
+        r"task \2 'In \[\d+\]' \(child\(\)\) caught CancelledError at In \[\d+\] line 7: except BaseException: and went on",
     )
-    assert said and len(lines) == 2, out
-    _, table = run(ip, capsys, "%tasks")
-    row = next(line for line in table.splitlines() if line.startswith(said.group(2) + " "))
-    assert row.rstrip().endswith(said.group(1) + " line 2"), table  # created where the cell's statement is
+    assert row.rstrip().endswith(cell + " line 2"), row  # created where the cell's statement is
     result, _ = run(ip, capsys, "await asyncio.sleep(0.01, 'fine')")
     assert result.result == "fine" and "let_go_value" not in ip.user_ns  # the statement never ended
 

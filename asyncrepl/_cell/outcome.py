@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from . import statements
+
 __all__ = ["CellAbandoned", "cell_stopped", "cell_timeout", "outcome_handler", "without_statement_frames"]
 
 _PACKAGE = __file__.rsplit("/_cell/", 1)[0] if "/_cell/" in __file__ else __file__
@@ -83,7 +85,7 @@ def _line(name: str, message: str) -> str:
     return f"{name}: {message}" if message else name
 
 
-def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool], is_driver: Callable[[str], bool] = lambda _: False):
+def without_statement_frames(tb, is_asyncrepl: Callable[[str], bool], is_driver: Callable[[str], bool]):
     """*tb* with the cell's line shown once where a statement ran as a task of
     its own: the cell's module frame that awaited the statement (and
     asyncrepl's frames in between) is dropped in front of the statement's own
@@ -212,7 +214,7 @@ def _is_asyncrepl(filename: str) -> bool:
 
 
 # The driver of a statement the cell's code made (statements._Driving, awaiting).
-_DRIVER = __file__.replace("outcome.py", "statements.py")
+_DRIVER = statements.__file__
 
 
 def _is_driver(filename: str) -> bool:

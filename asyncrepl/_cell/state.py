@@ -134,13 +134,9 @@ class Cells:
     def statement(self, key: int, frame):
         """The cell's statement kept under *key*, ready to be awaited."""
         value, line = compile_statement(key, frame)
-        cell = self.current
         if not inspect.iscoroutine(value):
             return awaited(value)
-        statement = Statement(value, (frame.f_code, line))
-        if cell is not None:
-            cell.statement = statement
-        return statement
+        return self.drive(value, (frame.f_code, line))
 
     def drive(self, awaitable, where: tuple) -> Statement:
         """``await awaitable``, the cell's statement at *where* (its code and
