@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ._tasks import Link, await_chain
+from . import _tasks
+
+if TYPE_CHECKING:
+    from ._tasks import Link
 
 __all__ = ["GRACE", "run_with_deadline", "waiting_at"]
 
@@ -24,7 +28,7 @@ GRACE = 1.0
 
 def waiting_at(task: asyncio.Task) -> Link | None:
     """The innermost frame of the user's own code in *task*'s await chain."""
-    users = [link for link in await_chain(task) if link.users]
+    users = [link for link in _tasks.await_chain(task) if link.users]
     return users[-1] if users else None
 
 

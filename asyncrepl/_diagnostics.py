@@ -39,7 +39,8 @@ from typing import NamedTuple
 from ._render.reports import report
 from ._rewrite import names_in
 from ._frames import CellNamer, code_location
-from ._tasks import TaskRegistry, in_a_pending_gather, outcome
+from . import _tasks
+from ._tasks import TaskRegistry, outcome
 from ._tasks.code import _classify_file, _is_users
 from ._asyncio_private import current_handle, exception_of, exception_unretrieved, loop_running, set_current_handle, source_traceback
 
@@ -395,7 +396,7 @@ class FailedTasks:
         self._pending.pop(task, None)
         # Future._log_traceback (see exception_unretrieved): True until
         # someone retrieves the exception; asyncio logs it at collection then.
-        if not exception_unretrieved(task) or in_a_pending_gather(task, self.loop):
+        if not exception_unretrieved(task) or _tasks.in_a_pending_gather(task, self.loop):
             return  # taken, or a gather() will take it when it ends
         # Not retrieved here: asyncio still says "Task exception was never
         # retrieved" when the task is collected, as without asyncrepl (at once

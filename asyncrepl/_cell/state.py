@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .._deadline import waiting_at
 from .._tasks import TaskRegistry
-from .._tasks.cancelling import why_still_running
+from .. import _tasks
 from .outcome import CellAbandoned
 from .statements import Statement, awaited, awaiting, compile_statement
 
@@ -206,7 +206,7 @@ class Cells:
         statement = cell.awaiting()
         if statement is None:
             return
-        refusing = why_still_running(self.registry, cell.task)
+        refusing = _tasks.why_still_running(self.registry, cell.task)
 
         def start_task(coro, context):
             task = self.registry.create_own_task(coro, name=self.name_of(cell), context=context)
@@ -225,7 +225,7 @@ class Cells:
         """*task*, which ran a cell's code (``%%timeout``'s) and refuses to stop,
         goes on in the background as a task of the user's; the error the cell
         ends with, naming the task that refuses."""
-        refusing = why_still_running(self.registry, task)
+        refusing = _tasks.why_still_running(self.registry, task)
         self.registry.adopt(task)
         return self._left_running_error(task, by, self.current, refusing, waited_at=waited_at, seconds=seconds)
 

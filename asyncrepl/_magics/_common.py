@@ -7,17 +7,18 @@ import getopt
 import math
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 from IPython.core.magic_arguments import parse_argstring
 
 from .._hosts.ipython import running_cell_number
-from .._render import Views
 from .. import _tasks
-from .._tasks import TaskRegistry
-from .._tasks.resolve import resolve_one
-from .._timing import compile_with_value, split_value
+
+if TYPE_CHECKING:
+    from .._render import Views
+    from .._tasks import TaskRegistry
 
 
 class ReplMagics(Magics):
@@ -43,6 +44,8 @@ class ReplMagics(Magics):
         of its last expression) under the running cell's name, its lines
         numbered as the user typed them (the magic's line is line 1); a
         SyntaxError is shown as for a cell."""
+        from .._timing import compile_with_value, split_value
+
         try:
             source = "\n" + self.shell.transform_cell(cell)
             filename = self.shell.compile.cache(source, self._running_cell_number())
@@ -56,6 +59,8 @@ def one_task(registry: TaskRegistry, word: str, usage: str):
     """The task (or ended task) *word* names, as every magic reads it; else a
     UsageError that says none or which ones (*usage*: the magic's form, as
     ``%why ID``)."""
+    from .._tasks.resolve import resolve_one
+
     try:
         return resolve_one(registry, word)
     except _tasks.NoSuchTask:

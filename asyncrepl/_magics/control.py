@@ -13,10 +13,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import _tasks
-from .._tasks.cancelling import why_still_running
-from .._tasks.resolve import find
 from .._render import Views
-from .._timing import paused_debug
 from ._common import ReplMagics, one_task, parse_arguments, split_words, unquoted
 
 
@@ -109,6 +106,8 @@ class TaskControlMagics(ReplMagics):
         if args.all:
             tasks = registry.pending()
         else:
+            from .._tasks.resolve import find
+
             tasks, unmatched = find(registry, patterns)
             if unmatched:
                 raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
@@ -120,6 +119,8 @@ class TaskControlMagics(ReplMagics):
         if not tasks:
             print("no pending tasks to cancel")
             return None
+        from .._timing import paused_debug
+
         loop = asyncio.get_running_loop()
         # Debug mode records a stack for every callback the cancellations
         # schedule: for 100,000 tasks, 15 s instead of a fraction of one.
@@ -140,7 +141,7 @@ class TaskControlMagics(ReplMagics):
         # Past --limit, the STILL RUNNING ones are named first; in id order.
         order = {"STILL RUNNING": 0, "finished anyway": 1, "cancelled": 2}
         named = sorted(outcomes, key=lambda pair: order[pair[1]])[:limit]
-        named.sort(key=lambda pair: _tasks.resolve._id_order(registry.info(pair[0]).id))
+        named.sort(key=lambda pair: _tasks.registry.id_order(registry.info(pair[0]).id))
         views = self._views()
         lines = []
         for task, what in named:
@@ -164,7 +165,7 @@ class TaskControlMagics(ReplMagics):
     def _why_still_running(registry, views, task) -> str:
         """``it caught CancelledError at In [4] line 6 and went on``, or which
         task it waits for did."""
-        why = why_still_running(registry, task)
+        why = _tasks.why_still_running(registry, task)
         if why.how == "caught":
             what = f"caught CancelledError at {views.place(why.where, with_source=False)} and went on"
         elif why.how == "handling":

@@ -16,7 +16,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .. import _tasks
-from .._tasks.resolve import resolve
 from .._render import left_out
 from ._common import ReplMagics, parse_arguments, unquoted
 
@@ -100,6 +99,8 @@ class TaskMagics(ReplMagics):
 
     def _done(self, registry, views, patterns, args):
         if patterns:
+            from .._tasks.resolve import resolve
+
             matches = resolve(registry, patterns, pending=False)
             if matches.unmatched:
                 raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
@@ -124,6 +125,8 @@ class TaskMagics(ReplMagics):
 
     def _failed(self, registry, views, patterns, args):
         if patterns:
+            from .._tasks.resolve import resolve
+
             matches = resolve(registry, patterns, pending=False, failed_only=True)
             if matches.unmatched:
                 raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
@@ -159,6 +162,8 @@ class TaskMagics(ReplMagics):
         return None
 
     def _task_details(self, registry, views, patterns, args):
+        from .._tasks.resolve import resolve
+
         matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals)
         if matches.unmatched:
             where = "%tasks" if args.locals else "%tasks and %tasks --done"

@@ -13,7 +13,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from .._render import terminal_width
-from .._timing import run_with_value
 from ._common import ReplMagics, parse_arguments, unquoted
 
 PERFETTO = "https://ui.perfetto.dev"
@@ -81,6 +80,7 @@ class TimelineMagics(ReplMagics):
         registry = self._tasks_registry()
         recorder = _timeline.Recorder(task_id=lambda task: registry.info(task).id, task_name=registry.name_of)
         namespace = self.shell.user_ns
+        from .._timing import run_with_value
 
         async def cell():
             __tracebackhide__ = True

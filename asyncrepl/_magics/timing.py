@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import keyword
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_cell_magic, magics_class, no_var_expand
@@ -17,16 +18,9 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from .._cell.outcome import cell_timeout
 from .._deadline import run_with_deadline
-from .._timing import (
-    AsyncTimeitResult,
-    AsyncTimer,
-    NotAwaitableError,
-    NothingToAwaitError,
-    paused_debug,
-    plan_timing,
-    run_with_value,
-    time_once,
-)
+
+if TYPE_CHECKING:
+    from .._timing import AsyncTimer
 from ._common import (
     ReplMagics,
     StatementSyntaxError,
@@ -57,6 +51,8 @@ class TimingMagics(ReplMagics):
         (``Cell In[5]``), so that syntax errors and tracebacks show the user's
         lines; in cell mode the setup is line 1 and the statement starts on
         line 2, as in the cell the user typed."""
+        from .._timing import NothingToAwaitError, plan_timing
+
         transform = self.shell.transform_cell
         try:
             statement = transform(statement)  # tokenizing can raise IndentationError
@@ -129,6 +125,8 @@ class TimingMagics(ReplMagics):
         if not timed.strip():
             raise UsageError("%timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)")
         plan = self._plan(timed) if cell is None else self._plan(cell, setup=statement)
+        from .._timing import AsyncTimer
+
         try:
             timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
         except SyntaxError as error:  # valid in a cell, not in a function: from m import *
@@ -139,6 +137,8 @@ class TimingMagics(ReplMagics):
 
     async def _timeit(self, timer: AsyncTimer, statement: str, number, repeat, precision, opts):
         __tracebackhide__ = True
+        from .._timing import AsyncTimeitResult, NotAwaitableError, paused_debug
+
         async with paused_debug(asyncio.get_running_loop(), keep="debug" in opts):
             try:
                 await timer.check()
@@ -203,6 +203,8 @@ class TimingMagics(ReplMagics):
 
     async def _time(self, plan, statement: str, keep_debug: bool):
         __tracebackhide__ = True
+        from .._timing import NotAwaitableError, paused_debug, time_once
+
         async with paused_debug(asyncio.get_running_loop(), keep=keep_debug):
             try:
                 run = await time_once(plan, self.shell.user_ns, self.shell.compile.flags)
@@ -243,6 +245,8 @@ class TimingMagics(ReplMagics):
 
     async def _with_deadline(self, code, seconds: float):
         __tracebackhide__ = True
+        from .._timing import run_with_value
+
         views, cells = self._views(), self.session.cells
         return await run_with_deadline(
             run_with_value(*code, self.shell.user_ns),

@@ -11,7 +11,18 @@ Each view is an object with ``_repr_pretty_`` (and ``_repr_html_`` or
 notebook both forms.
 """
 
-from .reports import report
-from .tables import LocalsView, Table, TextBlock, Views, format_age, left_out, terminal_width
+from .._lazy import lazy_exports
 
-__all__ = ["LocalsView", "Table", "TextBlock", "Views", "format_age", "left_out", "report", "terminal_width"]
+#: Each name this package offers, and its module (imported at first use).
+_WHERE = {
+    "report": "reports",
+    "LocalsView": "tables",
+    "Table": "tables",
+    "TextBlock": "tables",
+    "Views": "tables",
+    "format_age": "tables",
+    "left_out": "tables",
+    "terminal_width": "tables",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -14,9 +14,13 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._frames import CellNamer, code_location
-from .._tasks import Finished, Link, Site, TaskRow, task_label
+from .._tasks.naming import task_label
+
+if TYPE_CHECKING:
+    from .._tasks import Finished, Link, Site, TaskRow
 
 
 def _escape(text: str) -> str:

@@ -10,39 +10,35 @@
 * ``private``: every private attribute of asyncio these read.
 """
 
-from .awaits import AwaitGraph, Link, await_chain, awaited_tasks, chain_locals, in_a_pending_gather, task_state, waits_on
-from .cancelling import StillRunning
-from .code import Site, is_repl_machinery
-from .history import Finished
-from .naming import coroutine_name, task_label
-from .factory import TaskInfo
-from .registry import TaskRegistry, ending, outcome
-from .resolve import AmbiguousTask, Matches, NoSuchTask
-from .rows import TaskRow, row, summary
+from .._lazy import lazy_exports
 
-__all__ = [
-    "AmbiguousTask",
-    "AwaitGraph",
-    "Finished",
-    "Link",
-    "Matches",
-    "NoSuchTask",
-    "Site",
-    "StillRunning",
-    "TaskInfo",
-    "TaskRegistry",
-    "TaskRow",
-    "await_chain",
-    "awaited_tasks",
-    "chain_locals",
-    "coroutine_name",
-    "ending",
-    "in_a_pending_gather",
-    "is_repl_machinery",
-    "outcome",
-    "row",
-    "summary",
-    "task_label",
-    "task_state",
-    "waits_on",
-]
+#: Each name this package offers, and its module (imported at first use).
+_WHERE = {
+    "AwaitGraph": "awaits",
+    "Link": "awaits",
+    "await_chain": "awaits",
+    "awaited_tasks": "awaits",
+    "chain_locals": "awaits",
+    "in_a_pending_gather": "awaits",
+    "task_state": "awaits",
+    "waits_on": "awaits",
+    "StillRunning": "cancelling",
+    "why_still_running": "cancelling",
+    "Site": "code",
+    "is_repl_machinery": "code",
+    "TaskInfo": "factory",
+    "Finished": "history",
+    "coroutine_name": "naming",
+    "task_label": "naming",
+    "TaskRegistry": "registry",
+    "ending": "registry",
+    "outcome": "registry",
+    "AmbiguousTask": "resolve",
+    "Matches": "resolve",
+    "NoSuchTask": "resolve",
+    "TaskRow": "rows",
+    "row": "rows",
+    "summary": "rows",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

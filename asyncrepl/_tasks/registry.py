@@ -17,14 +17,17 @@ import time
 import weakref
 from collections.abc import Iterable
 
-from .cancelling import _snapshot, _users_site
 from .code import _adopted, _cancel_origin, _frames_from_source, _is_machinery_coro, _kind_of_code
 from .._hooks import Hook
 from .factory import TaskFactory, TaskInfo
 from .history import EndedTasks
 from .naming import _short_repr, coroutine_name, task_label
 from .._asyncio_private import coro_of, exception_of, group_parent, source_traceback
-from .resolve import _id_order
+
+
+def id_order(ident) -> tuple[int, int]:
+    """Sort key of ids: the user's 1, 2, ... then the REPL's r1, r2, ..."""
+    return (0, ident) if isinstance(ident, int) else (1, int(ident[1:]))
 
 
 class TaskRegistry:
@@ -161,6 +164,8 @@ class TaskRegistry:
         return getattr(task, "_asyncrepl_info", None) or self._info.get(task)
 
     def _note_cancel(self, task: asyncio.Task, frame) -> None:
+        from .cancelling import _snapshot, _users_site  # at the first cancel, not at %load_ext
+
         info = self._known(task)
         if info is None or task.done():
             return
@@ -228,7 +233,7 @@ class TaskRegistry:
         infos = [(known(task) or self.info(task), task) for task in asyncio.all_tasks(self.loop)]
         if not include_machinery:
             infos = [pair for pair in infos if not pair[0].own]
-        infos.sort(key=lambda pair: _id_order(pair[0].id))
+        infos.sort(key=lambda pair: id_order(pair[0].id))
         return [task for _, task in infos]
 
     def label(self, task: asyncio.Task) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .history import Finished
 from .naming import coroutine_name, task_label
 from .awaits import task_state
+from .registry import id_order
 
 if TYPE_CHECKING:
     from .registry import TaskRegistry
@@ -71,11 +72,6 @@ def _coroutine_matches(coroutine: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(coroutine, pattern) or fnmatch.fnmatchcase(coroutine.rsplit(".", 1)[-1], pattern)
 
 
-def _id_order(ident) -> tuple[int, int]:
-    """Sort key of ids: the user's 1, 2, ... then the REPL's r1, r2, ..."""
-    return (0, ident) if isinstance(ident, int) else (1, int(ident[1:]))
-
-
 def _pattern_id(pattern: str) -> int | str | None:
     """The task id a pattern names (``3`` or ``#3``; ``r3`` or ``#r3`` for a
     REPL task), if it names one.  ASCII digits only: not "²", which isdigit() accepts."""
@@ -122,7 +118,7 @@ def resolve(
             found_tasks[id(task)] = task
         for index in hits[1]:
             found_entries[fields[index][0]] = index
-    pending_found = sorted(found_tasks.values(), key=lambda task: _id_order(registry.info(task).id))
+    pending_found = sorted(found_tasks.values(), key=lambda task: id_order(registry.info(task).id))
     finished_found = [registry.ended.record(entries[index]) for index in sorted(found_entries.values())]
     return Matches(pending_found, finished_found, unmatched)
 
