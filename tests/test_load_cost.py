@@ -38,6 +38,31 @@ def test_load_ext_imports_neither_the_attach_code_nor_what_only_some_magics_need
     assert [name for name in deferred if name in modules] == []
 
 
+HELP_OF_EACH_PARSED_MAGIC = """
+import contextlib, io
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+magics = {"tasks": "line", "cancel": "line", "timeline": "cell", "timeout": "cell"}
+made = [name for name, kind in magics.items() if "::" in ip.find_magic(name, kind).__doc__]
+print("made at load:", made)
+for name, kind in magics.items():
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        ip.run_line_magic("pinfo", ("%" if kind == "line" else "%%") + name)
+    print(page.getvalue())
+"""
+
+
+def test_each_magics_parser_is_made_at_its_first_use_and_its_help_shows_every_option():
+    out = subprocess.check_output([sys.executable, "-c", HELP_OF_EACH_PARSED_MAGIC], text=True)
+    assert "made at load: []" in out
+    for usage in ("%tasks [--all] [--tree]", "%cancel [--all]", "%timeline [-o] [--limit LIMIT]", "%timeout seconds"):
+        assert usage in out, usage
+    assert "List the pending tasks of the REPL's loop" in out  # the docstring's own text, kept
+
+
 def test_unstarted_coroutines_are_reported_after_the_cell_and_only_then(shell, capsys):
     shell.run_line_magic("load_ext", "asyncrepl")
     run_cell(shell, capsys, "async def add_one(x):\n    return x + 1")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
-from IPython.core.magic_arguments import parse_argstring
+from IPython.core.magic_arguments import construct_parser, magic_arguments, parse_argstring
 
 from .._hosts.ipython import running_cell_number
 from .. import _tasks
@@ -67,6 +67,38 @@ def one_task(registry: TaskRegistry, word: str, usage: str):
         raise UsageError(f"no task matches {word!r} (see %tasks and %tasks --done)") from None
     except _tasks.AmbiguousTask as error:
         raise UsageError(f"{error}: {usage}") from None
+
+
+class arguments(magic_arguments):
+    """IPython's ``@magic_arguments()``, with the parser made at the magic's
+    first use, not at import: the four parsers (with the help text each
+    writes into its magic's docstring) were a tenth of ``%load_ext``.  The
+    first call, or ``%name?`` (IPython's inspector asks ``getdoc()`` before
+    ``__doc__``), makes it."""
+
+    def __call__(self, func):
+        if not getattr(func, "has_arguments", False):  # as magic_arguments does
+            func.has_arguments, func.decorators = True, []
+        if self.name is not None:
+            func.argcmd_name = self.name
+        func.parser = _ParserAtFirstUse(func)
+        func.getdoc = lambda: func.parser.made() and func.__doc__
+        return func
+
+
+class _ParserAtFirstUse:
+    """Stands for a magic's parser until it is first asked for anything."""
+
+    def __init__(self, func):
+        self._func, self._parser = func, None
+
+    def made(self):
+        if self._parser is None:
+            self._parser = construct_parser(self._func)  # also writes the help into __doc__
+        return self._parser
+
+    def __getattr__(self, name: str):
+        return getattr(self.made(), name)
 
 
 def parse_arguments(magic, line: str):

@@ -10,11 +10,11 @@ from collections import Counter
 from IPython.core.display_trap import DisplayTrap
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 
 from .. import _tasks
 from .._render import Views
-from ._common import ReplMagics, one_task, parse_arguments, split_words, unquoted
+from ._common import ReplMagics, arguments, one_task, parse_arguments, split_words, unquoted
 
 
 @magics_class
@@ -67,7 +67,7 @@ class TaskControlMagics(ReplMagics):
             debugger.interaction(None, entry.error.__traceback__)
         return None
 
-    @magic_arguments()
+    @arguments()
     @argument("patterns", nargs="*", help="task ids, names or globs (a glob matches names, else coroutines)")
     @argument("--all", action="store_true", help="cancel every pending task of yours (never IPython's own)")
     @argument("-m", "--msg", default=None, help="the cancel message (CancelledError's argument)")

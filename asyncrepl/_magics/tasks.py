@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 from IPython.display import display
 
 from .. import _tasks
 from .._render import left_out
-from ._common import ReplMagics, parse_arguments, unquoted
+from ._common import ReplMagics, arguments, parse_arguments, unquoted
 
 
 @magics_class
 class TaskMagics(ReplMagics):
     """Seeing tasks."""
 
-    @magic_arguments()
+    @arguments()
     @argument("patterns", nargs="*", help="task ids, names or globs: show these in detail; with --done or --failed: list only these")
     @argument("--all", action="store_true", help="also list IPython's, the kernel's and asyncrepl's own tasks (ids r1, r2...), marked *")
     @argument("--tree", action="store_true", help="the awaited-by tree: who awaits whom")

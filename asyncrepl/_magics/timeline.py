@@ -9,11 +9,11 @@ import sys
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 from IPython.display import display
 
 from .._render import terminal_width
-from ._common import ReplMagics, parse_arguments, unquoted
+from ._common import ReplMagics, arguments, parse_arguments, unquoted
 
 PERFETTO = "https://ui.perfetto.dev"
 
@@ -22,7 +22,7 @@ PERFETTO = "https://ui.perfetto.dev"
 class TimelineMagics(ReplMagics):
     """Drawing a cell's tasks over time."""
 
-    @magic_arguments()
+    @arguments()
     @argument("-o", dest="objects", action="store_true", help="return the recorded Timeline instead of drawing it")
     @argument("--limit", type=int, default=40, help="past this many task rows, one row per coroutine (default 40)")
     @argument(

@@ -14,20 +14,21 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 
 from .._cell.outcome import cell_timeout
 from .._deadline import run_with_deadline
-
-if TYPE_CHECKING:
-    from .._timing import AsyncTimer
 from ._common import (
     ReplMagics,
     StatementSyntaxError,
+    arguments,
     parse_arguments,
     parse_options,
     positive,
 )
+
+if TYPE_CHECKING:
+    from .._timing import AsyncTimer
 
 _DEFAULT_REPEAT = 7
 _SLOW_COMPILE = 0.1
@@ -215,7 +216,7 @@ class TimingMagics(ReplMagics):
 
     # -- %%timeout ----------------------------------------------------------------------
 
-    @magic_arguments()
+    @arguments()
     @argument("seconds", type=float, help="how long the cell may take")
     @cell_magic
     def timeout(self, line: str = "", cell: str = ""):
