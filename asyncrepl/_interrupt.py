@@ -29,11 +29,6 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-try:
-    import termios
-except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
-    termios = None
-
 from ._diagnostics import StoppedByCtrlC
 from ._render.reports import report
 from ._frames import frame_location
@@ -192,6 +187,10 @@ def ctrl_c_raises_sigint(fd: int | None):
     The prompt puts the terminal in raw mode, where Ctrl-C is just a byte in
     the input, which nobody reads while a task keeps the loop busy.
     """
+    try:
+        import termios  # here, not at %load_ext: a kernel never needs it
+    except ImportError:  # Windows: no terminal modes; Ctrl-C at a frozen prompt is not caught
+        termios = None
     if fd is None or termios is None:
         yield
         return

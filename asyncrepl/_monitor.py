@@ -121,14 +121,13 @@ class Hold:
         return (self.end if self.end is not None else self.last_seen) - self.start
 
 
-@dataclass
 class _Iteration:
     """The samples of one long loop iteration, as consecutive holds."""
 
-    number: int
-    start: float
-    holds: list[Hold] = field(default_factory=list)
-    between_steps: float | None = None  # the last sample that found no step running
+    def __init__(self, number: int, start: float):
+        self.number, self.start = number, start
+        self.holds: list[Hold] = []
+        self.between_steps: float | None = None  # the last sample that found no step running
 
     def sample(self, step, task, now: float, line, debugger: bool) -> None:
         last = self.holds[-1] if self.holds else None

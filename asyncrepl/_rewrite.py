@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Rewrite", "names_in", "rewrite_cell"]
 
@@ -56,8 +56,7 @@ _OWN_SCOPES = (
 )
 
 
-@dataclass(frozen=True)
-class Rewrite:
+class Rewrite(NamedTuple):
     """Where the rewritten calls start: ``(kind, line)`` pairs, and the new source.
 
     *kind* is ``"asyncio.run"``, ``"run_until_complete"``, ``"run_forever"``,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._tasks import TaskRegistry
 
@@ -39,8 +39,7 @@ def short_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """What the status line says, as plain values.
 
     *tasks*: the user's pending tasks (never IPython's or asyncrepl's own);

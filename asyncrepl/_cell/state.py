@@ -25,7 +25,6 @@ import asyncio
 import inspect
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .._deadline import waiting_at
 from .._tasks import TaskRegistry
@@ -36,20 +35,20 @@ from .statements import Statement, awaited, awaiting, compile_statement
 __all__ = ["Cell", "Cells"]
 
 
-@dataclass(eq=False)
 class Cell:
     """One running cell."""
 
-    name: str | None  # "In [7]"; None until known (see Cells.name_of)
-    task: asyncio.Task | None  # the task running the cell's code
-    # A cell that never awaits runs inline, inside one loop iteration, without a task (see runner):
-    running_inline: bool = False  # its code runs inline now
-    ran_inline: bool = False  # its code ran inline, and has ended
-    statement: Statement | None = None  # the statement the cell awaits now, if any
-    stopped_by: str | None = None  # "Ctrl-C", "Interrupt", or "timeout": the cell is being cancelled
-    waited_at: str | None = None  # where the cell was waiting when it was cancelled
-    seconds: float | None = None  # the deadline that cancelled it
-    shown: BaseException | None = None  # what the cell showed as its error, if asyncrepl showed it
+    def __init__(self, name: str | None, task: asyncio.Task | None):
+        self.name = name  # "In [7]"; None until known (see Cells.name_of)
+        self.task = task  # the task running the cell's code
+        # A cell that never awaits runs inline, inside one loop iteration, without a task (see runner):
+        self.running_inline = False  # its code runs inline now
+        self.ran_inline = False  # its code ran inline, and has ended
+        self.statement: Statement | None = None  # the statement the cell awaits now, if any
+        self.stopped_by: str | None = None  # "Ctrl-C", "Interrupt", or "timeout": the cell is being cancelled
+        self.waited_at: str | None = None  # where the cell was waiting when it was cancelled
+        self.seconds: float | None = None  # the deadline that cancelled it
+        self.shown: BaseException | None = None  # what the cell showed as its error, if asyncrepl showed it
 
     def runs(self, task: asyncio.Task | None) -> bool:
         """Whether *task* runs the cell's own code (None: no task runs, and
