@@ -31,6 +31,11 @@ def pytest_configure(config):
         "corpus: the long end-to-end corpora (every example in a terminal and a kernel, the real services, "
         "the status line in a pty); CI runs them on some Pythons only (see .ci/run)",
     )
+    config.addinivalue_line(
+        "markers",
+        "examples: the corpus's longest part, every example in a terminal and a kernel; "
+        "CI runs it on the README's Python only (see .ci/run)",
+    )
 
 
 @pytest.fixture

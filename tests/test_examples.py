@@ -464,6 +464,7 @@ def test_example_is_a_quick_deterministic_script_that_names_its_pattern(example)
 
 @pytest.mark.terminal
 @pytest.mark.corpus
+@pytest.mark.examples
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("example", _params(TERMINAL_DIFFERS))
 def test_example_pasted_into_the_terminal_prints_what_the_script_does(example, terminal_host):
@@ -481,6 +482,7 @@ def test_example_pasted_into_the_terminal_prints_what_the_script_does(example, t
 
 @pytest.mark.kernel
 @pytest.mark.corpus
+@pytest.mark.examples
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("example", _params(KERNEL_DIFFERS))
 def test_example_run_in_the_kernel_prints_what_the_script_does(example, kernel_host):
