@@ -415,6 +415,48 @@ def test_an_empty_queue_fed_by_nobody_alive_and_one_fed_by_a_live_producer():
     run_scenario(scenario)
 
 
+def test_a_task_that_holds_a_function_of_the_queues_module_is_not_its_feeder():
+    # A web framework's dispatcher holds the handler (a function) in a local;
+    # the handler's module holds the queue.  That is no sign the task feeds
+    # the queue: the worker that holds the lock while it waits for work is
+    # what keeps the handler waiting, and no deadlock is made up.
+    module = {"__name__": "shop", "asyncio": asyncio}
+    exec(
+        "async def create_order(lock):\n"
+        "    async with lock:\n"
+        "        pass\n"
+        "async def audit_writer(lock):\n"
+        "    async with lock:\n"
+        "        return await audit_q.get()\n",
+        module,
+    )
+
+    async def dispatch(handler, lock):
+        return await handler(lock)
+
+    async def scenario(registry):
+        module["audit_q"], lock = asyncio.Queue(), asyncio.Lock()
+        writer = asyncio.create_task(module["audit_writer"](lock))
+        await settle()
+        request = asyncio.create_task(dispatch(module["create_order"], lock))
+        await settle()
+        chain, text = why(registry, writer)
+        assert chain.cause.kind == "idle" and "could be fed by" not in text, text
+        chains, everything = why_all(registry)
+        assert "deadlock" not in everything, everything
+        # What keeps the handler waiting: the worker holds its lock while it waits for work.
+        writer_id = registry.info(writer).id
+        assert everything.startswith(
+            f"held while waiting for work: task {writer_id} holds lock lock while it waits on queue audit_q, "
+            "which no task has fed yet\n  it took lock lock\n    at <string>:5"
+        ), everything
+        assert f"waiting on it: tasks {registry.info(request).id}" in everything, everything
+        chain, text = why(registry, request)
+        assert chain.cause.kind == "held idle" and f"held by task {writer_id}" in text, text
+
+    run_scenario(scenario)
+
+
 class _Protocol(asyncio.Protocol):
     """As an HTTP client's (httpx's, through anyio): an Event set as data arrives."""
 

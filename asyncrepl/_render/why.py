@@ -115,6 +115,7 @@ _HEADINGS = {
     "leak": "leak",
     "dead partner": "dead partner",
     "cancelling": "cancellation in progress",
+    "held idle": "held while waiting for work",
 }
 
 
@@ -152,10 +153,13 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
             else:
                 # Those waiting on it themselves, by where they wait; then the
                 # tasks that wait on those (a request handler awaiting its task).
-                behind = [chain for chain in members if len(chain.steps) > 1]
+                # Of a lock held while its holder waits for work, the holder is
+                # the chain's last step, and those waiting on it the lock's.
+                direct = 2 if cause.kind == "held idle" else 1
+                behind = [chain for chain in members if len(chain.steps) > direct]
                 at_places: dict = {}
                 for chain in members:
-                    if len(chain.steps) == 1:
+                    if len(chain.steps) == direct:
                         at_places.setdefault(chain.steps[0].where, []).append(analysis.registry.info(chain.task).id)
                 for where, direct in at_places.items():
                     lines.append(f"  waiting on it: tasks {_id_list(direct)}" + (f" (at {place(where)})" if where else ""))

@@ -85,6 +85,8 @@ class Analysis:
                 break
             if not wait.targets:
                 cause = self._end_cause(wait)
+                if cause.kind == "idle" and len(steps) > 1:
+                    cause = self._held_while_idle(steps[-2], wait) or cause
                 break
             nxt = choose(wait, stuck, self.cycles())
             if nxt is None:
@@ -95,8 +97,21 @@ class Analysis:
         if not task.done() and task.cancelling():
             chain.cancelling = self._cancelling(task)
             if cause.kind not in ("cycle", "leak", "dead partner"):
-                chain.cause = Cause("cancelling", "a cancellation in progress", key=("cancelling", id(task)))
+                chain.cause = Cause("cancelling", "it was cancelled and has not ended", key=("cancelling", id(task)))
         return chain
+
+    def _held_while_idle(self, waiting: Wait, idle: Wait) -> Cause | None:
+        """A task that waits for work (an empty queue nobody has fed yet) is
+        not stuck, but one that holds the lock (or permit) *waiting* needs
+        while it waits for work keeps that task waiting until work comes:
+        the cause, or None if *waiting* is not on such a lock."""
+        held = next((h for h in waiting.holders if h.task is idle.task), None)
+        if held is None or waiting.kind not in ("lock", "semaphore", "condition"):
+            return None
+        lock, queue = _thing(waiting), _thing(idle).split(" (")[0]
+        details = [[f"it took {lock}", ("at", held.taken_at)], ["it waits for work", ("at", idle.where)]]
+        summary = f"{self.short(idle.task)} holds {lock} while it waits on {queue}, which no task has fed yet"
+        return Cause("held idle", summary, details, key=("held idle", id(waiting.primitive)))
 
     def _end_cause(self, wait: Wait) -> Cause:
         end = wait.end or "unknown"

@@ -77,7 +77,8 @@ class Wait:
 @dataclass
 class Cause:
     """A root cause: *kind* ("cycle", "leak", "dead partner", "cancelling",
-    "timer", "io", "thread", "running", "ready", "idle", "unknown"), a line
+    "held idle" (a lock held by a task waiting for work), "timer", "io",
+    "thread", "running", "ready", "idle", "unknown"), a line
     (*summary*), more lines (*details*), and the tasks in it (a cycle's)."""
 
     kind: str

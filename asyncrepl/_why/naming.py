@@ -92,6 +92,12 @@ _MemberDescriptor = type(type("_Slotted", (), {"__slots__": ("a",)}).a)
 _slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: Slots of Python's own types that hold a namespace, not what the object
+#: holds: a function's module globals name every queue of its module, and a
+#: task holding a handler (a web framework's dispatcher) is no feeder of them.
+_NAMESPACE_SLOTS = frozenset({"__globals__", "__builtins__"})
+
+
 def _slots_of(cls: type) -> tuple:
     """(name, member descriptor) for each slot of *cls* and its bases: a
     member descriptor reads the slot in C (a property of the same name, which
@@ -102,7 +108,7 @@ def _slots_of(cls: type) -> tuple:
             (name, member)
             for klass in cls.__mro__
             for name, member in vars(klass).items()
-            if type(member) is _MemberDescriptor
+            if type(member) is _MemberDescriptor and name not in _NAMESPACE_SLOTS
         )
         try:
             _slots[cls] = found
