@@ -722,6 +722,7 @@ def test_a_cancellation_in_progress_says_who_asked_and_where_it_was_caught():
         await settle()
         chain, text = why(registry, task)
         assert chain.cause.kind == "cancelling", text
+        assert text.startswith(f"task {chain.label} is stuck: cancellation in progress: it was cancelled and has not ended\n"), text
         assert f"cancelled by %cancel at test_why.py:" in text
         assert f"it caught CancelledError at {here(stubborn, '# CAUGHT')}" in text
 
