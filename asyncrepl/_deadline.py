@@ -39,14 +39,19 @@ async def run_with_deadline(
     timed_out: Callable[[float, str | None], BaseException],
     let_go: Callable[[asyncio.Task, float, str | None], BaseException],
     grace: float = GRACE,
+    name: str | None = None,
+    cancelling: Callable[[asyncio.Task], None] | None = None,
 ):
-    """Await *awaitable* (as a task of its own) for at most *seconds*; then
-    cancel it, let it unwind, and raise ``timed_out(seconds, where)`` naming
-    where it waited (``describe(link)``).  If it has not ended *grace*
-    seconds later, raise ``let_go(task, seconds, where)`` and leave it
-    running.  Cancelling the caller cancels it too."""
+    """Await *awaitable* (as a task of its own, named *name*) for at most
+    *seconds*; then cancel it (``cancelling(task)`` just before), let it
+    unwind, and raise ``timed_out(seconds, where)`` naming where it waited
+    (``describe(link)``).  If it has not ended *grace* seconds later, raise
+    ``let_go(task, seconds, where)`` and leave it running.  Cancelling the
+    caller cancels it too."""
     __tracebackhide__ = True
     task = asyncio.ensure_future(awaitable)
+    if name is not None:
+        task.set_name(name)
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     except asyncio.CancelledError:
@@ -56,6 +61,8 @@ async def run_with_deadline(
     if task in done:
         return task.result()
     where = describe(waiting_at(task))
+    if cancelling is not None:
+        cancelling(task)
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=grace)  # its finally blocks run
     if task not in done:

@@ -56,13 +56,40 @@ def test_the_deadline_names_the_innermost_line_of_your_code(ip, capsys):
     assert f"it was waiting at In [{fetch_cell}] line 2: await asyncio.sleep(10)  # SLOW" in out
 
 
+DEAF = """\
+async def deaf_to_timeouts():
+    for _ in range(2):  # the deadline's cancellation, then the test's own
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+"""
+
+
+def test_a_cell_that_refuses_its_deadline_goes_on_named_after_the_cell_and_the_users_coroutine(ip, capsys):
+    run_cell(ip, capsys, DEAF)
+    _, out = run_cell(ip, capsys, "%%timeout 0.2\nawait deaf_to_timeouts()")
+    cell = ip.execution_count - 1
+    match = re.search(r"In \[(\d+)\] goes on in the background as task (\d+) \(%tasks \d+\), because task \d+ '(.*?)' \(([\w.]+\(\))\)", out)
+    assert match, out
+    assert match[1] == str(cell) and match[3] == f"In [{cell}]" and match[4] == "deaf_to_timeouts()", out
+    task_id = match[2]
+    _, out = run_cell(ip, capsys, f"%tasks {task_id}")
+    assert f"In [{cell}]" in out and "deaf_to_timeouts()" in out and "run_with_value" not in out, out
+    _, out = run_cell(ip, capsys, f"%why {task_id}")
+    assert f"cancelled by %%timeout at In [{cell}] line 1" in out, out
+    _, out = run_cell(ip, capsys, f"%cancel {task_id}")
+    assert "finished anyway" in out, out  # it ended: nothing left for the tests after this one
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
         ("", "UsageError: the following arguments are required: seconds"),
         ("0", "UsageError: %%timeout takes seconds, more than 0, not 0"),
         ("-1", "UsageError: %%timeout takes seconds, more than 0, not -1"),
-        ("nan", "UsageError: --seconds takes a finite number, not nan"),
+        ("nan", "UsageError: seconds takes a finite number, not nan"),
+        ("1e400", "UsageError: seconds takes a finite number, not inf"),
         ("soon", "UsageError: argument seconds: invalid float value: 'soon'"),
     ],
 )

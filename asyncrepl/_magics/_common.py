@@ -112,11 +112,22 @@ def parse_arguments(magic, line: str):
         raise UsageError(f"{str(error).lower()} in {line.strip()!r}") from None
     for name, value in vars(args).items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"--{name.replace('_', '-')} takes a finite number, not {value}")
+            raise UsageError(f"{_argument_named(magic, name)} takes a finite number, not {value}")
     limit = getattr(args, "limit", None)
     if isinstance(limit, int) and limit < 1:
         raise UsageError(f"--limit takes a whole number of at least 1, not {limit}")
     return args
+
+
+def _argument_named(magic, dest: str) -> str:
+    """How the line names the argument stored as *dest*: ``seconds`` for a
+    positional one, ``--timeout`` for an option (read from the magic's
+    ``@argument`` decorators, as IPython's parser is built from them)."""
+    for decorator in getattr(magic, "decorators", ()):
+        names = getattr(decorator, "args", ())
+        if dest in names:
+            return dest  # positional: named as declared
+    return f"--{dest.replace('_', '-')}"
 
 
 def unquoted(word: str) -> str:

@@ -180,7 +180,7 @@ class TaskMagics(ReplMagics):
             awaiting = [_tasks.row(registry, waiter) for waiter in graph.awaited_by(task)]
             display(
                 views.detail(
-                    _tasks.row(registry, task), _tasks.await_chain(task), registry.info(task).created_at, awaiting
+                    _tasks.row(registry, task), _tasks.shown_chain(task), registry.info(task).created_at, awaiting
                 )
             )
         finished_shown = finished[: max(0, args.limit - len(shown))]

@@ -248,11 +248,14 @@ class TimingMagics(ReplMagics):
         __tracebackhide__ = True
         from .._timing import run_with_value
 
-        views, cells = self._views(), self.session.cells
+        views, cells, registry = self._views(), self.session.cells, self.session.registry
         return await run_with_deadline(
             run_with_value(*code, self.shell.user_ns),
             seconds,
             describe=lambda link: link and views.place(link),
             timed_out=cell_timeout,
             let_go=lambda task, seconds, where: cells.left_running(task, "timeout", where, seconds),
+            # A task left running is named after its cell, as Ctrl-C's is.
+            name=cells.name_of(cells.current) if cells.current is not None else None,
+            cancelling=lambda task: registry.note_cancel_by(task, "%%timeout"),
         )

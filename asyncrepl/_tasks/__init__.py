@@ -20,6 +20,7 @@ _WHERE = {
     "awaited_tasks": "awaits",
     "chain_locals": "awaits",
     "in_a_pending_gather": "awaits",
+    "shown_chain": "awaits",
     "task_state": "awaits",
     "waits_on": "awaits",
     "StillRunning": "cancelling",

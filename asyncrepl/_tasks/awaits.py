@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,6 +151,22 @@ def _frames_of(task: asyncio.Task) -> list:
 def await_chain(task: asyncio.Task) -> list[Link]:
     """Every coroutine frame from the task's coroutine down to where it waits now."""
     return _links(_frames_of(task))
+
+
+#: asyncrepl's own files: the outermost frames of a task that runs a cell's
+#: code for it (a %%timeout cell's run_with_value(), a let-go statement's cell()).
+_ASYNCREPL = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def shown_chain(task: asyncio.Task) -> list[Link]:
+    """The await chain as ``%tasks ID`` shows it: from the user's code down,
+    without asyncrepl's frames that run a cell's code around it (as a
+    traceback leaves them out)."""
+    chain = await_chain(task)
+    start = 0
+    while start < len(chain) - 1 and chain[start].filename.startswith(_ASYNCREPL):
+        start += 1
+    return chain[start:]
 
 
 def _links(frames) -> list[Link]:

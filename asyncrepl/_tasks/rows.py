@@ -41,7 +41,7 @@ def row(registry: TaskRegistry, task: asyncio.Task) -> TaskRow:
         id=info.id,
         name=registry.name_of(task),
         state=task_state(task),
-        coroutine=coroutine_name(task),
+        coroutine=coroutine_name(task, info.coro),
         suspended_at=outside[-1] if outside else (chain[-1] if chain else None),
         waits_on=waits_on(task, lambda t: registry.info(t).id, registry.loop.time(), awaitables),
         age=registry.age(task),
