@@ -491,7 +491,7 @@ class LoopMonitor:
         self,
         loop: asyncio.AbstractEventLoop,
         threshold: Callable[[], float] | float = 0.1,
-        describe: Callable[[asyncio.Task], str] = lambda task: f"task {task.get_name()!r}",
+        describe: Callable[[asyncio.Task, Hold], str] = lambda task, hold: f"task {task.get_name()!r}",
     ):
         self.loop = loop
         self.describe = describe  # called on the monitor's thread: must only read
@@ -686,7 +686,7 @@ class LoopMonitor:
         threshold = self.threshold
         for hold in iteration.holds:
             if hold.samples >= 2 and hold.duration >= threshold:
-                hold.who = "a callback" if hold.task is None else self.describe(hold.task)
+                hold.who = "a callback" if hold.task is None else self.describe(hold.task, hold)
                 if self.held:
                     self.held(hold)
                 # Kept for %asyncdebug without the task or the callback's frame.

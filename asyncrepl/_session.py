@@ -145,12 +145,16 @@ class Session:
         if self.registry.ended.size != settings.task_history:
             self.registry.ended.resize(settings.task_history)
 
-    def _who_held(self, task: asyncio.Task) -> str:
+    def _who_held(self, task: asyncio.Task, hold) -> str:
         """How %asyncdebug names a task that held the loop: the REPL's task
         running a cell is that cell (ipykernel runs cells in its shell_main
-        task: the user's import was blamed on 'Kernel.shell_main()')."""
+        task: the user's import was blamed on 'Kernel.shell_main()'); if no
+        sample found the cell's lines running, IPython held it around them
+        (drawing a long traceback after the cell's error, or its output)."""
         cell = self.cells.current
         if cell is not None and is_repl_machinery(task):
+            if hold.line is None:
+                return f"{cell.name} (IPython's code around it: showing its error or output)"
             return f"{cell.name} (the cell's own code)"
         return self.registry.label(task)
 

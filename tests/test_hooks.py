@@ -69,7 +69,7 @@ def test_two_subscribers_of_the_monitor_both_hear_of_a_blocked_loop_and_a_broken
         loop = asyncio.get_running_loop()
         registry = TaskRegistry(loop)
         registry.install()
-        monitor = LoopMonitor(loop, 0.1, describe=registry.label)
+        monitor = LoopMonitor(loop, 0.1, describe=lambda task, hold: registry.label(task))
         monitor.held.subscribe(BlockedLoopReporter(loop, registry))
         monitor.held.subscribe(heard.append)
         monitor.iteration_ended.subscribe(lambda start, end: 1 / 0)  # inside select(): must not escape

@@ -2,6 +2,7 @@
 
 import asyncio
 import inspect
+import os
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ def watch(scenario, threshold=0.1):
         loop = asyncio.get_running_loop()
         registry = TaskRegistry(loop)
         registry.install()
-        monitor = LoopMonitor(loop, threshold, describe=registry.label)
+        monitor = LoopMonitor(loop, threshold, describe=lambda task, hold: registry.label(task))
         monitor.held.subscribe(BlockedLoopReporter(loop, registry))
         monitor.start()
         try:
@@ -302,6 +303,28 @@ def test_asyncdebug_names_a_cells_own_computing_as_the_cell(shell, capsys):
     cell = shell.execution_count - 1
     _, out = run_cell(shell, capsys, "%asyncdebug")
     assert re.search(rf"^  0\.3\d s  In \[{cell}\] \(the cell's own code\) at In \[{cell}\] line 2: time.sleep\(0.3\)", out, re.M), out
+
+
+def test_asyncdebug_names_ipython_drawing_a_cells_error_as_ipythons_not_the_cells(shell, capsys):
+    # IPython draws a cell's traceback in the cell's own task; a long one
+    # (a library's deep stack) held the loop, listed as the cell's own code.
+    # Here the drawing is slow in a library's frame (site-packages).
+    import sysconfig
+
+    from conftest import run_cell
+
+    shell.run_line_magic("load_ext", "asyncrepl")
+    library = {"time": time}
+    source = "def render(self):\n    time.sleep(0.3)\n    return ['SlowError: drawn slowly']\n"
+    exec(compile(source, os.path.join(sysconfig.get_paths()["purelib"], "slow_render.py"), "exec"), library)
+    shell.user_ns["render"] = library["render"]
+    run_cell(shell, capsys, "import asyncio\nclass SlowError(Exception):\n    _render_traceback_ = render")
+    _, out = run_cell(shell, capsys, "await asyncio.sleep(0)\nraise SlowError()")
+    assert "SlowError: drawn slowly" in out, out
+    cell = shell.execution_count - 1
+    _, out = run_cell(shell, capsys, "%asyncdebug")
+    assert re.search(rf"^  \d\.\d\d s  In \[{cell}\] \(IPython's code around it: showing its error or output\)", out, re.M), out
+    assert "the cell's own code" not in out, out
 
 
 def test_current_lag_is_zero_while_the_loop_waits_and_grows_while_a_step_holds_it():
