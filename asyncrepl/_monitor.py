@@ -795,15 +795,16 @@ class BlockedLoopReporter:
         if not hold.debugger:
             self.report(hold.task, hold.duration, hold.line)
 
-    def report_unseen(self, task: asyncio.Task | None, seconds: float) -> None:
+    def report_unseen(self, task: asyncio.Task | None, seconds: float, callback: str | None = None) -> None:
         """A step that asyncio's debug mode timed at *seconds* and the
         monitor's samples missed (its thread did not get to run meanwhile):
-        reported as the others, without its line, which only samples find."""
+        reported as the others, without its line, which only samples find;
+        a callback by its name (*callback*), as asyncio's Handle knows it."""
         if task is not None:
             self._reported_unseen.add(task)
-        self.report(task, seconds, None)
+        self.report(task, seconds, None, callback)
 
-    def report(self, task: asyncio.Task | None, seconds: float, line: tuple[str, int] | None) -> None:
+    def report(self, task: asyncio.Task | None, seconds: float, line: tuple[str, int] | None, callback: str | None = None) -> None:
         if not self.enabled:
             return
         if task is not None and (is_repl_machinery(task) or self.named_elsewhere.any(task)):
@@ -817,29 +818,40 @@ class BlockedLoopReporter:
             else:
                 who, context = f"task {task_label('?', task.get_name(), coroutine_name(task))}", None
         else:
-            who, context = "a callback", self.cell_context()
+            who, context = f"a callback ({callback})" if callback else "a callback", self.cell_context()
         report(f"{who} held the loop for {seconds:.2f} s{where}", context)
 
 
 # -- asyncio's own slow-callback log -------------------------------------------------------------
 
 
-def _task_being_reported() -> asyncio.Task | None:
-    """The task whose step asyncio's slow-callback warning is about.
+def _handle_being_reported():
+    """The Handle whose run asyncio's slow-callback warning is about.
 
     PRIVATE (CPython 3.11-3.15): asyncio logs the warning from
     ``BaseEventLoop._run_once`` (debug mode only) while ``_current_handle``
-    still holds the handle it ran; a task step's ``Handle._callback`` is a
-    bound method or C method wrapper whose ``__self__`` is the task.  The
-    record itself carries only the handle's repr.
+    still holds the handle it ran.  The record itself carries only the
+    handle's repr.
     """
     try:
-        loop = asyncio.get_running_loop()
+        return current_handle(asyncio.get_running_loop())
     except RuntimeError:
         return None
-    handle = current_handle(loop)
+
+
+def _task_of(handle) -> asyncio.Task | None:
+    """The task a Handle runs a step of: a task step's ``Handle._callback``
+    is a bound method or C method wrapper whose ``__self__`` is the task."""
     owner = getattr(handle_callback(handle), "__self__", None)
     return owner if isinstance(owner, asyncio.Task) else None
+
+
+def callback_name(handle) -> str | None:
+    """What a Handle calls, as its code names it (``_SelectorSocketTransport._read_ready``)."""
+    callback = handle_callback(handle)
+    if callback is None:
+        return None
+    return getattr(callback, "__qualname__", None) or type(callback).__qualname__
 
 
 class _MachineryFilter(logging.Filter):
@@ -847,21 +859,23 @@ class _MachineryFilter(logging.Filter):
     reports that step itself, and always about IPython's own tasks and about
     tasks that Ctrl-C stopped (asyncrepl has named those).
 
-    *replaced(task, seconds)*: whether asyncrepl reports the step of *task*
-    (None: a callback) that asyncio is about to report as taking *seconds*
-    (see ``Session._asyncio_timed_slow_step``).
+    *replaced(task, seconds, callback)*: whether asyncrepl reports the step
+    of *task* (None: a callback, *callback* naming it) that asyncio is about
+    to report as taking *seconds* (see ``Session._asyncio_timed_slow_step``).
     """
 
-    def __init__(self, already_reported=(), replaced=lambda task, seconds: False):
+    def __init__(self, already_reported=(), replaced=lambda task, seconds, callback: False):
         super().__init__()
         self.already_reported = already_reported  # tasks, compared by identity
         self.replaced = replaced
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Executing %s took %.3f seconds" and record.args:
-            task = _task_being_reported()
+            handle = _handle_being_reported()
+            task = _task_of(handle)
             if task is not None and (is_repl_machinery(task) or task in self.already_reported):
                 return False
-            if self.replaced(task, record.args[1] if len(record.args) > 1 else 0.0):
+            callback = None if task is not None or handle is None else callback_name(handle)
+            if self.replaced(task, record.args[1] if len(record.args) > 1 else 0.0, callback):
                 return False
         return True

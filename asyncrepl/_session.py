@@ -158,7 +158,7 @@ class Session:
             return f"{cell.name} (the cell's own code)"
         return self.registry.label(task)
 
-    def _asyncio_timed_slow_step(self, task: asyncio.Task | None, seconds: float) -> bool:
+    def _asyncio_timed_slow_step(self, task: asyncio.Task | None, seconds: float, callback: str | None) -> bool:
         """asyncio's debug mode is about to log that a step of *task* (None: a
         callback) took *seconds*: whether asyncrepl reports it instead.  A
         step the loop monitor's samples missed (its thread did not get to run
@@ -167,7 +167,7 @@ class Session:
         if not self.settings.report_blocking:
             return False
         if not self.monitor.saw_holding(task):
-            self.blocked.report_unseen(task, seconds)
+            self.blocked.report_unseen(task, seconds, callback)
         return True
 
     def slow_step_threshold(self) -> float:

@@ -76,7 +76,7 @@ def test_filter_drops_reports_about_the_repls_own_tasks_and_tasks_ctrl_c_stopped
     kept = slow_callback_records(main, _MachineryFilter(stopped_by_ctrl_c))
     assert len(kept) == 1  # ...the filter keeps the user's task only
     assert "name='user'" in str(kept[0].args[0])
-    assert slow_callback_records(main, _MachineryFilter(replaced=lambda task, seconds: True)) == []
+    assert slow_callback_records(main, _MachineryFilter(replaced=lambda task, seconds, callback: True)) == []
 
 
 def attached_entry():

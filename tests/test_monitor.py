@@ -400,6 +400,10 @@ def test_a_step_the_monitors_samples_missed_is_reported_from_asyncios_timing(she
     _, out = run_cell(shell, capsys, "await asyncio.create_task(unseen(), name='unseen')")
     assert re.fullmatch(r"asyncrepl: task \d+ 'unseen' \(unseen\(\)\) held the loop for 0\.3\d s\n", out), out
     assert not [record for record in caplog.records if record.name == "asyncio"]  # not twice
+    # A callback so missed is named as its Handle knows it.
+    run_cell(shell, capsys, "def unseen_callback():\n    with monitor_is_busy:\n        time.sleep(0.3)\n")
+    _, out = run_cell(shell, capsys, "asyncio.get_running_loop().call_soon(unseen_callback)\nawait asyncio.sleep(0.01)")
+    assert re.fullmatch(r"asyncrepl: a callback \(unseen_callback\) held the loop for 0\.3\d s\n", out), out
     # A step the samples saw: reported once, with its line.
     run_cell(shell, capsys, "async def seen():\n    time.sleep(0.3)\n")
     _, out = run_cell(shell, capsys, "await asyncio.create_task(seen(), name='seen')")
