@@ -103,7 +103,10 @@ def settings_for(shell) -> tuple[AsyncRepl, list[str]]:
     """The shell's ``AsyncRepl`` settings, and a line for each bad value skipped.
 
     ``%config AsyncRepl.x = bad`` reports the error but leaves the bad value in
-    the shell's config, where it would break every later load.
+    the shell's config, where it would break every later load; a bad value
+    from a config file is said once, at the load that meets it.  Either way
+    the value is dropped from the shell's config once said (see
+    :func:`drop_rejected`), so that a later load does not say it again.
     """
     try:
         return AsyncRepl(parent=shell), []
@@ -117,6 +120,18 @@ def settings_for(shell) -> tuple[AsyncRepl, list[str]]:
             skipped.append(f"ignored AsyncRepl.{name} = {value!r}: {error}")
         else:
             section[name] = value
+    drop_rejected(shell)
     config = shell.config.copy()
     config.AsyncRepl = section
     return AsyncRepl(parent=shell, config=config), skipped
+
+
+def drop_rejected(shell) -> None:
+    """Drop from the shell's config the AsyncRepl values that were refused
+    (said at ``%config``, or at the load that met them)."""
+    section = shell.config.AsyncRepl
+    for name, value in list(section.items()):
+        try:
+            AsyncRepl(config=Config({"AsyncRepl": {name: value}}))
+        except TraitError:
+            del section[name]

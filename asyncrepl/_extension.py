@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from . import __version__
 from ._cell.outcome import outcome_handler
 from ._cell.transform import LoopEntryRewrite, StatementsAsTasks, TypedLines
-from ._config import settings_for
+from ._config import drop_rejected, settings_for
 from ._hosts import detect, ipython
 from ._interrupt import without_handler_frames
 from ._scripts import LOOP_BUSY_MESSAGES, close_abandoned_coroutine, loop_busy_hint
@@ -69,6 +69,7 @@ class Extension:
 
     def unload(self) -> None:
         self._undo.close()
+        drop_rejected(self.shell)  # a value %config refused: said then, not again at the next load
 
     def _start_session(self) -> None:
         from ._magics import FAMILIES

@@ -156,11 +156,19 @@ def test_bad_setting_gets_one_line_and_changes_nothing(shell, capsys, caplog):
     assert "Traceback" not in out + err
     _, out, _ = run(shell, capsys, "import asyncio\nprint(asyncio.get_running_loop().slow_callback_duration)")
     assert out == "0.1\n"
-    # and the bad value, which IPython keeps in its config, does not break a reload
+    # and the bad value, which IPython keeps in its config, neither breaks a
+    # reload nor is said again there: it was said at %config
     shell.run_line_magic("reload_ext", "asyncrepl")
     out = capsys.readouterr().out
-    assert out.startswith("asyncrepl: ignored AsyncRepl.slow_callback_duration = -1")
-    assert len(out.splitlines()) == 2
+    assert out.startswith("asyncrepl 0.1.0") and len(out.splitlines()) == 1, out
+    # a bad value met at a load (a config file's) is said at that load, once
+    shell.run_line_magic("unload_ext", "asyncrepl")
+    shell.config.AsyncRepl.cell_timeout = "x"
+    shell.run_line_magic("load_ext", "asyncrepl")
+    out = capsys.readouterr().out
+    assert out.startswith("asyncrepl: ignored AsyncRepl.cell_timeout = 'x'") and len(out.splitlines()) == 2, out
+    shell.run_line_magic("reload_ext", "asyncrepl")
+    assert "ignored" not in capsys.readouterr().out
 
 
 def test_load_twice_is_harmless(shell, capsys):
