@@ -876,9 +876,13 @@ def test_why_bad_input_is_one_line_and_ended_or_running_tasks_say_what_they_do(i
     run(ip, capsys, "await asyncio.sleep(0.01)")
     _, out = run(ip, capsys, "%why 1")
     assert re.fullmatch(r"task 1 'Task-\d+' \(fine\(\)\) is not stuck: it has ended: it returned 42 \(%tasks 1 shows more\)", out.strip()), out
-    run(ip, capsys, "asyncio.create_task(nap(), name='napper')")
+    _, by_variable = run(ip, capsys, "%why t")  # the variable that holds the task names it
+    assert by_variable == out, by_variable
+    run(ip, capsys, "napping = asyncio.create_task(nap(), name='napper')")
     _, out = run(ip, capsys, "%why napper")
     assert out.startswith("task 2 'napper' (nap()) is not stuck: a timer: it fires in ")
+    _, by_variable = run(ip, capsys, "%tasks napping")
+    assert by_variable.startswith("task 2 'napper' (nap()): waiting"), by_variable
     _, out = run(ip, capsys, "%why")
     assert out.strip().startswith("no stuck task: 1 pending task wait")
 

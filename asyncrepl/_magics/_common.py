@@ -55,14 +55,14 @@ class ReplMagics(Magics):
             raise StatementSyntaxError(self.shell, error) from None
 
 
-def one_task(registry: TaskRegistry, word: str, usage: str):
-    """The task (or ended task) *word* names, as every magic reads it; else a
-    UsageError that says none or which ones (*usage*: the magic's form, as
-    ``%why ID``)."""
+def one_task(registry: TaskRegistry, word: str, usage: str, variables=None):
+    """The task (or ended task) *word* names, as every magic reads it (a
+    variable of *variables*, the user's namespace, last); else a UsageError
+    that says none or which ones (*usage*: the magic's form, as ``%why ID``)."""
     from .._tasks.resolve import resolve_one
 
     try:
-        return resolve_one(registry, word)
+        return resolve_one(registry, word, variables=variables)
     except _tasks.NoSuchTask:
         raise UsageError(f"no task matches {word!r} (see %tasks and %tasks --done)") from None
     except _tasks.AmbiguousTask as error:

@@ -45,7 +45,7 @@ class TaskControlMagics(ReplMagics):
                 forgotten = " kept (%tasks --failed --clear forgot them)" if registry.ended.failures_forgotten else ""
                 raise UsageError(f"no task has failed{forgotten}")
         else:
-            found = one_task(registry, words[0], "%debug_task ID")
+            found = one_task(registry, words[0], "%debug_task ID", self.shell.user_ns)
             if isinstance(found, asyncio.Task):
                 task_id = registry.info(found).id
                 raise UsageError(f"task {registry.label(found)} has not finished: %tasks {task_id} --locals shows what it holds")
@@ -108,7 +108,7 @@ class TaskControlMagics(ReplMagics):
         else:
             from .._tasks.resolve import find
 
-            tasks, unmatched = find(registry, patterns)
+            tasks, unmatched = find(registry, patterns, variables=self.shell.user_ns)
             if unmatched:
                 raise UsageError(f"no task matches {unmatched[0]!r} (see %tasks)")
         tasks = [task for task in tasks if task is not current]

@@ -65,7 +65,9 @@ class TaskMagics(ReplMagics):
         A name is read the same way by every magic: an id (3, #3, r3 for the
         REPL's own), else the tasks so named (a glob such as 'worker-*'
         matches names), else, if no task has that name, the tasks whose
-        coroutine it names.  Quotes around a name are not part of it.
+        coroutine it names, else the task a variable of yours of that name
+        holds (t, after t = asyncio.create_task(...)).  Quotes around a name
+        are not part of it.
         """
         args = parse_arguments(self.tasks, line)
         patterns = [unquoted(pattern) for pattern in args.patterns]
@@ -101,7 +103,7 @@ class TaskMagics(ReplMagics):
         if patterns:
             from .._tasks.resolve import resolve
 
-            matches = resolve(registry, patterns, pending=False)
+            matches = resolve(registry, patterns, pending=False, variables=self.shell.user_ns)
             if matches.unmatched:
                 raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
             entries = matches.finished
@@ -127,7 +129,7 @@ class TaskMagics(ReplMagics):
         if patterns:
             from .._tasks.resolve import resolve
 
-            matches = resolve(registry, patterns, pending=False, failed_only=True)
+            matches = resolve(registry, patterns, pending=False, failed_only=True, variables=self.shell.user_ns)
             if matches.unmatched:
                 raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
             entries = matches.finished
@@ -164,7 +166,7 @@ class TaskMagics(ReplMagics):
     def _task_details(self, registry, views, patterns, args):
         from .._tasks.resolve import resolve
 
-        matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals)
+        matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals, variables=self.shell.user_ns)
         if matches.unmatched:
             where = "%tasks" if args.locals else "%tasks and %tasks --done"
             raise UsageError(f"no {'pending ' if args.locals else ''}task matches {matches.unmatched[0]!r} (see {where})")

@@ -85,7 +85,7 @@ class WhyMagics(ReplMagics):
                 return chains
             display(WhyReport(render_all(analysis, chains, place)))
             return None
-        found = one_task(registry, words[0], "%why ID")
+        found = one_task(registry, words[0], "%why ID", self.shell.user_ns)
         if not isinstance(found, asyncio.Task):
             if objects:
                 return found

@@ -6,7 +6,7 @@ Plain asyncio; nothing here knows IPython.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import asyncio
@@ -90,6 +90,7 @@ def resolve(
     pending: bool = True,
     finished: bool = True,
     failed_only: bool = False,
+    variables: Mapping[str, object] | None = None,
 ) -> Matches:
     """The tasks that *patterns* name, among the pending tasks (if
     *pending*; the REPL's own too if *include_machinery*) and the
@@ -102,7 +103,9 @@ def resolve(
     * otherwise, the tasks whose **name** is the pattern or matches it
       as a glob (``worker-*``);
     * only if no task has such a name, the tasks whose **coroutine**
-      matches it (``fetch`` names every ``fetch()`` task).
+      matches it (``fetch`` names every ``fetch()`` task);
+    * only if none matches so, the task a **variable** of *variables* (the
+      user's namespace) holds (``t`` after ``t = asyncio.create_task(...)``).
     """
     tasks = registry.pending(include_machinery) if pending else []
     entries = (registry.ended.failure_entries() if failed_only else registry.ended.entries()) if finished else []
@@ -111,7 +114,7 @@ def resolve(
     found_entries: dict[int, int] = {}  # id -> index in entries
     unmatched = []
     for pattern in patterns:
-        hits = _match(registry, pattern, tasks, fields)
+        hits = _match(registry, pattern, tasks, fields, variables)
         if not hits[0] and not hits[1]:
             unmatched.append(pattern)
         for task in hits[0]:
@@ -146,28 +149,37 @@ def _candidate(
         return f"{task_label(item.id, item.name, item.coroutine)} {ended}"
     return f"{registry.label(item)} {task_state(item)}"
 
-def _match(
-    registry: TaskRegistry, pattern: str, tasks: list, fields: list) -> tuple[list, list]:
+def _match(registry: TaskRegistry, pattern: str, tasks: list, fields: list, variables: Mapping | None) -> tuple[list, list]:
     wanted = _pattern_id(pattern)
     if wanted is not None:
-        return (
-            [task for task in tasks if registry.info(task).id == wanted],
-            [index for index, entry in enumerate(fields) if entry[0] == wanted],
-        )
+        return _with_id(registry, wanted, tasks, fields)
     by_name = (
         [task for task in tasks if _name_matches(registry.name_of(task), pattern)],
         [index for index, entry in enumerate(fields) if _name_matches(entry[1], pattern)],
     )
     if by_name[0] or by_name[1]:
         return by_name
-    return (
+    by_coroutine = (
         [task for task in tasks if _coroutine_matches(coroutine_name(task, registry.info(task).coro), pattern)],
         [index for index, entry in enumerate(fields) if _coroutine_matches(entry[2], pattern)],
     )
+    if by_coroutine[0] or by_coroutine[1] or variables is None or not pattern.isidentifier():
+        return by_coroutine
+    held = variables.get(pattern)
+    if isinstance(held, asyncio.Task) and held.get_loop() is registry.loop:
+        return _with_id(registry, registry.info(held).id, tasks, fields)
+    return by_coroutine
 
-def find(registry: TaskRegistry, patterns: Iterable[str], include_machinery: bool = False):
+
+def _with_id(registry: TaskRegistry, wanted, tasks: list, fields: list) -> tuple[list, list]:
+    return (
+        [task for task in tasks if registry.info(task).id == wanted],
+        [index for index, entry in enumerate(fields) if entry[0] == wanted],
+    )
+
+def find(registry: TaskRegistry, patterns: Iterable[str], include_machinery: bool = False, variables: Mapping | None = None):
     """Pending tasks that *patterns* name (see :func:`resolve`), and the patterns that named none."""
-    matches = resolve(registry, patterns, include_machinery=include_machinery, finished=False)
+    matches = resolve(registry, patterns, include_machinery=include_machinery, finished=False, variables=variables)
     return matches.pending, matches.unmatched
 
 def finished(
