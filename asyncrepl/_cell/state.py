@@ -226,7 +226,7 @@ class Cells:
         ends with, naming the task that refuses."""
         refusing = _tasks.why_still_running(self.registry, task)
         self.registry.adopt(task)
-        users = _users_coroutine(task)
+        users = _tasks.users_coroutine(task)
         if users is not None:
             self.registry.info(task).coro = users  # named as the coroutine it goes on with: (deaf()), not (run_with_value())
         return self._left_running_error(task, by, self.current, refusing, waited_at=waited_at, seconds=seconds)
@@ -244,19 +244,6 @@ class Cells:
             waited_at=waited_at if waited_at is not None else (cell.waited_at if cell is not None else None),
             seconds=seconds if seconds is not None else (cell.seconds if cell is not None else None),
         )
-
-
-def _users_coroutine(task: asyncio.Task):
-    """The outermost coroutine of a function of the user's that *task* awaits
-    (``deaf()`` in a ``%%timeout`` cell's ``await deaf()``), if any."""
-    from .._tasks.awaits import _awaitables
-    from .._tasks.code import _kind_of_code
-
-    for awaitable, frame in _awaitables(task):
-        code = frame.f_code
-        if inspect.iscoroutine(awaitable) and code.co_name != "<module>" and _kind_of_code(code) == "user":
-            return awaitable
-    return None
 
 
 def cell_task(cell: Cell | None):

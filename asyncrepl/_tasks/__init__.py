@@ -22,6 +22,7 @@ _WHERE = {
     "in_a_pending_gather": "awaits",
     "shown_chain": "awaits",
     "task_state": "awaits",
+    "users_coroutine": "awaits",
     "waits_on": "awaits",
     "StillRunning": "cancelling",
     "why_still_running": "cancelling",

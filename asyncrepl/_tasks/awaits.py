@@ -153,6 +153,17 @@ def await_chain(task: asyncio.Task) -> list[Link]:
     return _links(_frames_of(task))
 
 
+def users_coroutine(task: asyncio.Task):
+    """The outermost coroutine of a function of the user's that *task* awaits
+    (``deaf()`` in a ``%%timeout`` cell's ``await deaf()``: not the cell's
+    own ``<module>`` code), if any."""
+    for awaitable, frame in _awaitables(task):
+        code = frame.f_code
+        if asyncio.iscoroutine(awaitable) and code.co_name != "<module>" and _is_users(code.co_filename):
+            return awaitable
+    return None
+
+
 #: asyncrepl's own files: the outermost frames of a task that runs a cell's
 #: code for it (a %%timeout cell's run_with_value(), a let-go statement's cell()).
 _ASYNCREPL = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
