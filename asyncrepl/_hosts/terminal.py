@@ -83,7 +83,8 @@ class TerminalHost(Host):
         return f"the loop runs during every cell{at_prompt}; debug mode {debug}; Ctrl-C cancels what a cell awaits"
 
     def after_cell(self, session) -> None:
-        self._check_prompt_hook()
+        if self.prompt:  # without a prompt there is no hook of ours to check
+            self._check_prompt_hook()
 
     def _follow_autoawait(self, undo: ExitStack) -> None:
         """``%autoawait trio`` (or curio, or any runner): asyncrepl steps aside
