@@ -151,11 +151,14 @@ class Session:
         task: the user's import was blamed on 'Kernel.shell_main()'); if no
         sample found the cell's lines running, IPython held it around them
         (drawing a long traceback after the cell's error, or its output)."""
-        cell = self.cells.current
+        # The iteration that held may end after the cell did (ipykernel's
+        # shell_main task goes on to its next step): the cell that ended last.
+        cell = self.cells.current or self.cells.last
         if cell is not None and is_repl_machinery(task):
+            name = self.cells.name_of(cell)  # a kernel's cell is named when first asked
             if hold.line is None:
-                return f"{cell.name} (IPython's code around it: showing its error or output)"
-            return f"{cell.name} (the cell's own code)"
+                return f"{name} (IPython's code around it: showing its error or output)"
+            return f"{name} (the cell's own code)"
         return self.registry.label(task)
 
     def _asyncio_timed_slow_step(self, task: asyncio.Task | None, seconds: float, callback: str | None) -> bool:

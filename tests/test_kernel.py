@@ -1,5 +1,6 @@
 """asyncrepl in a real ipykernel, driven through jupyter_client."""
 
+import re
 import time
 
 import pytest
@@ -61,6 +62,19 @@ def test_slow_cells_are_not_reported_and_nothing_is_left_without_a_cell(loaded):
     time.sleep(0.2)
     reply = loaded.execute("1")
     assert reply.orphans == [] and reply.stderr == ""
+
+
+def test_asyncdebug_names_a_cells_computing_as_the_cell_in_a_kernel(loaded):
+    # ipykernel runs cells in its shell_main task, whose loop iteration may
+    # end after the cell did: it was listed as "r11 'Task-21' (Kernel.shell_main())",
+    # or as "None (the cell's own code)".
+    loaded.execute("import time")
+    reply = loaded.execute("x = 0\nstarted = time.perf_counter()\nwhile time.perf_counter() - started < 0.3:\n    x += 1")
+    assert reply.status == "ok"
+    cell = int(value(loaded, "get_ipython().execution_count")) - 2
+    out = loaded.execute("%asyncdebug").stdout
+    assert re.search(rf"^  0\.\d\d s  In \[{cell}\] \(the cell's own code\) at In \[{cell}\] line \d", out, re.M), out
+    assert "shell_main" not in out and "None" not in out, out
 
 
 def test_interrupt_cancels_the_awaited_coroutine_and_keeps_background_tasks(loaded):
