@@ -208,6 +208,11 @@ def condition_lock(condition: asyncio.Condition):
     return getattr(condition, "_lock", condition)
 
 
+def queue_items(queue: asyncio.Queue) -> list:
+    # Queue._queue: the items, a deque (a list for PriorityQueue), oldest first.
+    return list(getattr(queue, "_queue", ()))
+
+
 def unfinished(queue: asyncio.Queue) -> int:
     # Queue._unfinished_tasks: items put and not yet task_done().
     return queue._unfinished_tasks

@@ -175,6 +175,15 @@ def semaphore_holders(semaphore: asyncio.Semaphore) -> list[Holding]:
     return [Holding(*holding) for holding in holdings if holding[5] == _generation]
 
 
+#: The queues that tasks have put in or taken from, while the records run.
+_queues: weakref.WeakSet = weakref.WeakSet()
+
+
+def queues_seen() -> list[asyncio.Queue]:
+    """The queues tasks have put items in or taken them from (see :func:`queue_partners`)."""
+    return list(_queues)
+
+
 def queue_partners(queue: asyncio.Queue) -> tuple[list[Partner], list[Partner]]:
     """The last tasks that put items in *queue* (producers) and took items
     from it (consumers), oldest first."""
@@ -290,6 +299,7 @@ def _note_partner(queue, side: str) -> None:
     partners = queue.__dict__.get(side)
     if partners is None:
         partners = queue.__dict__[side] = {}
+        _queues.add(queue)  # once per queue and side: %why looks for a future in their items
     key = id(task)
     known = partners.get(key)
     if known is not None and known.task() is task:

@@ -457,6 +457,60 @@ def test_a_task_that_holds_a_function_of_the_queues_module_is_not_its_feeder():
     run_scenario(scenario)
 
 
+async def _pool_worker(jobs, fail):
+    while True:
+        reply, body = await jobs.get()  # TAKES
+        if fail:
+            raise KeyError(body)
+        reply.set_result(body * 2)
+
+
+async def _pool_handler(jobs, body):
+    reply = asyncio.get_running_loop().create_future()
+    await jobs.put((reply, body))
+    return await reply  # AWAITS REPLY
+
+
+def test_a_worker_pool_waiting_for_the_next_request_is_not_stuck():
+    # Its producers, a request's handlers, did their part and ended: as
+    # every server's pool between requests (it was called a dead partner).
+    async def scenario(registry):
+        jobs = asyncio.Queue()
+        workers = [asyncio.create_task(_pool_worker(jobs, False)) for _ in range(2)]
+        assert await asyncio.gather(*(asyncio.create_task(_pool_handler(jobs, n)) for n in range(3))) == [0, 2, 4]
+        await settle()
+        chains, everything = why_all(registry)
+        assert chains == [] and everything.startswith("no stuck task: 2 pending tasks wait"), everything
+        chain, text = why(registry, workers[0])
+        assert chain.cause.kind == "idle", text
+        assert "waiting for work: the tasks that put in Queue jobs have ended, as a request's handlers do" in text, text
+
+    run_scenario(scenario)
+
+
+def test_a_future_left_in_a_queue_whose_workers_died_is_a_dead_partner():
+    # The handlers await futures they put in the queue with their request;
+    # the pool's workers died: the one still queued is a dead partner's,
+    # named with how the workers ended (it was "not stuck").
+    async def scenario(registry):
+        jobs = asyncio.Queue()
+        workers = [asyncio.create_task(_pool_worker(jobs, True)) for _ in range(2)]
+        handlers = [asyncio.create_task(_pool_handler(jobs, n)) for n in range(3)]
+        await settle()
+        assert all(worker.done() for worker in workers) and jobs.qsize() == 1
+        chain, text = why(registry, handlers[2])
+        assert chain.cause.kind == "dead partner", text
+        assert f"waits at {here(_pool_handler, '# AWAITS REPLY')}" in text, text
+        assert "on a future in Queue jobs (1 item, unbounded)" in text, text
+        assert "Queue jobs holds the future it awaits, and its consumers have ended" in text, text
+        for worker in workers:
+            assert f"{registry.label(worker)} raised KeyError" in text, text
+        for worker in workers:
+            worker.exception()  # retrieved: no "never retrieved" at collection
+
+    run_scenario(scenario)
+
+
 class _Protocol(asyncio.Protocol):
     """As an HTTP client's (httpx's, through anyio): an Event set as data arrives."""
 
@@ -538,6 +592,43 @@ def test_an_aiohttp_request_to_a_server_that_does_not_answer_waits_on_io():
             chains, everything = why_all(registry)
             assert everything.startswith("no stuck task: "), everything
             request.cancel()
+
+    run_scenario(scenario)
+
+
+def test_an_aiohttp_handler_awaiting_a_future_of_the_users_is_stuck_not_on_io():
+    # The handler's frames hold its connection (aiohttp's request and
+    # protocol): that is no sign the future it awaits is the connection's.
+    # It was "not stuck: I/O: socket to 127.0.0.1:...".
+    aiohttp = pytest.importorskip("aiohttp")
+    from aiohttp import web
+
+    async def scenario(registry):
+        never_set = asyncio.get_running_loop().create_future()
+
+        async def handler(request):
+            return web.Response(text=await never_set)  # AWAITS
+
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            async with aiohttp.ClientSession() as session:
+                request = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/"))
+                await settle(0.3)
+                handling = [task for task in registry.pending() if "_handle_request" in registry.label(task)]
+                assert len(handling) == 1, [registry.label(task) for task in registry.pending()]
+                chain, text = why(registry, handling[0])
+                assert chain.stuck and chain.cause.kind == "unknown", text
+                assert f"waits at {here(handler, '# AWAITS')}" in text and "I/O" not in text, text
+                never_set.set_result("at last")  # the handler answers: the runner's cleanup need not wait for it
+                await request
+        finally:
+            await runner.cleanup()
 
     run_scenario(scenario)
 

@@ -8,20 +8,48 @@ import socket
 import sys
 
 from .._asyncio_private import callbacks_of
+from .._tasks.code import _classify_file
 from .._tasks.naming import _short_repr
 from .naming import attributes_of
 
 
-def endpoint(frames) -> str | None:
-    """The socket or pipe a task waits on, read from its frames' variables
-    (a transport, a socket, a stream or protocol holding one), innermost
-    first; with the peer's address where known."""
+def endpoint(frames, awaited) -> str | None:
+    """The socket or pipe whose data ends the wait on *awaited* (a future or
+    a primitive), read from the variables of the frames that hold it (a
+    transport, a socket, a stream or protocol holding one), innermost first;
+    with the peer's address where known.
+
+    Only a frame that holds *awaited* counts: in asyncio's own code, as any
+    variable (``sock_recv``'s future beside its socket); elsewhere, inside an
+    object of its (a stream's ``self._protocol.read_event``).  A request
+    handler's frames hold its connection too, and a future of the user's
+    that the handler awaits is not the connection's.
+    """
     for frame in reversed(frames):
-        for value in list(frame.f_locals.values()):
+        values = list(frame.f_locals.values())
+        holders = [value for value in values if value is not awaited and _reaches(value, awaited, 2)]
+        if not holders and not (_in_asyncio(frame) and any(value is awaited for value in values)):
+            continue
+        for value in holders or values:
             found = _endpoint_of(value, 2)
             if found is not None:
                 return found
     return None
+
+
+def _reaches(value, target, depth: int) -> bool:
+    """Whether *target* is an attribute of *value*, or of one of its
+    attributes, down to *depth* (read without running code of theirs)."""
+    if depth <= 0 or isinstance(value, (str, bytes, int, float, type(None))):
+        return False
+    for inner in attributes_of(value).values():
+        if inner is target or _reaches(inner, target, depth - 1):
+            return True
+    return False
+
+
+def _in_asyncio(frame) -> bool:
+    return _classify_file(frame.f_code.co_filename) == "asyncio"
 
 
 def _is_transport(value) -> bool:

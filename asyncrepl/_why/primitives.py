@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 
 from .. import _holders
-from .._asyncio_private import condition_lock, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
+from .._asyncio_private import condition_lock, queue_items, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
 from .._tasks.awaits import _PRIMITIVES, _innermost_outside_asyncio, queue_fill
 from .._tasks.code import _kind_of_code
 from .endpoints import endpoint
 from .facts import TaskFacts
 from .model import Held, Partner, Wait
-from .naming import name_in_frames, refers_to, site
+from .naming import attributes_of, name_in_frames, refers_to, site
 
 
 def primitive_in(frames, index):
@@ -35,6 +35,16 @@ def primitive_in(frames, index):
         if method in ("__aenter__", "acquire") or isinstance(inner, asyncio.Lock):
             return primitive, "acquire", frame
     return primitive, method, frame
+
+
+def _holds(item, future) -> bool:
+    """Whether a queue's *item* is *future* or holds it: in a tuple or list
+    (``(future, request)``), or as an attribute (a job object's)."""
+    if item is future:
+        return True
+    if isinstance(item, (tuple, list)):
+        return any(part is future for part in item[:16])
+    return any(value is future for value in attributes_of(item).values())
 
 
 class PrimitiveWaits:
@@ -149,20 +159,22 @@ class PrimitiveWaits:
             what = f"{shown}.get() (empty, {of})"
             side, role, needed = producers, "fed by", "producers"
         wait = Wait(task, "queue", what, primitive=queue, name=name, role=role, mode="any")
-        for partner in side:
-            other = partner.task()
-            label = self.facts.label(other) if other is not None else f"task {partner.info.id}" if partner.info is not None else "a task"
-            if other is not None and other.done():
-                wait.partners.append(Partner(other, label, self.facts.ended(other)))
-            elif other is None:
-                wait.partners.append(Partner(None, label, self.facts.ended_info(partner.info) if partner.info is not None else "ended"))
-            elif other is not task:
-                wait.partners.append(Partner(other, label))
-        live = [p.task for p in wait.partners if p.ended is None]
+        live = self._partners(task, wait, side)
         if live:
             wait.targets = live
             return wait
         dead = [p for p in wait.partners if p.ended is not None]
+        returned = [p for p in dead if p.ended.startswith("returned")]
+        if method == "get" and returned:
+            # Producers that did their part and ended, as a request's handler
+            # does: a worker pool waiting for the next request is not stuck.
+            # (Producers that all failed are a dead partner, below.)
+            wait.end = "idle"
+            wait.detail = (
+                f"waiting for work: the tasks that put in {shown} have ended, as a request's handlers do "
+                f"({returned[-1].label} returned); if none is to put in it again, it waits for good"
+            )
+            return wait
         if dead:
             wait.end = "dead partner"
             wait.detail = f"{shown} is {'full' if method != 'get' else 'empty'} and its {needed} have ended"
@@ -184,6 +196,42 @@ class PrimitiveWaits:
         wait.end = "dead partner"
         wait.detail = f"no live task seen as {needed[:-1]} of {shown} (none took from it or put in it, none refers to it; a guess)"
         return wait
+
+    def _partners(self, task, wait: Wait, side) -> list:
+        """*wait*'s partners, from a queue's records (*side*: its producers or
+        consumers), each with how it ended if it did; the live ones' tasks."""
+        for partner in side:
+            other = partner.task()
+            label = self.facts.label(other) if other is not None else f"task {partner.info.id}" if partner.info is not None else "a task"
+            if other is not None and other.done():
+                wait.partners.append(Partner(other, label, self.facts.ended(other)))
+            elif other is None:
+                wait.partners.append(Partner(None, label, self.facts.ended_info(partner.info) if partner.info is not None else "ended"))
+            elif other is not task:
+                wait.partners.append(Partner(other, label))
+        return [p.task for p in wait.partners if p.ended is None]
+
+    def future_in_queue(self, task, future) -> Wait | None:
+        """*task* awaits *future*, which sits in a queue's items
+        (``await jobs.put((future, request))`` then ``await future``, as a
+        worker pool's callers do): whoever takes it from the queue is to set
+        it.  None if no queue tasks used holds it."""
+        for queue in _holders.queues_seen():
+            if not any(_holds(item, future) for item in queue_items(queue)):
+                continue
+            users = [f for f in reversed(self.facts.frames(task)) if _kind_of_code(f.f_code) == "user"]
+            name = name_in_frames(queue, users)
+            shown = f"{type(queue).__name__} {name}" if name else type(queue).__name__
+            wait = Wait(task, "future", f"a future in {shown} ({queue_fill(queue)})", primitive=queue, name=name, role="to be set by", mode="any")
+            live = self._partners(task, wait, _holders.queue_partners(queue)[1])
+            if live:
+                wait.targets = live
+            elif wait.partners:
+                wait.end, wait.detail = "dead partner", f"{shown} holds the future it awaits, and its consumers have ended"
+            else:
+                wait.end, wait.detail = "unknown", f"{shown} holds the future it awaits, and no task has taken from it yet"
+            return wait
+        return None
 
     def _setters(self, task, primitive, kind, what, name, verb) -> Wait:
         wait = Wait(task, kind, what, primitive=primitive, name=name, role=f"could {verb}", mode="any")
@@ -218,7 +266,7 @@ class PrimitiveWaits:
         hold a socket or transport (an HTTP client waiting in
         ``protocol.read_event.wait()``), whose protocol's callbacks, not a
         task, end the wait as data arrives.  If so, *wait* ends in I/O."""
-        at = endpoint(self.facts.frames(task))
+        at = endpoint(self.facts.frames(task), wait.primitive)
         if at is None:
             return False
         wait.end, wait.detail = "io", f"I/O: {at} ({how})"

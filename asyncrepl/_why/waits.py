@@ -88,7 +88,7 @@ class WaitReader:
                 on = ", ".join(address(sock.getsockname()) for sock in (server.sockets or ()))
                 what = f"Server.serve_forever() on {on}" if on else "Server.serve_forever()"
                 return Wait(task, "io", what, end="io", detail=f"I/O: it serves connections{' on ' + on if on else ''} until the server is closed")
-        at = endpoint(frames)
+        at = endpoint(frames, waiter)
         if at is not None:
             return Wait(task, "io", f"I/O: {at}", end="io", detail=f"I/O: {at}")
         if from_executor(waiter):
@@ -99,5 +99,8 @@ class WaitReader:
         if timer is not None:
             left = max(0.0, timer[1].when() - self.facts.now)
             return Wait(task, "timer", f"{api.f_code.co_qualname}(), times out in {left:.1f} s", end="timer", detail=f"a timer: it fires in {left:.1f} s")
+        queued = self.primitives.future_in_queue(task, waiter)
+        if queued is not None:
+            return queued
         what = f"{api.f_code.co_qualname}()" if api is not None else f"future {_short_repr(waiter)}"
         return Wait(task, "future", what, end="unknown", detail=f"{what}: nothing known sets its result")
