@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import _tasks
+from ._asyncio_private import waited_on
 
 if TYPE_CHECKING:
     from ._tasks import Link
@@ -27,9 +28,18 @@ GRACE = 1.0
 
 
 def waiting_at(task: asyncio.Task) -> Link | None:
-    """The innermost frame of the user's own code in *task*'s await chain."""
-    users = [link for link in _tasks.await_chain(task) if link.users]
-    return users[-1] if users else None
+    """The innermost frame of the user's own code in *task*'s await chain,
+    or in that of the task it awaits, and so on (a ``%%timeline`` cell's
+    code runs in a task of its own, which the cell's task awaits)."""
+    found = None
+    for _ in range(8):  # a bound: tasks awaiting tasks, not a cycle to follow for ever
+        users = [link for link in _tasks.await_chain(task) if link.users]
+        found = users[-1] if users else found
+        awaited = waited_on(task)
+        if not isinstance(awaited, asyncio.Task) or awaited.done():
+            break
+        task = awaited
+    return found
 
 
 async def run_with_deadline(

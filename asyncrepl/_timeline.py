@@ -179,13 +179,19 @@ class Timeline:
 
 
 class _Timed(collections.abc.Coroutine):
-    """A coroutine that times each of its steps; reads like the coroutine it wraps."""
+    """A coroutine that times each of its steps; reads like the coroutine it
+    wraps, and await-chain readers (``%tasks``, where a cell waits) look
+    through it to that coroutine's frames (``asyncrepl_drives``)."""
 
     __slots__ = ("_coro", "_track", "_yields", "_recorder", "_clock", "_origin")
 
     def __init__(self, coro, track: Track, yields: list, recorder: Recorder):
         self._coro, self._track, self._yields, self._recorder = coro, track, yields, recorder
         self._clock, self._origin = recorder.clock, recorder.origin
+
+    @property
+    def asyncrepl_drives(self):
+        return self._coro
 
     def send(self, value):
         __tracebackhide__ = True

@@ -144,6 +144,19 @@ def test_errors_draw_the_timeline_then_show_the_error_once(ip, capsys):
     assert out.count("KeyError: 'oops'") == 1 and "_timeline.py" not in out and "_magics" not in out
 
 
+def test_ctrl_c_draws_the_timeline_so_far_and_names_the_line_the_cell_waited_at(ip, capsys):
+    # It drew nothing, and named the magic's own line (line 1, run_cell_magic(...)).
+    from test_never_stuck import ctrl_c_after
+
+    ctrl_c_after(0.5)
+    result, out = run(ip, capsys, "%%timeline\nawait asyncio.gather(delay(0.1), delay(30))")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt), out
+    assert re.search(r"^cell ", out, re.M) and re.search(r"\d+ Task-\d+ +delay\(\)", out), out
+    cell = ip.execution_count - 1
+    assert out.strip().endswith(f"KeyboardInterrupt: the cell was waiting at In [{cell}] line 2: await asyncio.gather(delay(0.1), delay(30))"), out
+    assert out.index("cell ") < out.index("KeyboardInterrupt"), out
+
+
 def test_a_cell_without_tasks_draws_the_cell_alone(ip, capsys):
     _, out = run(ip, capsys, "%%timeline\nx = 1")
     assert out.splitlines()[0].startswith("cell ") and "no tasks were created" in out

@@ -3,6 +3,7 @@ Recording and drawing are ``_timeline``, which knows no IPython."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -93,9 +94,10 @@ class TimelineMagics(ReplMagics):
             recorder.track_task(task, cell_track)
             try:
                 value = await task
-            except Exception:
-                # The timeline up to the error, then the error as usual (a
-                # failure to save is said, and does not hide the cell's error).
+            except (Exception, asyncio.CancelledError):
+                # The timeline up to the error, or to Ctrl-C (the cell is
+                # cancelled), then the error as usual (a failure to save is
+                # said, and does not hide the cell's error).
                 timeline = recorder.finish()
                 if not args.objects:
                     display(_TimelineView(timeline, args.limit))

@@ -132,6 +132,7 @@ def _awaitables(task: asyncio.Task) -> list[tuple]:
     """(awaitable, frame) from the task's coroutine down to where it waits, outermost first."""
     pairs = []
     awaitable = coro_of(task)
+    awaitable = getattr(awaitable, "asyncrepl_drives", None) or awaitable  # a %%timeline task's timed coroutine
     while awaitable is not None:
         frame = _frame_of(awaitable)
         if frame is None:
