@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import sysconfig
 import weakref
 from functools import lru_cache
 from typing import NamedTuple
@@ -36,6 +35,8 @@ _PACKAGES_OF_THE_REPL = (
 
 @lru_cache(maxsize=None)
 def _library_roots() -> tuple[str, ...]:
+    import sysconfig  # at the first file classified, not at %load_ext (sysconfig's import is a millisecond or two)
+
     paths = sysconfig.get_paths()
     roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
     return tuple(os.path.normcase(os.path.realpath(root)) + os.sep for root in roots)
@@ -46,6 +47,8 @@ def _launcher_dirs() -> tuple[str, ...]:
     # The environment's bin/: the console scripts that start the REPL
     # (asyncrepl, ipython, jupyter-console).  Their frames are outermost on
     # every stack; they are the REPL's, never the user's.
+    import sysconfig
+
     scripts = sysconfig.get_paths().get("scripts")
     return (os.path.normcase(os.path.realpath(scripts)) + os.sep,) if scripts else ()
 
