@@ -127,7 +127,6 @@ class TimingMagics(ReplMagics):
             raise UsageError("%timeit_async needs a statement to time, e.g. %timeit_async asyncio.sleep(0.01)")
         plan = self._plan(timed) if cell is None else self._plan(cell, setup=statement)
         from .._timing import AsyncTimer
-
         try:
             timer = AsyncTimer(plan, self.shell.user_ns, concurrency=concurrency)
         except SyntaxError as error:  # valid in a cell, not in a function: from m import *

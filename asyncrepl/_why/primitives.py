@@ -37,6 +37,21 @@ def primitive_in(frames, index):
     return primitive, method, frame
 
 
+def _partners(facts: TaskFacts, task, wait: Wait, side) -> list:
+    """*wait*'s partners, from a queue's records (*side*: its producers or
+    consumers), each with how it ended if it did; the live ones' tasks."""
+    for partner in side:
+        other = partner.task()
+        label = facts.label(other) if other is not None else f"task {partner.info.id}" if partner.info is not None else "a task"
+        if other is not None and other.done():
+            wait.partners.append(Partner(other, label, facts.ended(other)))
+        elif other is None:
+            wait.partners.append(Partner(None, label, facts.ended_info(partner.info) if partner.info is not None else "ended"))
+        elif other is not task:
+            wait.partners.append(Partner(other, label))
+    return [p.task for p in wait.partners if p.ended is None]
+
+
 def _holds(item, future) -> bool:
     """Whether a queue's *item* is *future* or holds it: in a tuple or list
     (``(future, request)``), or as an attribute (a job object's)."""
@@ -159,7 +174,7 @@ class PrimitiveWaits:
             what = f"{shown}.get() (empty, {of})"
             side, role, needed = producers, "fed by", "producers"
         wait = Wait(task, "queue", what, primitive=queue, name=name, role=role, mode="any")
-        live = self._partners(task, wait, side)
+        live = _partners(self.facts, task, wait, side)
         if live:
             wait.targets = live
             return wait
@@ -197,20 +212,6 @@ class PrimitiveWaits:
         wait.detail = f"no live task seen as {needed[:-1]} of {shown} (none took from it or put in it, none refers to it; a guess)"
         return wait
 
-    def _partners(self, task, wait: Wait, side) -> list:
-        """*wait*'s partners, from a queue's records (*side*: its producers or
-        consumers), each with how it ended if it did; the live ones' tasks."""
-        for partner in side:
-            other = partner.task()
-            label = self.facts.label(other) if other is not None else f"task {partner.info.id}" if partner.info is not None else "a task"
-            if other is not None and other.done():
-                wait.partners.append(Partner(other, label, self.facts.ended(other)))
-            elif other is None:
-                wait.partners.append(Partner(None, label, self.facts.ended_info(partner.info) if partner.info is not None else "ended"))
-            elif other is not task:
-                wait.partners.append(Partner(other, label))
-        return [p.task for p in wait.partners if p.ended is None]
-
     def future_in_queue(self, task, future) -> Wait | None:
         """*task* awaits *future*, which sits in a queue's items
         (``await jobs.put((future, request))`` then ``await future``, as a
@@ -223,7 +224,7 @@ class PrimitiveWaits:
             name = name_in_frames(queue, users)
             shown = f"{type(queue).__name__} {name}" if name else type(queue).__name__
             wait = Wait(task, "future", f"a future in {shown} ({queue_fill(queue)})", primitive=queue, name=name, role="to be set by", mode="any")
-            live = self._partners(task, wait, _holders.queue_partners(queue)[1])
+            live = _partners(self.facts, task, wait, _holders.queue_partners(queue)[1])
             if live:
                 wait.targets = live
             elif wait.partners:
