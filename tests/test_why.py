@@ -633,6 +633,40 @@ def test_an_aiohttp_handler_awaiting_a_future_of_the_users_is_stuck_not_on_io():
     run_scenario(scenario)
 
 
+def test_a_client_waiting_on_a_server_of_the_same_program_is_followed_to_its_handler():
+    # A notebook that runs a service and its client: the client's wait was
+    # "not stuck: I/O: socket to ...", where the handler it waits for is stuck.
+    async def scenario(registry):
+        never = asyncio.Event()
+
+        async def handle(reader, writer):
+            await reader.read(5)
+            await never.wait()  # HANDLER WAITS
+            writer.close()
+
+        async def client(port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"hello")
+            return await reader.read(100)  # CLIENT WAITS
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        asking = asyncio.create_task(client(port))
+        await settle(0.2)
+        handling = [task for task in registry.pending() if registry.label(task).endswith(".handle())")]
+        assert len(handling) == 1, [registry.label(task) for task in registry.pending()]
+        chain, text = why(registry, asking)
+        assert chain.stuck and [step.task for step in chain.steps] == [asking, handling[0]], text
+        assert f"waits at {here(client, '# CLIENT WAITS')}" in text, text
+        assert f"served in this program by task {registry.info(handling[0]).id}" in text, text
+        assert f"-> task {registry.info(handling[0]).id} waits at {here(handle, '# HANDLER WAITS')}" in text, text
+        never.set()
+        await asking
+        server.close()
+
+    run_scenario(scenario)
+
+
 def test_a_future_nobody_sets_is_said_once_in_the_list_of_stuck_tasks():
     async def waits(future):
         await future  # WAITS

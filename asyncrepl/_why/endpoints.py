@@ -13,11 +13,11 @@ from .._tasks.naming import _short_repr
 from .naming import attributes_of
 
 
-def endpoint(frames, awaited) -> str | None:
+def connection(frames, awaited) -> tuple[str, object] | None:
     """The socket or pipe whose data ends the wait on *awaited* (a future or
     a primitive), read from the variables of the frames that hold it (a
     transport, a socket, a stream or protocol holding one), innermost first;
-    with the peer's address where known.
+    with the peer's address where known; and the transport or socket itself.
 
     Only a frame that holds *awaited* counts: in asyncio's own code, as any
     variable (``sock_recv``'s future beside its socket); elsewhere, inside an
@@ -31,10 +31,37 @@ def endpoint(frames, awaited) -> str | None:
         if not holders and not (_in_asyncio(frame) and any(value is awaited for value in values)):
             continue
         for value in holders or values:
-            found = _endpoint_of(value, 2)
-            if found is not None:
-                return found
+            for end in _ends_in(value, 2):
+                return _described(end), end
     return None
+
+
+def served_by(facts, task, end) -> list:
+    """The pending tasks (but *task*) whose frames hold the other end of the
+    TCP connection *end* (a transport or socket of *task*'s): a client
+    waiting on a server of the same program waits on that server's handler."""
+    here, there = _addresses(end)
+    if here is None or there is None:
+        return []
+    found = []
+    for other in facts.tasks:
+        if other is task or other.done():
+            continue
+        for frame in facts.frames(other):
+            if any(_addresses(mine) == (there, here) for value in list(frame.f_locals.values()) for mine in _ends_in(value, 2)):
+                found.append(other)
+                break
+    return found
+
+
+def _addresses(end) -> tuple:
+    """(local address, peer address) of a transport or socket, or (None, None)."""
+    try:
+        if isinstance(end, socket.socket):
+            return end.getsockname(), end.getpeername()
+        return end.get_extra_info("sockname"), end.get_extra_info("peername")
+    except Exception:
+        return None, None
 
 
 def _reaches(value, target, depth: int) -> bool:
@@ -57,32 +84,37 @@ def _is_transport(value) -> bool:
     return isinstance(value, asyncio.BaseTransport) or callable(getattr(type(value), "get_extra_info", None))
 
 
-def _endpoint_of(value, depth: int) -> str | None:
-    if _is_transport(value):
-        try:
-            peer = value.get_extra_info("peername")
-            sock = value.get_extra_info("socket")
-        except Exception:
-            peer = sock = None
-        if peer is not None:
-            return f"socket to {address(peer)}"
-        if sock is not None:
-            return f"socket {address(sock.getsockname())}"
-        return f"pipe ({type(value).__name__})"
-    if isinstance(value, socket.socket):
-        try:
-            return f"socket to {address(value.getpeername())}"
-        except OSError:
-            return "socket"
+def _ends_in(value, depth: int):
+    """The transports and sockets *value* is or holds (a stream, a protocol
+    holding one), down to *depth* attributes."""
+    if _is_transport(value) or isinstance(value, socket.socket):
+        yield value
+        return
     if depth <= 0:
-        return None
+        return
     for name in ("transport", "_transport", "_protocol", "protocol", "_stream", "stream", "_sock", "_reader", "_writer"):
         inner = attributes_of(value).get(name)
         if inner is not None:
-            found = _endpoint_of(inner, depth - 1)
-            if found is not None:
-                return found
-    return None
+            yield from _ends_in(inner, depth - 1)
+
+
+def _described(end) -> str:
+    """A transport or socket in words: ``socket to 127.0.0.1:8080``."""
+    if isinstance(end, socket.socket):
+        try:
+            return f"socket to {address(end.getpeername())}"
+        except OSError:
+            return "socket"
+    try:
+        peer = end.get_extra_info("peername")
+        sock = end.get_extra_info("socket")
+    except Exception:
+        peer = sock = None
+    if peer is not None:
+        return f"socket to {address(peer)}"
+    if sock is not None:
+        return f"socket {address(sock.getsockname())}"
+    return f"pipe ({type(end).__name__})"
 
 
 def address(where) -> str:
