@@ -23,6 +23,15 @@ LOOP_STEP = asyncio.events.Handle._run.__code__
 LOOP_STEP_FILE = os.path.normcase(asyncio.events.__file__)
 
 
+# asyncrepl's own files: frames of its harness around the user's code.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def in_asyncrepl(filename: str) -> bool:
+    """Whether *filename* is one of asyncrepl's own."""
+    return filename.startswith(PACKAGE_DIR)
+
+
 def is_loop_step(code) -> bool:
     """Whether *code* is ``Handle._run``."""
     return code is LOOP_STEP

@@ -22,12 +22,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from .._frames import in_asyncrepl
 from . import statements
 
 __all__ = ["CellAbandoned", "cell_stopped", "cell_timeout", "outcome_handler", "without_statement_frames"]
-
-_PACKAGE = __file__.rsplit("/_cell/", 1)[0] if "/_cell/" in __file__ else __file__
-
 
 def _one_line(error: BaseException, lines: list[str]) -> BaseException:
     """*error*, shown by IPython as *lines* instead of a traceback."""
@@ -162,9 +160,9 @@ def outcome_handler(
                 "asyncrepl: code typed or pasted into a cell has no __file__; "
                 "%run FILE runs the file as the script it is"
             )
-        tb = without_statement_frames(tb, _is_asyncrepl, _is_driver)
+        tb = without_statement_frames(tb, in_asyncrepl, _is_driver)
         if getattr(value, "asyncrepl_as_asyncio", False):
-            tb = _without_trailing_frames(tb, _is_asyncrepl)  # raised as asyncio would: it ends at the user's call
+            tb = _without_trailing_frames(tb, in_asyncrepl)  # raised as asyncio would: it ends at the user's call
         value.__traceback__ = tb
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
         return None
@@ -207,10 +205,6 @@ def _stopped(cell) -> BaseException | None:
 
 def _noted(error: BaseException) -> bool:
     return any(note.startswith("asyncrepl:") for note in getattr(error, "__notes__", ()))
-
-
-def _is_asyncrepl(filename: str) -> bool:
-    return filename.startswith(_PACKAGE)
 
 
 # The driver of a statement the cell's code made (statements._Driving, awaiting).

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._frames import in_asyncrepl
 from .._holders import WRAPPER_CODES
 from .code import _classify_file, _is_users
 from .naming import _locals_repr, _short_repr
@@ -165,18 +165,14 @@ def users_coroutine(task: asyncio.Task):
     return None
 
 
-#: asyncrepl's own files: the outermost frames of a task that runs a cell's
-#: code for it (a %%timeout cell's run_with_value(), a let-go statement's cell()).
-_ASYNCREPL = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
 def shown_chain(task: asyncio.Task) -> list[Link]:
     """The await chain as ``%tasks ID`` shows it: from the user's code down,
-    without asyncrepl's frames that run a cell's code around it (as a
-    traceback leaves them out)."""
+    without asyncrepl's frames that run a cell's code around it (a
+    ``%%timeout`` cell's ``run_with_value()``, a let-go statement's
+    ``cell()``), as a traceback leaves them out."""
     chain = await_chain(task)
     start = 0
-    while start < len(chain) - 1 and chain[start].filename.startswith(_ASYNCREPL):
+    while start < len(chain) - 1 and in_asyncrepl(chain[start].filename):
         start += 1
     return chain[start:]
 
