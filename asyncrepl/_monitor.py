@@ -37,6 +37,7 @@ from ._hooks import Hook
 from ._frames import CellNamer, code_location, is_loop_step, outwards, within_step
 from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
 from ._tasks.code import _kind_of_code
+from ._tasks.naming import callable_name
 
 __all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
 
@@ -851,9 +852,7 @@ def _task_of(handle) -> asyncio.Task | None:
 def callback_name(handle) -> str | None:
     """What a Handle calls, as its code names it (``_SelectorSocketTransport._read_ready``)."""
     callback = handle_callback(handle)
-    if callback is None:
-        return None
-    return getattr(callback, "__qualname__", None) or type(callback).__qualname__
+    return callable_name(callback) if callback is not None else None
 
 
 class _MachineryFilter(logging.Filter):

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .code import Site, _creation_frames, _sites_of, in_task_registry
+from .naming import callable_name
 from .._asyncio_private import context_of, source_traceback, task_callbacks
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class TaskFactory:
         self.loop.set_task_factory(self._factory)
         if current is None:
             return None  # asyncio's default again: nothing of the user's to run
-        name = "asyncio.eager_task_factory" if current is _EAGER_TASK_FACTORY else _callable_name(current)
+        name = "asyncio.eager_task_factory" if current is _EAGER_TASK_FACTORY else callable_name(current)
         return (
             f"the loop's task factory {name} now runs inside asyncrepl's, so %tasks, "
             "%%timeline and failure reports still see every task"
@@ -242,10 +243,6 @@ class TaskFactory:
         finally:
             if paused:
                 loop.set_debug(True)
-
-
-def _callable_name(function) -> str:
-    return getattr(function, "__qualname__", None) or type(function).__qualname__
 
 
 def _trim_creation_stack(task: asyncio.Task) -> None:

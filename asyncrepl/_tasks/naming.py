@@ -34,6 +34,11 @@ def task_label(ident, name: str, coroutine: str) -> str:
     return f"{ident} {name!r} ({coroutine}())"
 
 
+def callable_name(function) -> str:
+    """A function, method or callable object as its code names it (``Transport._read_ready``)."""
+    return getattr(function, "__qualname__", None) or type(function).__qualname__
+
+
 def coroutine_name(task: asyncio.Task, coro=None) -> str:
     """The name of the task's coroutine function; *coro*: its coroutine, if known."""
     coro = coro or coro_of(task)
