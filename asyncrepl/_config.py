@@ -105,25 +105,20 @@ def settings_for(shell) -> tuple[AsyncRepl, list[str]]:
     ``%config AsyncRepl.x = bad`` reports the error but leaves the bad value in
     the shell's config, where it would break every later load; a bad value
     from a config file is said once, at the load that meets it.  Either way
-    the value is dropped from the shell's config once said (see
-    :func:`drop_rejected`), so that a later load does not say it again.
+    the value is dropped from the shell's config once said, so that a later
+    load does not say it again (:func:`drop_rejected` does so at unload).
     """
     try:
         return AsyncRepl(parent=shell), []
     except TraitError:
         pass
-    section, skipped = Config(), []
-    for name, value in shell.config.AsyncRepl.items():
-        try:
-            AsyncRepl(config=Config({"AsyncRepl": {name: value}}))
-        except TraitError as error:
+    given, skipped = shell.config.AsyncRepl, []
+    for name, value in list(given.items()):
+        error = _refusal(name, value)
+        if error is not None:
             skipped.append(f"ignored AsyncRepl.{name} = {value!r}: {error}")
-        else:
-            section[name] = value
-    drop_rejected(shell)
-    config = shell.config.copy()
-    config.AsyncRepl = section
-    return AsyncRepl(parent=shell, config=config), skipped
+            del given[name]  # said now: not again at the next load
+    return AsyncRepl(parent=shell), skipped
 
 
 def drop_rejected(shell) -> None:
@@ -131,7 +126,14 @@ def drop_rejected(shell) -> None:
     (said at ``%config``, or at the load that met them)."""
     section = shell.config.AsyncRepl
     for name, value in list(section.items()):
-        try:
-            AsyncRepl(config=Config({"AsyncRepl": {name: value}}))
-        except TraitError:
+        if _refusal(name, value) is not None:
             del section[name]
+
+
+def _refusal(name: str, value) -> TraitError | None:
+    """Why ``AsyncRepl.<name> = value`` is refused, or None if it is not."""
+    try:
+        AsyncRepl(config=Config({"AsyncRepl": {name: value}}))
+    except TraitError as error:
+        return error
+    return None
