@@ -155,11 +155,11 @@ def render_all(analysis: Analysis, chains: list[Chain], place: Place) -> list[st
                 # tasks that wait on those (a request handler awaiting its task).
                 # Of a lock held while its holder waits for work, the holder is
                 # the chain's last step, and those waiting on it the lock's.
-                direct = 2 if cause.kind == "held idle" else 1
-                behind = [chain for chain in members if len(chain.steps) > direct]
+                steps_to_it = 2 if cause.kind == "held idle" else 1
+                behind = [chain for chain in members if len(chain.steps) > steps_to_it]
                 at_places: dict = {}
                 for chain in members:
-                    if len(chain.steps) == direct:
+                    if len(chain.steps) == steps_to_it:
                         at_places.setdefault(chain.steps[0].where, []).append(analysis.registry.info(chain.task).id)
                 for where, direct in at_places.items():
                     lines.append(f"  waiting on it: tasks {_id_list(direct)}" + (f" (at {place(where)})" if where else ""))
