@@ -99,11 +99,16 @@ class TaskMagics(ReplMagics):
         display(views.pending_table(rows, len(tasks), counts))
         return None
 
+    def _resolve(self, registry, patterns, **scope):
+        """The tasks *patterns* name, read as every magic reads them (a
+        variable of the user's last); see ``_tasks.resolve.resolve``."""
+        from .._tasks.resolve import resolve
+
+        return resolve(registry, patterns, variables=self.shell.user_ns, **scope)
+
     def _done(self, registry, views, patterns, args):
         if patterns:
-            from .._tasks.resolve import resolve
-
-            matches = resolve(registry, patterns, pending=False, variables=self.shell.user_ns)
+            matches = self._resolve(registry, patterns, pending=False)
             if matches.unmatched:
                 raise UsageError(f"no finished task matches {matches.unmatched[0]!r} (see %tasks --done)")
             entries = matches.finished
@@ -127,9 +132,7 @@ class TaskMagics(ReplMagics):
 
     def _failed(self, registry, views, patterns, args):
         if patterns:
-            from .._tasks.resolve import resolve
-
-            matches = resolve(registry, patterns, pending=False, failed_only=True, variables=self.shell.user_ns)
+            matches = self._resolve(registry, patterns, pending=False, failed_only=True)
             if matches.unmatched:
                 raise UsageError(f"no failed task matches {matches.unmatched[0]!r} (see %tasks --failed)")
             entries = matches.finished
@@ -164,9 +167,7 @@ class TaskMagics(ReplMagics):
         return None
 
     def _task_details(self, registry, views, patterns, args):
-        from .._tasks.resolve import resolve
-
-        matches = resolve(registry, patterns, include_machinery=args.all, finished=not args.locals, variables=self.shell.user_ns)
+        matches = self._resolve(registry, patterns, include_machinery=args.all, finished=not args.locals)
         if matches.unmatched:
             where = "%tasks" if args.locals else "%tasks and %tasks --done"
             raise UsageError(f"no {'pending ' if args.locals else ''}task matches {matches.unmatched[0]!r} (see {where})")
