@@ -13,6 +13,17 @@ from .._tasks.naming import _short_repr
 from .naming import attributes_of
 
 
+def io_wait(facts, task, frames, awaited) -> tuple[str, list] | None:
+    """Whether *task* (its *frames*) waits on I/O for *awaited*: the
+    connection in words (:func:`connection`), and the tasks of this program
+    that serve its other end (:func:`served_by`), to follow; None if not."""
+    found = connection(frames, awaited)
+    if found is None:
+        return None
+    words, end = found
+    return words, served_by(facts, task, end)
+
+
 def connection(frames, awaited) -> tuple[str, object] | None:
     """The socket or pipe whose data ends the wait on *awaited* (a future or
     a primitive), read from the variables of the frames that hold it (a

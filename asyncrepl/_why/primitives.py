@@ -11,7 +11,7 @@ from .. import _holders
 from .._asyncio_private import condition_lock, queue_items, semaphore_bound, semaphore_value, unfinished, waited_on, waiters_count
 from .._tasks.awaits import _PRIMITIVES, _innermost_outside_asyncio, queue_fill
 from .._tasks.code import _kind_of_code
-from .endpoints import connection, served_by
+from .endpoints import io_wait
 from .facts import TaskFacts
 from .model import Held, Partner, Wait
 from .naming import attributes_of, name_in_frames, refers_to, site
@@ -267,11 +267,10 @@ class PrimitiveWaits:
         hold a socket or transport (an HTTP client waiting in
         ``protocol.read_event.wait()``), whose protocol's callbacks, not a
         task, end the wait as data arrives.  If so, *wait* ends in I/O."""
-        found = connection(self.facts.frames(task), wait.primitive)
+        found = io_wait(self.facts, task, self.facts.frames(task), wait.primitive)
         if found is None:
             return False
-        at, end = found
-        serving = served_by(self.facts, task, end)
+        at, serving = found
         if serving:  # a server of this program's is to answer: its handler
             wait.targets, wait.role = serving, f"I/O: {at}, served in this program by"
             return True

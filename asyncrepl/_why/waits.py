@@ -9,7 +9,7 @@ import asyncio
 from .._asyncio_private import waited_on
 from .._tasks.awaits import _gathered, _innermost_outside_asyncio, _timer_in, awaited_tasks, timeouts_ahead
 from .._tasks.naming import _short_repr
-from .endpoints import address, connection, executor_function, from_executor, served_by
+from .endpoints import address, executor_function, from_executor, io_wait
 from .facts import TaskFacts
 from .model import Wait
 from .primitives import PrimitiveWaits, primitive_in
@@ -88,10 +88,9 @@ class WaitReader:
                 on = ", ".join(address(sock.getsockname()) for sock in (server.sockets or ()))
                 what = f"Server.serve_forever() on {on}" if on else "Server.serve_forever()"
                 return Wait(task, "io", what, end="io", detail=f"I/O: it serves connections{' on ' + on if on else ''} until the server is closed")
-        found = connection(frames, waiter)
+        found = io_wait(self.facts, task, frames, waiter)
         if found is not None:
-            at, end = found
-            serving = served_by(self.facts, task, end)
+            at, serving = found
             if serving:  # a server of this program's is to answer: its handler
                 return Wait(task, "io", f"I/O: {at}", targets=serving, role="served in this program by", mode="any")
             return Wait(task, "io", f"I/O: {at}", end="io", detail=f"I/O: {at}")
