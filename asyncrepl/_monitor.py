@@ -419,15 +419,13 @@ class LagStats:
     def _new_slot(self, number: int) -> list:
         slot = [number, [0] * self._BUCKETS, [0.0] * self._BUCKETS, 0.0]
         self._slots.append(slot)
-        self._slot_span = (number * self.SLOT, (number + 1) * self.SLOT)
         return slot
 
     def add(self, start: float, end: float) -> None:
         # Runs at the end of every busy stretch of the loop: kept lean.
         duration = end - start
         slot = self._slots[-1]
-        begins, ends = self._slot_span
-        if not begins <= end < ends:
+        if not slot[0] * self.SLOT <= end < (slot[0] + 1) * self.SLOT:
             slot = self._new_slot(self._slot_number(end))
         bucket = min(self._BUCKETS - 1, int(duration * 1e6).bit_length())
         slot[1][bucket] += 1
