@@ -53,10 +53,15 @@ async def bad():
     raise ValueError('boom')
 """
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[=>]|\r")
+# A carriage return then "erase to the end of the line" blanks the whole line
+# on the screen: what was written on it before is not there for the user to
+# read (the holding mark asyncrepl writes between a cell and its prompt, say).
+_ERASED_LINE = re.compile(r"[^\n]*\r\x1b\[0?K")
 
 
 def strip_escapes(text: str) -> str:
-    return _ESCAPES.sub("", text)
+    """*text* as the screen shows it, in lines: escapes removed, erased lines' text gone."""
+    return _ESCAPES.sub("", _ERASED_LINE.sub("", text))
 
 
 def fresh_env(ipython_dir: str | None = None, **extra: str) -> dict[str, str]:

@@ -350,6 +350,17 @@ def test_blocked_loop_and_failed_task_reported_above_the_prompt(terminal):
     assert term.run("time.sleep(0.3)").strip() == ""  # a slow cell is not a blocked loop
 
 
+def test_the_mark_between_a_cell_and_its_prompt_is_gone_once_the_loop_is_free(terminal):
+    # A step that holds the loop right after a cell gets the holding mark on
+    # the line the prompt will take, erased once the loop is free: the output
+    # read off the screen has the report, never the mark (the pty's raw text
+    # has both; a Ctrl-C test read a mark so as a line of its output).
+    term = terminal("asyncrepl")
+    out = term.run("import asyncio, time; asyncio.get_running_loop().call_soon(time.sleep, 0.8);")
+    assert re.fullmatch(r"asyncrepl: a callback held the loop for 0\.8\d s", out.strip()), out
+    assert term.value("1 + 1") == "2"
+
+
 def test_asyncdebug_shows_and_switches(terminal):
     term = terminal("asyncrepl")
     out = term.run("%asyncdebug")
