@@ -20,11 +20,19 @@ difference.  The only ones allowed are listed in ``expected_differences``
 beside this file, one a line as ``SUITE: NODE ID | why``.  Every other
 difference is run again, alone, in both modes: one that then passes with
 asyncrepl is reported as flaky; one that fails again fails the check.
+
+With ``--baseline-cache DIR`` a plain run's outcomes are kept in *DIR* and
+reused by the next check with the same Python, the same installed packages
+and the same two files of this check (the plain runs never load asyncrepl,
+so nothing of asyncrepl's can change them): CI then runs only the two suites
+with asyncrepl, at once.  Every failure with asyncrepl is then run again,
+alone, in both modes (a kept plain failure may have been a flaky one).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -58,6 +66,11 @@ class Run:
     outcomes: dict[str, str] = field(default_factory=dict)
     returncode: int | None = None
     seconds: float = 0.0
+
+    @property
+    def kept(self) -> bool:
+        """A plain run's outcomes taken from the baseline cache: not run this time."""
+        return self.mode == "plain-kept"
 
     @property
     def loads_asyncrepl(self) -> bool:
@@ -161,6 +174,39 @@ def run_suite(run: Run, node_ids: list[str] = ()) -> Run:
     return run
 
 
+def baseline_path(cache: Path, suite: str) -> Path:
+    """Where a plain run of *suite* in this environment keeps its outcomes: a
+    name that changes with Python, every installed package's version and the
+    check's own two files."""
+    from importlib.metadata import distributions
+
+    digest = hashlib.sha256(sys.version.encode())
+    for line in sorted(f"{dist.metadata['Name']}=={dist.version}" for dist in distributions()):
+        if not line.startswith("asyncrepl=="):  # the plain runs never load it
+            digest.update(line.encode())
+    for name in ("run_host_suites.py", "asyncrepl_hosts_plugin.py"):
+        digest.update((HERE / name).read_bytes())
+    return cache / f"{suite}-plain-{digest.hexdigest()[:16]}.json"
+
+
+def reuse_baseline(run: Run, cache: Path | None) -> bool:
+    """Give a plain *run* the outcomes kept from an earlier one; True if there were some."""
+    path = baseline_path(cache, run.suite) if cache is not None else None
+    if path is None or not path.exists():
+        return False
+    kept = json.loads(path.read_text())
+    run.outcomes, run.returncode = kept["outcomes"], kept["returncode"]
+    run.mode = "plain-kept"
+    return True
+
+
+def keep_baseline(run: Run, cache: Path | None) -> None:
+    if cache is not None and run.returncode in (0, 1) and run.outcomes:
+        cache.mkdir(parents=True, exist_ok=True)
+        path = baseline_path(cache, run.suite)
+        path.write_text(json.dumps({"outcomes": run.outcomes, "returncode": run.returncode}))
+
+
 def read_outcomes(path: Path) -> dict[str, str]:
     """Each test's outcome: failed if any phase failed, else skipped if any was, else passed."""
     outcomes: dict[str, str] = {}
@@ -209,7 +255,8 @@ def load_problems(plain: Run, with_asyncrepl: Run) -> list[str]:
             problems.append(f"ipykernel: not every kernel had asyncrepl: {sorted(set(loaded)) or 'no kernel noted'}")
         if any(mark != "kernel loaded=False" for mark in plain.marks):
             problems.append(f"ipykernel: the plain run's kernels noted {sorted(set(plain.marks))}")
-        print(f"ipykernel: {len(loaded)} kernels started with asyncrepl, {len(plain.marks)} plain")
+        plain_kernels = "the plain run's kept" if plain.kept else f"{len(plain.marks)} plain"
+        print(f"ipykernel: {len(loaded)} kernels started with asyncrepl, {plain_kernels}")
     return problems
 
 
@@ -217,7 +264,9 @@ def compare(plain: Run, with_asyncrepl: Run, expected: dict[str, str]) -> tuple[
     """(differences listed as expected, other differences, listed ones that did not differ)."""
     listed, other = [], []
     for node_id, outcome in sorted(with_asyncrepl.outcomes.items()):
-        if outcome == "failed" and plain.outcomes.get(node_id) in ("passed", "skipped"):
+        # A kept plain run's failure may have been a flaky one: every failure
+        # with asyncrepl is then run again in both modes, not taken as shared.
+        if outcome == "failed" and (plain.kept or plain.outcomes.get(node_id) in ("passed", "skipped")):
             (listed if f"{plain.suite}: {node_id}" in expected else other).append(node_id)
     for node_id in sorted(plain.outcomes.keys() - with_asyncrepl.outcomes.keys()):
         if plain.outcomes[node_id] == "passed":
@@ -236,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this suite (default: both)")
     parser.add_argument("--work", type=Path, help="where the sdists, logs and outcomes go (default: a temporary folder)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (default 2)")
+    parser.add_argument("--baseline-cache", type=Path,
+                        help="keep the plain runs' outcomes here and reuse them while nothing they depend on changed")
     args = parser.parse_args(argv)
     suites = args.suite or ["ipython", "ipykernel"]
     work = (args.work or Path(tempfile.mkdtemp(prefix="asyncrepl-hosts-"))).resolve()
@@ -256,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             pair.append(Run(suite, mode, unpack(archive, folder), work))
         runs.append((pair[0], pair[1]))
 
-    every_run = [run for pair in runs for run in pair]
+    for plain, _ in runs:
+        if reuse_baseline(plain, args.baseline_cache):
+            print(f"  {plain.suite}-plain: {counts(plain.outcomes)}, kept from an earlier run (--baseline-cache)")
+    every_run = [run for pair in runs for run in pair if not run.kept]
     # The long ones first, so that the two cores stay busy.
     every_run.sort(key=lambda run: run.suite != "ipython")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -270,9 +324,12 @@ def main(argv: list[str] | None = None) -> int:
             if run.returncode not in (0, 1) or not run.outcomes:
                 print(f"{run.name}: pytest did not run the suite (exit {run.returncode}); see {run.log}")
                 failed = True
-        for problem in load_problems(plain, with_asyncrepl):
+        problems = load_problems(plain, with_asyncrepl)
+        for problem in problems:
             print(problem)
             failed = True
+        if not problems and not plain.kept:
+            keep_baseline(plain, args.baseline_cache)
         listed, other, stale = compare(plain, with_asyncrepl, expected)
         for node_id in listed:
             print(f"expected difference: {node_id}: {expected[f'{plain.suite}: {node_id}']}")
@@ -287,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 if outcome in ("passed", "skipped"):
                     print(f"flaky (failed once with asyncrepl, then passed): {node_id}")
                 elif outcome_plain not in ("passed", "skipped"):
-                    print(f"flaky (failed plain too when run again): {node_id}")
+                    print(f"not a difference (failed plain too when run again): {node_id}")
                 else:
                     print(f"NEW DIFFERENCE: {node_id} (plain {plain.outcomes.get(node_id)}, with asyncrepl {outcome})")
                     failed = True
