@@ -38,6 +38,52 @@ def test_load_ext_imports_neither_the_attach_code_nor_what_only_some_magics_need
     assert [name for name in deferred if name in modules] == []
 
 
+def test_load_ext_leaves_ipythons_lazily_declared_run_magic_unimported():
+    # IPython 9.17+ imports ExecutionMagics (%run, %time, %timeit...) at the
+    # first use of one of them; asyncrepl's %run wrapper used to import it at
+    # load (a quarter of the load's time).  Older IPython imports it at start.
+    code = LOAD_AND_LIST.replace("with contextlib", "print(' '.join(sorted(sys.modules)))\nwith contextlib")
+    before, after = (set(line.split()) for line in subprocess.check_output([sys.executable, "-c", code], text=True).splitlines())
+    execution = "IPython.core.magics.execution"
+    assert execution in before or execution not in after
+
+
+RUN_AFTER_LOAD = """
+import contextlib, io, sys, os, tempfile
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+script = os.path.join(tempfile.mkdtemp(), "script.py")
+with open(script, "w") as f:
+    f.write("import asyncio\\nasync def main():\\n    return 42\\nprint('script says', asyncio.run(main()))\\n")
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+for line in sys.argv[1:]:
+    ip.run_cell(line.replace("SCRIPT", script))
+"""
+
+
+def run_lines(*lines):
+    done = subprocess.run([sys.executable, "-c", RUN_AFTER_LOAD, *lines], capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+def test_run_runs_a_script_as_a_script_whichever_of_ipythons_magics_came_first():
+    # %run first; %time first (which loads %run's class while the wrapper holds its place).
+    assert "script says 42" in run_lines("%run SCRIPT")
+    out = run_lines("%time x = 1", "%run SCRIPT")
+    assert "Wall time" in out and "script says 42" in out and "Traceback" not in out, out
+    # asyncrepl unloaded before and after any use: IPython's own %run works again.
+    for first in ("x = 1", "%time x = 1", "%run SCRIPT"):
+        out = run_lines(first, "%unload_ext asyncrepl", "%run SCRIPT", "print(type(get_ipython().find_line_magic('run')).__name__)")
+        assert "RuntimeError" not in out and "UsageError" not in out and "Traceback" not in out, out
+        assert out.rstrip().endswith("method"), out  # IPython's bound method again, not asyncrepl's wrapper
+
+
+def test_the_help_of_run_is_ipythons():
+    out = run_lines("%run?")
+    assert "Run the named file inside IPython as a program." in out, out
+
+
 HELP_OF_EACH_PARSED_MAGIC = """
 import contextlib, io
 from IPython.core.interactiveshell import InteractiveShell

@@ -7,7 +7,6 @@ IPython's private attributes carry a ``PRIVATE (versions)`` comment.
 
 from __future__ import annotations
 
-import functools
 import sys
 from contextlib import ExitStack, contextmanager
 from collections.abc import Callable
@@ -148,24 +147,83 @@ def run_magic_as_script(undo: ExitStack, shell, script_mode) -> None:
     no loop running, so its asyncio.run() (or loop of its own) runs as printed.
 
     PRIVATE (IPython 8.25-9.19): the magics manager's ``magics['line']``
-    table, where the wrapper takes %run's place; IPython 9.17+ registers
-    %run lazily, and its manager's ``find`` imports it.
+    table, where the wrapper takes %run's place.
     """
-    manager = shell.magics_manager
-    if hasattr(manager, "find"):
-        original = manager.find("line", "run")
-    else:
-        original = manager.magics["line"].get("run")
-    if original is None:
+    table = shell.magics_manager.magics["line"]
+    declared = table.get("run")
+    if declared is None:
         return
+    run = _RunAsScript(shell.magics_manager, declared, script_mode)
+    table["run"] = run
+    undo.callback(lambda: table.__setitem__("run", run.restored()))
 
-    @functools.wraps(original)
-    def run(*args, **kwargs):
-        with script_mode():
+
+class _RunAsScript:
+    """%run, in script mode.  Where IPython declares %run lazily (9.17+: a
+    placeholder until first use), IPython's %run is imported at the wrapper's
+    first use too, not at %load_ext (its module was a quarter of the load).
+
+    PRIVATE (IPython 9.17-9.19): the placeholder's ``spec``
+    (``"IPython.core.magics.execution:ExecutionMagics"``) and the registry,
+    keyed by class name, that holds a Magics instance once loaded.  IPython
+    loads the class at the first use of any of its magics, and then leaves
+    this wrapper in %run's place (a registered magic outranks a declaration).
+    """
+
+    def __init__(self, manager, declared, script_mode):
+        self._manager = manager
+        self._declared = declared
+        self._script_mode = script_mode
+        spec = getattr(declared, "spec", None)
+        lazy = isinstance(spec, str) and ":" in spec and hasattr(manager, "find")
+        self._class_name = spec.partition(":")[2] if lazy else None
+        self._original = None if lazy else declared
+
+    def __call__(self, *args, **kwargs):
+        original = self.original()
+        with self._script_mode():
             return original(*args, **kwargs)
 
-    manager.magics["line"]["run"] = run
-    undo.callback(manager.magics["line"].__setitem__, "run", original)
+    def original(self):
+        """IPython's %run (imported now if it was not)."""
+        if self._original is None:
+            self._original = self._loaded()
+            if self._original is None:  # not loaded yet: IPython loads it, as for any first use
+                table = self._manager.magics["line"]
+                table["run"] = self._declared
+                try:
+                    self._original = self._manager.find("line", "run")
+                finally:
+                    table["run"] = self
+        return self._original
+
+    def _loaded(self):
+        """IPython's %run if its class is loaded already (another of its
+        magics was used), else None; never loads it."""
+        instance = dict.get(self._manager.registry, self._class_name)
+        return None if instance is None else instance.magics["line"].get("run")
+
+    def restored(self):
+        """What %run's place holds again once asyncrepl is unloaded."""
+        return self._original or self._loaded() or self._declared
+
+    # What IPython and its users read of a magic (%run?, %lsmagic, its
+    # attributes) is IPython's %run's: reading it is a use.
+    @property
+    def __doc__(self):
+        return self.original().__doc__
+
+    @property
+    def __wrapped__(self):
+        return self.original()
+
+    def __getattr__(self, name):
+        if name.startswith("_") and not (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)  # this object's own, not there (never IPython's %run's)
+        return getattr(self.original(), name)
+
+    def __repr__(self) -> str:
+        return f"<asyncrepl: %run as a script, of {self._original or self._declared!r}>"
 
 
 @contextmanager
