@@ -29,7 +29,7 @@ import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ._render.reports import report
 from ._asyncio_private import current_handle, handle_callback, replace_selector, selector_of
@@ -39,7 +39,10 @@ from ._tasks import TaskRegistry, coroutine_name, is_repl_machinery, task_label
 from ._tasks.code import _kind_of_code
 from ._tasks.naming import callable_name
 
-__all__ = ["Hold", "LagReport", "LagStats", "LoopMonitor", "step_of"]
+if TYPE_CHECKING:
+    from ._render.lag import LagReport
+
+__all__ = ["Hold", "LagStats", "LoopMonitor", "step_of"]
 
 _SAMPLE_EVERY = 0.005  # seconds between stack samples while an iteration runs long
 _HAND_OVER_AT_MOST = 0.002  # seconds the loop's thread waits for the watcher to take the GIL
@@ -87,27 +90,31 @@ def in_debugger(frame) -> bool:
     return any(os.path.normcase(f.f_code.co_filename) in _DEBUGGER_FILES for f in outwards(frame))
 
 
-@dataclass
 class Hold:
     """One step (a task's run between two awaits, or a callback) seen holding the loop.
 
     Times are ``time.monotonic()``.  *start* and *end* are bounds the samples
     allow: the step began after the previous step's last sample (or the
     iteration's start) and ended before the next step's first sample (or the
-    iteration's end).
+    iteration's end).  *step*: the task, or the callback's ``Handle._run``
+    frame; *line*: the user's line most samples found running; *who*: how
+    the REPL names the task (or "a callback"), for later reading.
+
+    A plain class, not a dataclass: it is defined at ``%load_ext``, where
+    making a dataclass costs a millisecond.
     """
 
-    step: object  # the task, or the callback's Handle._run frame
-    task: asyncio.Task | None
-    start: float
-    first_seen: float
-    last_seen: float
-    end: float | None = None
-    samples: int = 1
-    line: tuple[str, int] | None = None  # the user's line most samples found running
-    debugger: bool = False
-    who: str = ""  # how the REPL names the task (or "a callback"), for later reading
-    line_samples: Counter = field(default_factory=Counter, repr=False, compare=False)
+    __slots__ = ("step", "task", "start", "first_seen", "last_seen", "end", "samples", "line", "debugger", "who", "line_samples")
+
+    def __init__(self, step: object, task: asyncio.Task | None, start: float, first_seen: float, last_seen: float, debugger: bool = False):
+        self.step, self.task = step, task
+        self.start, self.first_seen, self.last_seen = start, first_seen, last_seen
+        self.end: float | None = None
+        self.samples = 1
+        self.line: tuple[str, int] | None = None
+        self.debugger = debugger
+        self.who = ""
+        self.line_samples: Counter = Counter()
 
     def seen_at(self, line: tuple[str, int] | None) -> None:
         """Count a sample's line; the hold's line is the one seen most (the
@@ -120,6 +127,18 @@ class Hold:
     @property
     def duration(self) -> float:
         return (self.end if self.end is not None else self.last_seen) - self.start
+
+    def kept(self) -> Hold:
+        """A copy to keep for %asyncdebug, without the task or the callback's frame."""
+        copy = Hold(None, None, self.start, self.first_seen, self.last_seen, self.debugger)
+        copy.end, copy.samples, copy.line, copy.who = self.end, self.samples, self.line, self.who
+        return copy
+
+    def __repr__(self) -> str:
+        return (
+            f"Hold(who={self.who!r}, duration={self.duration:.3f}, line={self.line!r}, "
+            f"samples={self.samples}, start={self.start!r}, end={self.end!r})"
+        )
 
 
 class _Iteration:
@@ -691,11 +710,13 @@ class LoopMonitor:
                 if self.held:
                     self.held(hold)
                 # Kept for %asyncdebug without the task or the callback's frame.
-                self.worst.append((hold.end, replace(hold, step=None, task=None)))
+                self.worst.append((hold.end, hold.kept()))
             hold.step = None
 
     def lag_report(self, seconds: float = 60.0, cell_namer: CellNamer | None = None) -> LagReport:
         """What %asyncdebug shows of the loop's lag over the last *seconds*."""
+        from ._render.lag import LagReport
+
         p50, p99 = self.lag.percentiles((0.5, 0.99), seconds)
         return LagReport(
             seconds=min(seconds, time.monotonic() - self.lag.started),
@@ -712,53 +733,6 @@ class LoopMonitor:
         since = time.monotonic() - seconds
         recent = [hold for ended, hold in self.worst if ended >= since]
         return sorted(recent, key=lambda hold: hold.duration, reverse=True)[:count]
-
-
-@dataclass
-class LagReport:
-    """The loop's lag over the last minute, as ``%asyncdebug -o`` returns it.
-
-    *p50*, *p99*: the lag not exceeded half and 99% of the time (something
-    that became ready at a random moment waited at most this long for the
-    loop); *max*: the longest iteration; *holds*: the longest steps over the
-    threshold, longest first (each with *who*, *duration*, *line*, *end*).
-    Seconds throughout.
-    """
-
-    seconds: float
-    p50: float
-    p99: float
-    max: float
-    holds: list[Hold]
-    threshold: float
-    cell_namer: CellNamer | None = field(default=None, repr=False, compare=False)
-
-    def lines(self) -> list[str]:
-        from ._timing import format_time  # the same units as %timeit_async
-
-        window = f"last {self.seconds:.0f} s" if self.seconds >= 59.5 else f"last {self.seconds:.1f} s (since loading)"
-        def short(seconds: float) -> str:
-            return format_time(seconds) if seconds > 0 else "0"
-
-        lines = [f"loop lag, {window}  p50 {short(self.p50)}, p99 {short(self.p99)}, max {short(self.max)}"]
-        if not self.holds:
-            lines.append(f"  no step held the loop over {self.threshold:g} s")
-        now = time.monotonic()
-        for hold in self.holds:
-            where = ""
-            if hold.line is not None:
-                filename, lineno = hold.line
-                source = linecache.getline(filename, lineno).strip()
-                where = f" at {code_location(filename, lineno, self.cell_namer)}" + (f": {source}" if source else "")
-            ago = now - (hold.end or now)
-            lines.append(f"  {hold.duration:.2f} s  {hold.who}{where} ({ago:.0f} s ago)")
-        return lines
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_pretty_(self, p, cycle) -> None:
-        p.text(str(self))
 
 
 # -- reporting a blocked loop ----------------------------------------------------------------

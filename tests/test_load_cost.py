@@ -34,8 +34,31 @@ def test_load_ext_imports_neither_the_attach_code_nor_what_only_some_magics_need
         "asyncrepl._tasks.resolve",
         "asyncrepl._tasks.rows",
         "asyncrepl._timing",
+        "asyncrepl._tasks.finished",  # a finished task's record: made when someone looks
+        "asyncrepl._render.lag",  # %asyncdebug's report
     ]
     assert [name for name in deferred if name in modules] == []
+
+
+DATACLASSES_MADE_AT_LOAD = """
+import contextlib, dataclasses, io, sys
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+print(sorted(
+    f"{name}.{attribute}"
+    for name, module in list(sys.modules.items()) if name.startswith("asyncrepl")
+    for attribute, value in vars(module).items()
+    if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name
+))
+"""
+
+
+def test_load_ext_makes_no_dataclass():
+    # Making a dataclass costs about a millisecond (its methods are generated
+    # and compiled): the classes %load_ext needs are plain ones.
+    assert subprocess.check_output([sys.executable, "-c", DATACLASSES_MADE_AT_LOAD], text=True).strip() == "[]"
 
 
 def test_load_ext_leaves_ipythons_lazily_declared_run_magic_unimported():

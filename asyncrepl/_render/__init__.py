@@ -4,6 +4,7 @@ HTML or SVG (Jupyter).
 * ``tables``: tables, text blocks, task views, naming code places;
 * ``timeline``: drawing a %%timeline recording (text, SVG, Chrome trace);
 * ``reports``: asyncrepl's one-line reports, printed where they belong;
+* ``lag``: ``%asyncdebug``'s report of the loop's lag;
 * ``why``: ``%why``'s chains and the deadlock report's line, in words.
 
 Each view is an object with ``_repr_pretty_`` (and ``_repr_html_`` or

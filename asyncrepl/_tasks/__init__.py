@@ -2,7 +2,7 @@
 
 * ``code``: which code is the user's, and where a task was made or cancelled;
 * ``registry``: the task factory, short ids, asyncrepl's own tasks;
-* ``history``: what became of finished tasks, and the failures kept;
+* ``history``, ``finished``: what became of finished tasks, the failures kept, and their records;
 * ``resolve``: one reading of the ids, names and globs every magic takes;
 * ``awaits``: await chains, what a task waits on, who awaits whom;
 * ``cancelling``: why a cancelled task has not ended;
@@ -29,7 +29,7 @@ _WHERE = {
     "Site": "code",
     "is_repl_machinery": "code",
     "TaskInfo": "factory",
-    "Finished": "history",
+    "Finished": "finished",
     "coroutine_name": "naming",
     "task_label": "naming",
     "TaskRegistry": "registry",

@@ -9,42 +9,12 @@ from __future__ import annotations
 import traceback
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .code import Site
 from .naming import _short_repr
 
-
-@dataclass(slots=True)
-class Finished:
-    """A task as it ended."""
-
-    id: int
-    name: str
-    coroutine: str
-    outcome: str  # "returned", "raised", "cancelled"
-    detail: str  # the result's repr, or "ValueError: boom"
-    ended: float  # time.monotonic()
-    lifetime: float | None
-    created_at: tuple[Site, ...]
-    cancelled_by: str | None = None  # "%cancel", "Ctrl-C", "its TaskGroup"
-    cancelled_at: Site | None = None  # where cancel() was called
-    error: BaseException | None = field(default=None, repr=False)  # what it raised, frames and all
-    # What it raised as text, for a failure whose frames were let go (see
-    # TaskRegistry.FRAMES_KEPT): error is None then.
-    trace: traceback.TracebackException | None = field(default=None, repr=False)
-
-    @property
-    def traceback(self) -> tuple[str, ...]:
-        """The traceback of what it raised, as Python prints it (lines)."""
-        if self.error is not None:
-            return tuple(traceback.format_exception(type(self.error), self.error, self.error.__traceback__))
-        return tuple(self.trace.format()) if self.trace is not None else ()
-
-    @property
-    def frames_kept(self) -> bool:
-        """Whether the debugger can open its traceback (its frames are still held)."""
-        return self.error is not None
+if TYPE_CHECKING:
+    from .finished import Finished
 
 
 class EndedTasks:
@@ -52,8 +22,9 @@ class EndedTasks:
     history), and every one that failed, kept until the user forgets it.
 
     Entries are kept as tuples ``(info, name, coroutine, cancelled, error,
-    result, ended)`` and made into :class:`Finished` records only when
-    someone looks: a task that ends costs an append.
+    result, ended)`` and made into :class:`~.finished.Finished` records only
+    when someone looks: a task that ends costs an append (and %load_ext does
+    not make the record class).
     """
 
     #: Failed tasks kept (:attr:`failures`) at most; past it the oldest go,
@@ -100,7 +71,7 @@ class EndedTasks:
         while len(framed) > self.FRAMES_KEPT:
             old = framed.popleft()
             kept = failures.get(old)
-            if isinstance(kept, tuple):
+            if type(kept) is tuple:
                 # Its frames (and all their locals) go; its traceback stays as text.
                 failures[old] = self.record_of_entry(*kept, keep_frames=False)
         while len(failures) > self.FAILURES_KEPT:
@@ -154,17 +125,19 @@ class EndedTasks:
         in_history = {entry[0].id for entry in entries}
         older = [entry for ident, entry in self._failures.items() if ident not in in_history]
         if older:
-            entries = sorted(older + entries, key=lambda entry: entry.ended if isinstance(entry, Finished) else entry[6])
+            entries = sorted(older + entries, key=lambda entry: entry[6] if type(entry) is tuple else entry.ended)
         return entries
 
     def failure_entries(self) -> list:
         return list(self._failures.values())
 
     def record(self, entry) -> Finished:
-        return entry if isinstance(entry, Finished) else self.record_of_entry(*entry)
+        return self.record_of_entry(*entry) if type(entry) is tuple else entry
 
     @staticmethod
     def record_of_entry(info, name, coro, cancelled, error, result, ended, keep_frames: bool = True) -> Finished:
+        from .finished import Finished
+
         trace = None
         if cancelled:
             outcome, detail = "cancelled", ""

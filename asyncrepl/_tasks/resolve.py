@@ -13,7 +13,7 @@ import asyncio
 import fnmatch
 from dataclasses import dataclass
 
-from .history import Finished
+from .finished import Finished
 from .naming import coroutine_name, task_label
 from .awaits import task_state
 from .registry import id_order
