@@ -14,7 +14,10 @@ Measured in one run:
   IPython's in-process InteractiveShell, without and with the extension (its
   default settings: debug mode on), and in plain IPython with its loop in
   asyncio debug mode (which asyncrepl turns on: what asyncrepl adds beyond
-  it), in blocks taken in rotated order so that drift affects every side
+  it), and with the extension with debug mode off (``AsyncRepl.debug =
+  False``: what asyncrepl itself costs a trivial cell, which runs inside the
+  loop, where debug mode records where each of IPython's own coroutines was
+  made), in blocks taken in rotated order so that drift affects every side
   alike; medians of the blocks.
 
 Usage: python benchmarks/bench_foundation.py [--cells 2000] [--blocks 10] [--processes 5]
@@ -136,32 +139,45 @@ def main() -> None:
         finally:
             unload()
 
+    def extended_debug_off(code: str, cells: int) -> float:
+        load()
+        ip.run_line_magic("config", "AsyncRepl.debug = False")
+        try:
+            return per_cell(code, cells)
+        finally:
+            ip.run_line_magic("config", "AsyncRepl.debug = True")
+            unload()
+
     rows = []
     block = max(1, args.cells // args.blocks)
-    sides = {"plain": per_cell, "debug": plain_debug, "asyncrepl": extended}
+    sides = {"plain": per_cell, "debug": plain_debug, "asyncrepl": extended, "asyncrepl, debug off": extended_debug_off}
     for label, code in (("trivial cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
         times: dict[str, list[float]] = {side: [] for side in sides}
         with _summary.silenced():
             per_cell(code, block)  # warm-up
             for number in range(args.blocks):
-                order = list(sides)[number % 3:] + list(sides)[:number % 3]  # rotated, so drift hits each side alike
+                turn = number % len(sides)
+                order = list(sides)[turn:] + list(sides)[:turn]  # rotated, so drift hits each side alike
                 for side in order:
                     times[side].append(sides[side](code, block))
         rows.append((label, *(statistics.median(times[side]) for side in sides)))
 
     print(f"asyncrepl foundation benchmark ({block * args.blocks} cells per kind and side, in-process InteractiveShell)")
     print()
-    print(f"{'':38} {'plain IPython':>14} {'in debug mode':>14} {'asyncrepl':>12} {'vs plain':>9} {'vs debug':>9}")
+    print(f"{'':38} {'plain IPython':>14} {'in debug mode':>14} {'asyncrepl':>12} {'vs plain':>9} {'vs debug':>9}"
+          f" {'asyncrepl, debug off':>21} {'vs plain':>9}")
     summary = []
-    for label, plain, debug, ours in rows:
+    for label, plain, debug, ours, ours_off in rows:
         print(
             f"{label:38} {plain * 1e6:11.1f} us {debug * 1e6:11.1f} us {ours * 1e6:9.1f} us"
-            f" {ours / plain:8.2f}x {ours / debug:8.2f}x"
+            f" {ours / plain:8.2f}x {ours / debug:8.2f}x {ours_off * 1e6:18.1f} us {ours_off / plain:8.2f}x"
         )
         summary.append(_summary.row(f"{label}, vs plain IPython", ours / plain, 1.3,
                                     note=f"{plain * 1e6:.0f} -> {ours * 1e6:.0f} us"))
         summary.append(_summary.row(f"{label}, vs plain IPython in asyncio debug mode", ours / debug,
                                     note=f"{debug * 1e6:.0f} -> {ours * 1e6:.0f} us"))
+        summary.append(_summary.row(f"{label}, asyncrepl with debug mode off, vs plain IPython", ours_off / plain,
+                                    note=f"{plain * 1e6:.0f} -> {ours_off * 1e6:.0f} us"))
     for name, times in fresh.items():
         took = statistics.median(times) * 1e3
         label = f"%load_ext asyncrepl, fresh process, {name} (median of {args.processes})"
