@@ -36,6 +36,29 @@ def test_only_new_failures_are_differences_and_listed_ones_are_expected(tmp_path
     assert stale == ["fixed"]
 
 
+def test_a_kept_plain_run_is_reused_while_nothing_it_depends_on_changed(tmp_path):
+    cache = tmp_path / "cache"
+    plain = hosts.Run("ipykernel", "plain", tmp_path, tmp_path)
+    assert not hosts.reuse_baseline(plain, cache)  # nothing kept yet: it runs
+    plain.outcomes, plain.returncode = {"a": "passed", "flaky": "failed"}, 1
+    hosts.keep_baseline(plain, cache)
+    again = hosts.Run("ipykernel", "plain", tmp_path, tmp_path)
+    assert hosts.reuse_baseline(again, cache) and again.kept
+    assert again.outcomes == {"a": "passed", "flaky": "failed"} and again.returncode == 1
+    assert not hosts.reuse_baseline(hosts.Run("ipython", "plain", tmp_path, tmp_path), cache)  # another suite's
+    assert not hosts.reuse_baseline(hosts.Run("ipykernel", "plain", tmp_path, tmp_path), None)  # no cache asked for
+
+
+def test_with_a_kept_plain_run_every_failure_with_asyncrepl_is_run_again(tmp_path):
+    # A failure the kept plain run had may have been a flaky one, not one both modes share.
+    plain = hosts.Run("ipython", "plain-kept", tmp_path, tmp_path)
+    loaded = hosts.Run("ipython", "asyncrepl", tmp_path, tmp_path)
+    plain.outcomes = {"same": "passed", "both": "failed", "listed": "passed"}
+    loaded.outcomes = {"same": "passed", "both": "failed", "listed": "failed", "unknown": "failed"}
+    listed, other, _ = hosts.compare(plain, loaded, {"ipython: listed": "why"})
+    assert listed == ["listed"] and other == ["both", "unknown"]
+
+
 def test_every_expected_difference_names_its_suite_and_says_why():
     expected = hosts.read_expected()
     assert expected  # the file is read, and its format holds
