@@ -71,7 +71,7 @@ class EndedTasks:
         while len(framed) > self.FRAMES_KEPT:
             old = framed.popleft()
             kept = failures.get(old)
-            if type(kept) is tuple:
+            if isinstance(kept, tuple):
                 # Its frames (and all their locals) go; its traceback stays as text.
                 failures[old] = self.record_of_entry(*kept, keep_frames=False)
         while len(failures) > self.FAILURES_KEPT:
@@ -125,14 +125,14 @@ class EndedTasks:
         in_history = {entry[0].id for entry in entries}
         older = [entry for ident, entry in self._failures.items() if ident not in in_history]
         if older:
-            entries = sorted(older + entries, key=lambda entry: entry[6] if type(entry) is tuple else entry.ended)
+            entries = sorted(older + entries, key=lambda entry: entry[6] if isinstance(entry, tuple) else entry.ended)
         return entries
 
     def failure_entries(self) -> list:
         return list(self._failures.values())
 
     def record(self, entry) -> Finished:
-        return self.record_of_entry(*entry) if type(entry) is tuple else entry
+        return self.record_of_entry(*entry) if isinstance(entry, tuple) else entry
 
     @staticmethod
     def record_of_entry(info, name, coro, cancelled, error, result, ended, keep_frames: bool = True) -> Finished:
