@@ -95,6 +95,15 @@ def _async_generator_step_types() -> tuple[type, ...]:
     types = tuple({type(step) for step in steps})
     for step in steps:
         step.close()
+    # Closed, so that it is not finalized: this module is imported at first
+    # use, often while the loop runs, whose async generator hooks (which
+    # asend() installed on it) would finalize it with a task of aclose() on
+    # 3.11 and 3.12, listed among the user's finished tasks.
+    closing = generator.aclose()
+    try:
+        closing.send(None)
+    except StopIteration:
+        pass
     return types
 
 
