@@ -112,22 +112,20 @@ def settings_for(shell) -> tuple[AsyncRepl, list[str]]:
         return AsyncRepl(parent=shell), []
     except TraitError:
         pass
-    given, skipped = shell.config.AsyncRepl, []
-    for name, value in list(given.items()):
-        error = _refusal(name, value)
-        if error is not None:
-            skipped.append(f"ignored AsyncRepl.{name} = {value!r}: {error}")
-            del given[name]  # said now: not again at the next load
+    skipped = drop_rejected(shell)  # said now: not again at the next load
     return AsyncRepl(parent=shell), skipped
 
 
-def drop_rejected(shell) -> None:
-    """Drop from the shell's config the AsyncRepl values that were refused
-    (said at ``%config``, or at the load that met them)."""
-    section = shell.config.AsyncRepl
+def drop_rejected(shell) -> list[str]:
+    """Drop from the shell's config the AsyncRepl values that are refused
+    (said at ``%config``, or at the load that meets them); a line for each."""
+    section, dropped = shell.config.AsyncRepl, []
     for name, value in list(section.items()):
-        if _refusal(name, value) is not None:
+        error = _refusal(name, value)
+        if error is not None:
+            dropped.append(f"ignored AsyncRepl.{name} = {value!r}: {error}")
             del section[name]
+    return dropped
 
 
 def _refusal(name: str, value) -> TraitError | None:
