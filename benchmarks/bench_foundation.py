@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import statistics
@@ -132,25 +133,21 @@ def main() -> None:
         finally:
             loop.set_debug(False)
 
-    def extended(code: str, cells: int) -> float:
+    def extended(code: str, cells: int, debug: bool = True) -> float:
         load()
+        if not debug:
+            ip.run_line_magic("config", "AsyncRepl.debug = False")
         try:
             return per_cell(code, cells)
         finally:
-            unload()
-
-    def extended_debug_off(code: str, cells: int) -> float:
-        load()
-        ip.run_line_magic("config", "AsyncRepl.debug = False")
-        try:
-            return per_cell(code, cells)
-        finally:
-            ip.run_line_magic("config", "AsyncRepl.debug = True")
+            if not debug:
+                ip.run_line_magic("config", "AsyncRepl.debug = True")
             unload()
 
     rows = []
     block = max(1, args.cells // args.blocks)
-    sides = {"plain": per_cell, "debug": plain_debug, "asyncrepl": extended, "asyncrepl, debug off": extended_debug_off}
+    sides = {"plain": per_cell, "debug": plain_debug, "asyncrepl": extended,
+             "asyncrepl, debug off": functools.partial(extended, debug=False)}
     for label, code in (("trivial cell  x = 1", "x = 1"), ("await cell  await asyncio.sleep(0)", "await asyncio.sleep(0)")):
         times: dict[str, list[float]] = {side: [] for side in sides}
         with _summary.silenced():
