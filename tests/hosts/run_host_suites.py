@@ -32,6 +32,7 @@ alone, in both modes (a kept plain failure may have been a flaky one).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -175,9 +176,14 @@ def run_suite(run: Run, node_ids: list[str] = ()) -> Run:
 
 
 def baseline_path(cache: Path, suite: str) -> Path:
-    """Where a plain run of *suite* in this environment keeps its outcomes: a
-    name that changes with Python, every installed package's version and the
-    check's own two files."""
+    """Where a plain run of *suite* in this environment keeps its outcomes."""
+    return cache / f"{suite}-plain-{_environment_key()}.json"
+
+
+@functools.cache
+def _environment_key() -> str:
+    """A name that changes with Python, every installed package's version and
+    the check's own two files (read once: the packages do not change while it runs)."""
     from importlib.metadata import distributions
 
     digest = hashlib.sha256(sys.version.encode())
@@ -186,7 +192,7 @@ def baseline_path(cache: Path, suite: str) -> Path:
             digest.update(line.encode())
     for name in ("run_host_suites.py", "asyncrepl_hosts_plugin.py"):
         digest.update((HERE / name).read_bytes())
-    return cache / f"{suite}-plain-{digest.hexdigest()[:16]}.json"
+    return digest.hexdigest()[:16]
 
 
 def reuse_baseline(run: Run, cache: Path | None) -> bool:
