@@ -64,6 +64,28 @@ def strip_escapes(text: str) -> str:
     return _ESCAPES.sub("", _ERASED_LINE.sub("", text))
 
 
+_CELLS_IN_A_FRESH_SHELL = """
+import contextlib, io, sys
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_line_magic("colors", "nocolor")
+with contextlib.redirect_stdout(io.StringIO()):
+    ip.run_line_magic("load_ext", "asyncrepl")
+for cell in sys.argv[1:]:
+    ip.run_cell(cell)
+"""
+
+
+def cells_in_a_fresh_shell(*cells: str) -> str:
+    """Run *cells* in IPython's in-process shell, in a new process, once
+    asyncrepl is loaded (what is imported at first use is imported there);
+    what they printed, stdout then stderr."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _CELLS_IN_A_FRESH_SHELL, *cells], capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
 def fresh_env(ipython_dir: str | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import run_cell
+from harness import cells_in_a_fresh_shell
 
 LOAD_AND_LIST = """
 import contextlib, io, sys
@@ -71,39 +72,27 @@ def test_load_ext_leaves_ipythons_lazily_declared_run_magic_unimported():
     assert execution in before or execution not in after
 
 
-RUN_AFTER_LOAD = """
-import contextlib, io, sys, os, tempfile
-from IPython.core.interactiveshell import InteractiveShell
-ip = InteractiveShell.instance()
-script = os.path.join(tempfile.mkdtemp(), "script.py")
-with open(script, "w") as f:
-    f.write("import asyncio\\nasync def main():\\n    return 42\\nprint('script says', asyncio.run(main()))\\n")
-with contextlib.redirect_stdout(io.StringIO()):
-    ip.run_line_magic("load_ext", "asyncrepl")
-for line in sys.argv[1:]:
-    ip.run_cell(line.replace("SCRIPT", script))
-"""
+def with_script(tmp_path, *cells):
+    """*cells* in a fresh shell, SCRIPT in them a script that calls asyncio.run()."""
+    script = tmp_path / "script.py"
+    script.write_text("import asyncio\nasync def main():\n    return 42\nprint('script says', asyncio.run(main()))\n")
+    return cells_in_a_fresh_shell(*(cell.replace("SCRIPT", str(script)) for cell in cells))
 
 
-def run_lines(*lines):
-    done = subprocess.run([sys.executable, "-c", RUN_AFTER_LOAD, *lines], capture_output=True, text=True)
-    return done.stdout + done.stderr
-
-
-def test_run_runs_a_script_as_a_script_whichever_of_ipythons_magics_came_first():
+def test_run_runs_a_script_as_a_script_whichever_of_ipythons_magics_came_first(tmp_path):
     # %run first; %time first (which loads %run's class while the wrapper holds its place).
-    assert "script says 42" in run_lines("%run SCRIPT")
-    out = run_lines("%time x = 1", "%run SCRIPT")
+    assert "script says 42" in with_script(tmp_path, "%run SCRIPT")
+    out = with_script(tmp_path, "%time x = 1", "%run SCRIPT")
     assert "Wall time" in out and "script says 42" in out and "Traceback" not in out, out
     # asyncrepl unloaded before and after any use: IPython's own %run works again.
     for first in ("x = 1", "%time x = 1", "%run SCRIPT"):
-        out = run_lines(first, "%unload_ext asyncrepl", "%run SCRIPT", "print(type(get_ipython().find_line_magic('run')).__name__)")
+        out = with_script(tmp_path, first, "%unload_ext asyncrepl", "%run SCRIPT", "print(type(get_ipython().find_line_magic('run')).__name__)")
         assert "RuntimeError" not in out and "UsageError" not in out and "Traceback" not in out, out
         assert out.rstrip().endswith("method"), out  # IPython's bound method again, not asyncrepl's wrapper
 
 
 def test_the_help_of_run_is_ipythons():
-    out = run_lines("%run?")
+    out = cells_in_a_fresh_shell("%run?")
     assert "Run the named file inside IPython as a program." in out, out
 
 

@@ -533,32 +533,20 @@ def test_cancel_names_the_child_that_swallowed_the_cancellation(ip, capsys):
     run(ip, capsys, "%cancel child --timeout 0.2")
 
 
-FIRST_TASKS_IN_A_FRESH_PROCESS = """
-import contextlib, io
-from IPython.core.interactiveshell import InteractiveShell
-ip = InteractiveShell.instance()
-ip.run_line_magic("colors", "nocolor")
-with contextlib.redirect_stdout(io.StringIO()):
-    ip.run_line_magic("load_ext", "asyncrepl")
-ip.run_cell("import asyncio, gc")
-ip.run_cell("async def work():\\n    raise ValueError('boom')")
-# Its failure's report imports the await chains' module, with the loop running.
-ip.run_cell("mine = asyncio.create_task(work(), name='mine'); await asyncio.sleep(0.05)")
-ip.run_cell("gc.collect(); await asyncio.sleep(0.05)")
-ip.run_cell("%tasks --done")
-"""
-
-
 def test_the_first_report_about_tasks_adds_no_task_of_asyncrepls_own_to_the_users():
     # The await chains' module, imported at first use with the loop running, made an async
     # generator to learn the types of its steps; on 3.11 and 3.12 the loop
     # finalized it with a task of aclose(), listed as the user's:
     # "2  Task-2  async_generator_athrow()  returned".
-    import subprocess
-    import sys
+    from harness import cells_in_a_fresh_shell
 
-    done = subprocess.run([sys.executable, "-c", FIRST_TASKS_IN_A_FRESH_PROCESS], capture_output=True, text=True)
-    out = done.stdout + done.stderr
+    out = cells_in_a_fresh_shell(
+        "import asyncio, gc",
+        "async def work():\n    raise ValueError('boom')",
+        # Its failure's report imports the await chains' module, with the loop running.
+        "mine = asyncio.create_task(work(), name='mine'); await asyncio.sleep(0.05)",
+        "gc.collect(); await asyncio.sleep(0.05)",
+        "%tasks --done",
+    )
     assert "task 1 'mine' (work()) failed: ValueError: boom" in out, out
     assert "async_generator" not in out and "Task-" not in out, out
-
